@@ -1,0 +1,107 @@
+import * as pulumi from "@pulumi/pulumi";
+import { PlatformName, platformNames } from "../src/drivers/platform";
+import { platformSpec } from "../src/drivers/registry";
+import { InputError, InputErrors } from "../src/power/errors";
+import { TransitionReport } from "../src/power/report";
+import { ObservedPowerState } from "../src/power/states";
+import { unknownValue, validateInputs } from "../src/providers/inputs";
+import { VmPower } from "../src/providers/vmPower";
+import { GracefulVmArgs } from "./gracefulVmArgs";
+import { guestUserData } from "./userData";
+
+/**
+ * A VM with a declarative power state that is changed gracefully: the guest is asked to shut
+ * down and gets `gracefulShutdownTimeout` to do so before a hard power-off, on every
+ * `pulumi up` that changes `powerState` and when the component is destroyed.
+ *
+ * It wraps a VM created elsewhere (any provider, same program or not) named by `target`.
+ */
+export class GracefulVm extends pulumi.ComponentResource {
+    /** The power state the platform reported after the last `up` or `refresh`. */
+    public readonly observedPowerState: pulumi.Output<ObservedPowerState>;
+    /** What the last power change did: method, why it fell back, timings and calls. */
+    public readonly lastTransition: pulumi.Output<TransitionReport>;
+    /** cloud-init user-data installing the preStop hooks, for the VM's own resource. */
+    public readonly userData: pulumi.Output<string | undefined>;
+    /** The child resource that holds the power state. */
+    public readonly power: VmPower;
+
+    constructor(name: string, args: GracefulVmArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("graceful-vm:index:GracefulVm", name, {}, opts);
+        const platform = targetPlatform(args);
+        const spec = platformSpec(platform, "target");
+        const platformTarget = pulumi.output(args.target[platform]);
+        throwEarly(platform, args);
+
+        this.power = new VmPower(
+            `${name}-power`,
+            {
+                platform,
+                target: pulumi.unsecret(platformTarget.apply((t) => omit(t ?? {}, spec.secretFields))),
+                credentials: spec.secretFields.length > 0 ? platformTarget.apply((t) => pick(t ?? {}, spec.secretFields)) : undefined,
+                powerState: args.powerState,
+                gracefulShutdownTimeout: args.gracefulShutdownTimeout,
+                forceAfterTimeout: args.forceAfterTimeout,
+                shutdownOnDestroy: args.shutdownOnDestroy,
+                stopBeforeDeallocate: args.stopBeforeDeallocate,
+                waitForGuestAgent: args.waitForGuestAgent,
+            },
+            { parent: this },
+        );
+        this.observedPowerState = this.power.observedPowerState;
+        this.lastTransition = this.power.lastTransition;
+        this.userData = guestUserData(args, platform) ?? pulumi.output(undefined);
+        this.registerOutputs({
+            observedPowerState: this.observedPowerState,
+            lastTransition: this.lastTransition,
+            userData: this.userData,
+        });
+    }
+}
+
+function targetPlatform(args: GracefulVmArgs): PlatformName {
+    const given = platformNames.filter((p) => args.target?.[p] !== undefined);
+    if (given.length !== 1) {
+        throw new InputError("target", `must name exactly one of ${platformNames.join(", ")}; got ${given.length === 0 ? "none" : given.join(" and ")}`);
+    }
+    return given[0];
+}
+
+/**
+ * Validates what is already known at construction, so a typo fails `pulumi preview` at the
+ * line that made it instead of deep inside the provider. Values that are Outputs are checked
+ * by the provider once known.
+ */
+function throwEarly(platform: PlatformName, args: GracefulVmArgs): void {
+    const known = (value: unknown): unknown => (pulumi.Output.isInstance(value) || value instanceof Promise ? unknownValue : value);
+    const rawTarget = args.target[platform];
+    const target = known(rawTarget);
+    const split = target !== unknownValue && target && typeof target === "object" ? mapValues(target as Record<string, unknown>, known) : target;
+    const spec = platformSpec(platform, "target");
+    const isObject = split && typeof split === "object";
+    const { errors } = validateInputs({
+        platform,
+        target: isObject ? omit(split as Record<string, unknown>, spec.secretFields) : split,
+        credentials: isObject && spec.secretFields.length > 0 ? pick(split as Record<string, unknown>, spec.secretFields) : undefined,
+        powerState: known(args.powerState),
+        gracefulShutdownTimeout: known(args.gracefulShutdownTimeout),
+        forceAfterTimeout: known(args.forceAfterTimeout),
+        shutdownOnDestroy: known(args.shutdownOnDestroy),
+        stopBeforeDeallocate: known(args.stopBeforeDeallocate),
+        waitForGuestAgent: known(args.waitForGuestAgent),
+    });
+    if (errors.length === 1) throw errors[0];
+    if (errors.length > 1) throw new InputErrors(errors);
+}
+
+function mapValues(obj: Record<string, unknown>, fn: (v: unknown) => unknown): Record<string, unknown> {
+    return Object.fromEntries(Object.entries(obj).map(([k, v]) => [k, fn(v)]));
+}
+
+function omit<T extends object>(obj: T, keys: readonly string[]): Record<string, unknown> {
+    return Object.fromEntries(Object.entries(obj).filter(([k]) => !keys.includes(k)));
+}
+
+function pick<T extends object>(obj: T, keys: readonly string[]): Record<string, unknown> {
+    return Object.fromEntries(Object.entries(obj).filter(([k]) => keys.includes(k)));
+}

@@ -1,0 +1,3 @@
+export * from "./gracefulVm";
+export * from "./gracefulVmArgs";
+export * from "./targets";

@@ -1,0 +1,22 @@
+import { AzureTargetArgs } from "./azure";
+import { CustomTargetArgs } from "./custom";
+import { LibvirtTargetArgs } from "./libvirt";
+import { ProxmoxTargetArgs } from "./proxmox";
+import { VsphereTargetArgs } from "./vsphere";
+import * as pulumi from "@pulumi/pulumi";
+
+/** The VM whose power is managed: exactly one platform key. */
+export interface GracefulVmTarget {
+    /** A libvirt domain (KVM/QEMU). */
+    readonly libvirt?: pulumi.Input<LibvirtTargetArgs>;
+    /** A vSphere VM, on vCenter or standalone ESXi. */
+    readonly vsphere?: pulumi.Input<VsphereTargetArgs>;
+    /** A Proxmox VE QEMU VM. */
+    readonly proxmox?: pulumi.Input<ProxmoxTargetArgs>;
+    /** An Azure VM. */
+    readonly azure?: pulumi.Input<AzureTargetArgs>;
+    /** A VM handled by a driver module of your own. */
+    readonly custom?: pulumi.Input<CustomTargetArgs>;
+}
+
+export { AzureTargetArgs, CustomTargetArgs, LibvirtTargetArgs, ProxmoxTargetArgs, VsphereTargetArgs };

@@ -1,0 +1,12 @@
+/** @type {import('jest').Config} */
+module.exports = {
+    testEnvironment: "node",
+    roots: ["<rootDir>/test"],
+    testMatch: ["**/*.test.ts"],
+    transform: { "^.+\\.ts$": ["ts-jest", { isolatedModules: true, diagnostics: false }] },
+    // Real peers boot guests under software emulation: a few of these tests take seconds.
+    testTimeout: 60_000,
+    maxWorkers: 2,
+    // Coverage would instrument the serialized provider text (see the Pulumi testing notes).
+    collectCoverage: false,
+};

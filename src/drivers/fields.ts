@@ -1,0 +1,115 @@
+import { InputError, InputErrors, collectInputErrors, throwIfAny } from "../power/errors";
+
+/**
+ * Small validators every platform spec uses, so all input errors read alike and name the
+ * field (`target.vsphere.url`) the user wrote. None of them echoes a secret's value.
+ */
+
+export type Fields = Record<string, unknown>;
+
+export function requireObject(raw: unknown, field: string): Fields {
+    if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
+        throw new InputError(field, "is required and must be an object");
+    }
+    return raw as Fields;
+}
+
+export interface StringRules {
+    /** Rejects values that do not match, with `description` in the message. */
+    readonly pattern?: RegExp;
+    readonly description?: string;
+    readonly maxLength?: number;
+    /** Secret values are never quoted back in messages. */
+    readonly secret?: boolean;
+}
+
+export function requireString(obj: Fields, key: string, field: string, rules: StringRules = {}): string {
+    const value = obj[key];
+    if (value === undefined || value === null || value === "") {
+        throw new InputError(`${field}.${key}`, "is required");
+    }
+    return checkString(value, `${field}.${key}`, rules);
+}
+
+export function optionalString(obj: Fields, key: string, field: string, rules: StringRules = {}): string | undefined {
+    const value = obj[key];
+    if (value === undefined || value === null) return undefined;
+    return checkString(value, `${field}.${key}`, rules);
+}
+
+function checkString(value: unknown, field: string, rules: StringRules): string {
+    const shown = (v: unknown): string => (rules.secret ? "(hidden)" : JSON.stringify(v));
+    if (typeof value !== "string") throw new InputError(field, `must be a string, got ${typeof value}`);
+    if (/[\u0000-\u001f\u007f]/.test(value)) throw new InputError(field, "must not contain control characters or newlines");
+    if (value.trim() !== value) throw new InputError(field, `must not start or end with white space, got ${shown(value)}`);
+    if (rules.maxLength !== undefined && value.length > rules.maxLength) {
+        throw new InputError(field, `must be at most ${rules.maxLength} characters`);
+    }
+    if (rules.pattern && !rules.pattern.test(value)) {
+        throw new InputError(field, `must be ${rules.description ?? `like ${rules.pattern}`}, got ${shown(value)}`);
+    }
+    return value;
+}
+
+export function optionalBoolean(obj: Fields, key: string, field: string): boolean | undefined {
+    const value = obj[key];
+    if (value === undefined || value === null) return undefined;
+    if (typeof value !== "boolean") throw new InputError(`${field}.${key}`, `must be true or false, got ${JSON.stringify(value)}`);
+    return value;
+}
+
+export function requireInteger(obj: Fields, key: string, field: string, min: number, max: number): number {
+    const value = obj[key];
+    const number = typeof value === "string" && /^\d+$/.test(value) ? Number(value) : value;
+    if (typeof number !== "number" || !Number.isInteger(number) || number < min || number > max) {
+        throw new InputError(`${field}.${key}`, `must be a whole number from ${min} to ${max}, got ${JSON.stringify(value)}`);
+    }
+    return number;
+}
+
+export function optionalOneOf<T extends string>(obj: Fields, key: string, field: string, allowed: readonly T[]): T | undefined {
+    const value = obj[key];
+    if (value === undefined || value === null) return undefined;
+    if (typeof value !== "string" || !(allowed as readonly string[]).includes(value)) {
+        throw new InputError(`${field}.${key}`, `must be one of ${allowed.map((a) => JSON.stringify(a)).join(", ")}, got ${JSON.stringify(value)}`);
+    }
+    return value as T;
+}
+
+/** An absolute URL with one of the given protocols (`https:`), without embedded credentials. */
+export function requireUrl(obj: Fields, key: string, field: string, protocols: readonly string[]): URL {
+    const text = requireString(obj, key, field);
+    let url: URL;
+    try {
+        url = new URL(text);
+    } catch {
+        throw new InputError(`${field}.${key}`, `must be an absolute URL such as ${protocols[0]}//host:port/, got ${JSON.stringify(redactUrl(text))}`);
+    }
+    if (!protocols.includes(url.protocol)) {
+        throw new InputError(`${field}.${key}`, `must use ${protocols.join(" or ")}, got ${url.protocol}`);
+    }
+    if (url.username || url.password) {
+        throw new InputError(`${field}.${key}`, "must not embed credentials; pass them in their own fields so they stay secret");
+    }
+    return url;
+}
+
+/** Rejects keys the platform does not know, which are usually typos of optional fields. */
+export function rejectUnknownKeys(obj: Fields, field: string, known: readonly string[]): void {
+    const unknown = Object.keys(obj).filter((k) => !known.includes(k) && obj[k] !== undefined);
+    if (unknown.length > 0) {
+        throw new InputError(`${field}.${unknown[0]}`, `is not a known field; expected one of ${known.join(", ")}`);
+    }
+}
+
+/** Runs all field checks and throws every error at once. */
+export function validateAll<T>(checks: ReadonlyArray<() => void>, build: () => T): T {
+    throwIfAny(collectInputErrors(checks));
+    return build();
+}
+
+function redactUrl(text: string): string {
+    return text.replace(/\/\/[^/@]*@/, "//(credentials hidden)@");
+}
+
+export { InputError, InputErrors };

@@ -1,0 +1,47 @@
+import { Clock } from "../power/clock";
+import { Driver } from "../power/driver";
+
+export const platformNames = ["libvirt", "vsphere", "proxmox", "azure", "custom"] as const;
+export type PlatformName = (typeof platformNames)[number];
+
+/** What a driver gets besides its target: the clock it must wait on and where to log. */
+export interface DriverContext {
+    readonly clock: Clock;
+    /** Progress for humans (stderr, Pulumi's log). Never pass secrets. */
+    readonly log: (message: string) => void;
+}
+
+/**
+ * The light, always-loaded half of a platform: validates user input before anything touches a
+ * VM and says which fields are secret. The driver itself (`driver.ts`) is loaded only when a
+ * VM is actually touched, so libvirt users never load Azure's client.
+ *
+ * `TTarget` is the non-secret part (stored in plaintext state); `TCredentials` the secret part.
+ */
+export interface PlatformSpec<TTarget = unknown, TCredentials = unknown> {
+    readonly name: PlatformName;
+    /** Keys of the user's target object that are credentials (kept secret, never logged). */
+    readonly secretFields: readonly string[];
+    /** Keys whose change means a different VM: the power resource is replaced, not updated. */
+    readonly identityFields: readonly string[];
+    /** Whether `Deallocated` is meaningful on this platform. */
+    readonly supportsDeallocate: boolean;
+    /**
+     * Validates the non-secret part of the target. `field` is the path to report in errors,
+     * e.g. `target.libvirt`. Throws InputError/InputErrors naming the exact field.
+     */
+    parseTarget(raw: unknown, field: string): TTarget;
+    /** Validates the secret part. Errors must name the field but never echo its value. */
+    parseCredentials(raw: unknown, field: string): TCredentials;
+    /** `qemu:///system domain web-1`: for reports and messages. No secrets. */
+    describe(target: TTarget): string;
+    /** Warnings to show at preview (e.g. a timeout the platform will cut short). */
+    warnings?(target: TTarget, gracefulTimeoutMs: number): string[];
+}
+
+/** What `driver.ts` of each platform exports as `createDriver`. */
+export type DriverFactory<TTarget = unknown, TCredentials = unknown> = (
+    target: TTarget,
+    credentials: TCredentials,
+    context: DriverContext,
+) => Driver | Promise<Driver>;

@@ -1,0 +1,87 @@
+/** An input that is wrong before anything touches a VM. `field` names it as the user wrote it. */
+export class InputError extends Error {
+    constructor(
+        public readonly field: string,
+        public readonly reason: string,
+    ) {
+        super(`${field}: ${reason}`);
+        this.name = "InputError";
+    }
+}
+
+/** Several input errors at once, so a user fixes them in one go. */
+export class InputErrors extends Error {
+    constructor(public readonly errors: readonly InputError[]) {
+        super(errors.map((e) => e.message).join("\n"));
+        this.name = "InputErrors";
+    }
+}
+
+/** Runs each check and gathers every InputError instead of stopping at the first. */
+export function collectInputErrors(checks: ReadonlyArray<() => void>): InputError[] {
+    const errors: InputError[] = [];
+    for (const check of checks) {
+        try {
+            check();
+        } catch (e) {
+            if (e instanceof InputErrors) errors.push(...e.errors);
+            else if (e instanceof InputError) errors.push(e);
+            else throw e;
+        }
+    }
+    return errors;
+}
+
+export function throwIfAny(errors: readonly InputError[]): void {
+    if (errors.length === 1) throw errors[0];
+    if (errors.length > 1) throw new InputErrors(errors);
+}
+
+/** The VM named by the target does not exist (deleted, wrong name). */
+export class VmNotFoundError extends Error {
+    constructor(vm: string, detail?: string) {
+        super(`VM ${vm} was not found${detail ? `: ${detail}` : ""}`);
+        this.name = "VmNotFoundError";
+    }
+}
+
+/** Credentials were refused. Never retried: retrying a wrong password locks accounts. */
+export class AuthenticationError extends Error {
+    constructor(message: string) {
+        super(message);
+        this.name = "AuthenticationError";
+    }
+}
+
+/**
+ * Thrown by a driver's graceful request when a graceful shutdown is impossible (no guest
+ * tools, agent not connected, the platform refused). The sequence then falls back to a hard
+ * power-off at once, or fails if the caller forbade forcing.
+ */
+export class GracefulShutdownUnavailableError extends Error {
+    constructor(
+        public readonly reason: FallbackReason,
+        message: string,
+    ) {
+        super(message);
+        this.name = "GracefulShutdownUnavailableError";
+    }
+}
+
+/** Why a graceful shutdown ended in a hard power-off. */
+export type FallbackReason =
+    | "timeout"
+    | "toolsUnavailable"
+    | "gracefulRequestFailed"
+    | "guestFrozen";
+
+/** The sequence could not bring the VM to the desired state. Carries the partial report. */
+export class PowerTransitionError extends Error {
+    constructor(
+        message: string,
+        public readonly report: unknown,
+    ) {
+        super(message);
+        this.name = "PowerTransitionError";
+    }
+}

@@ -1,0 +1,3 @@
+export * from "./vmPower";
+export { VmPowerInputs, VmPowerOutputs, validateInputs, parseInputs, inputDefaults } from "./inputs";
+export { transition, withDriver, OperationContext } from "./operations";

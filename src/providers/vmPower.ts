@@ -1,0 +1,59 @@
+import * as pulumi from "@pulumi/pulumi";
+import { PlatformName } from "../drivers/platform";
+import { Duration } from "../power/duration";
+import { TransitionReport } from "../power/report";
+import { DesiredPowerState, ObservedPowerState, ShutdownOnDestroyPolicy } from "../power/states";
+import { vmPowerProvider } from "./provider";
+
+/** Arguments of the low-level VmPower resource. Most users want the GracefulVm component. */
+export interface VmPowerArgs {
+    /** Which driver handles the VM. */
+    readonly platform: pulumi.Input<PlatformName>;
+    /** The platform's non-secret target fields (see the platform's `*TargetArgs`). */
+    readonly target: pulumi.Input<Record<string, pulumi.Input<unknown>>>;
+    /** The platform's secret fields. Always stored as a Pulumi secret. @default none */
+    readonly credentials?: pulumi.Input<Record<string, pulumi.Input<unknown>>>;
+    /** @default "On" */
+    readonly powerState?: pulumi.Input<DesiredPowerState>;
+    /** @default "60s" */
+    readonly gracefulShutdownTimeout?: pulumi.Input<Duration>;
+    /** @default true */
+    readonly forceAfterTimeout?: pulumi.Input<boolean>;
+    /** @default "graceful" */
+    readonly shutdownOnDestroy?: pulumi.Input<ShutdownOnDestroyPolicy>;
+    /** @default "graceful" */
+    readonly stopBeforeDeallocate?: pulumi.Input<"graceful" | "hard">;
+    /** @default false */
+    readonly waitForGuestAgent?: pulumi.Input<boolean>;
+}
+
+/**
+ * The desired power state of one VM, enforced with a graceful shutdown and a hard fallback on
+ * every `pulumi up` that changes it and on destroy. Its type is `graceful-vm:VmPower`.
+ */
+export class VmPower extends pulumi.dynamic.Resource {
+    /** What the platform reported after the last operation or refresh. */
+    declare public readonly observedPowerState: pulumi.Output<ObservedPowerState>;
+    /** The platform's own word for it (libvirt `shutdown`/`destroyed`, Azure's status code). */
+    declare public readonly observedStateDetail: pulumi.Output<string>;
+    /** What the last power transition did: method, fallback reason, timings, calls. */
+    declare public readonly lastTransition: pulumi.Output<TransitionReport>;
+    declare public readonly powerState: pulumi.Output<DesiredPowerState>;
+
+    constructor(name: string, args: VmPowerArgs, opts?: pulumi.CustomResourceOptions) {
+        super(
+            vmPowerProvider,
+            name,
+            {
+                ...args,
+                credentials: args.credentials === undefined ? undefined : pulumi.secret(args.credentials),
+                observedPowerState: undefined,
+                observedStateDetail: undefined,
+                lastTransition: undefined,
+            },
+            { ...opts, additionalSecretOutputs: ["credentials", ...(opts?.additionalSecretOutputs ?? [])] },
+            "graceful-vm",
+            "VmPower",
+        );
+    }
+}
