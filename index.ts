@@ -1,5 +1,5 @@
 export * from "./components";
 export * from "./src/power";
 export * from "./src/providers";
-export { PlatformName, PlatformSpec, DriverContext, DriverFactory } from "./src/drivers/platform";
-export { PreStopHook } from "./src/guest/types";
+export type { PlatformName, PlatformSpec, DriverContext, DriverFactory } from "./src/drivers/platform";
+export type { PreStopHook } from "./src/guest/types";

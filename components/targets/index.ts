@@ -19,4 +19,4 @@ export interface GracefulVmTarget {
     readonly custom?: pulumi.Input<CustomTargetArgs>;
 }
 
-export { AzureTargetArgs, CustomTargetArgs, LibvirtTargetArgs, ProxmoxTargetArgs, VsphereTargetArgs };
+export type { AzureTargetArgs, CustomTargetArgs, LibvirtTargetArgs, ProxmoxTargetArgs, VsphereTargetArgs };

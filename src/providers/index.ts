@@ -1,3 +1,5 @@
 export * from "./vmPower";
-export { VmPowerInputs, VmPowerOutputs, validateInputs, parseInputs, inputDefaults } from "./inputs";
-export { transition, withDriver, OperationContext } from "./operations";
+export type { VmPowerInputs, VmPowerOutputs } from "./inputs";
+export { validateInputs, parseInputs, inputDefaults } from "./inputs";
+export type { OperationContext } from "./operations";
+export { transition, withDriver } from "./operations";
