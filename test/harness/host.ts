@@ -8,7 +8,6 @@
 import { ChildProcess, spawn } from "child_process";
 import * as path from "path";
 import * as grpc from "@grpc/grpc-js";
-import { Struct } from "google-protobuf/google/protobuf/struct_pb";
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 // The generated protobuf modules ship without useful typings; they are used through `any` here only.
@@ -16,7 +15,17 @@ import { Struct } from "google-protobuf/google/protobuf/struct_pb";
 const providerRpc: any = require("@pulumi/pulumi/proto/provider_grpc_pb");
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export const providerPb: any = require("@pulumi/pulumi/proto/provider_pb");
+// Struct must come from the google-protobuf copy the generated code uses: @pulumi/pulumi 3.248.0 nests
+// google-protobuf 3.21.4 while the repository root has 4.x, and the two do not mix.
+const pulumiDir = path.dirname(require.resolve("@pulumi/pulumi/package.json"));
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+const structPb: any = require(require.resolve("google-protobuf/google/protobuf/struct_pb", { paths: [pulumiDir] }));
 /* eslint-enable @typescript-eslint/no-require-imports */
+
+/** A google.protobuf.Struct from the generated code's google-protobuf (opaque here). */
+export interface ProtoStruct {
+    toJavaScript(): unknown;
+}
 
 /** Repository root (the directory holding node_modules); the host resolves captured modules from here. */
 export const REPO_ROOT = path.resolve(__dirname, "..", "..");
@@ -70,12 +79,12 @@ export interface Host {
 }
 
 /** Converts a JS object to a protobuf Struct, dropping `undefined` values the way the engine does. */
-export function toStruct(obj: Record<string, unknown>): Struct {
-    return Struct.fromJavaScript(JSON.parse(JSON.stringify(obj)) as Parameters<typeof Struct.fromJavaScript>[0]);
+export function toStruct(obj: Record<string, unknown>): ProtoStruct {
+    return structPb.Struct.fromJavaScript(JSON.parse(JSON.stringify(obj)));
 }
 
 /** Converts a protobuf Struct (or undefined) to a plain object. */
-export function fromStruct(s: Struct | undefined): Record<string, unknown> {
+export function fromStruct(s: ProtoStruct | undefined): Record<string, unknown> {
     return s ? (s.toJavaScript() as Record<string, unknown>) : {};
 }
 
