@@ -73,29 +73,32 @@ function targetPlatform(args: GracefulVmArgs): PlatformName {
  * by the provider once known.
  */
 function throwEarly(platform: PlatformName, args: GracefulVmArgs): void {
-    const known = (value: unknown): unknown => (pulumi.Output.isInstance(value) || value instanceof Promise ? unknownValue : value);
-    const rawTarget = args.target[platform];
-    const target = known(rawTarget);
-    const split = target !== unknownValue && target && typeof target === "object" ? mapValues(target as Record<string, unknown>, known) : target;
+    const split = knownParts(args.target[platform]);
     const spec = platformSpec(platform, "target");
     const isObject = split && typeof split === "object";
     const { errors } = validateInputs({
         platform,
         target: isObject ? omit(split as Record<string, unknown>, spec.secretFields) : split,
         credentials: isObject && spec.secretFields.length > 0 ? pick(split as Record<string, unknown>, spec.secretFields) : undefined,
-        powerState: known(args.powerState),
-        gracefulShutdownTimeout: known(args.gracefulShutdownTimeout),
-        forceAfterTimeout: known(args.forceAfterTimeout),
-        shutdownOnDestroy: known(args.shutdownOnDestroy),
-        stopBeforeDeallocate: known(args.stopBeforeDeallocate),
-        waitForGuestAgent: known(args.waitForGuestAgent),
+        powerState: knownParts(args.powerState),
+        gracefulShutdownTimeout: knownParts(args.gracefulShutdownTimeout),
+        forceAfterTimeout: knownParts(args.forceAfterTimeout),
+        shutdownOnDestroy: knownParts(args.shutdownOnDestroy),
+        stopBeforeDeallocate: knownParts(args.stopBeforeDeallocate),
+        waitForGuestAgent: knownParts(args.waitForGuestAgent),
     });
     if (errors.length === 1) throw errors[0];
     if (errors.length > 1) throw new InputErrors(errors);
 }
 
-function mapValues(obj: Record<string, unknown>, fn: (v: unknown) => unknown): Record<string, unknown> {
-    return Object.fromEntries(Object.entries(obj).map(([k, v]) => [k, fn(v)]));
+/** The value with every Output or Promise inside it replaced by the "not known yet" marker. */
+function knownParts(value: unknown): unknown {
+    if (pulumi.Output.isInstance(value) || value instanceof Promise) return unknownValue;
+    if (Array.isArray(value)) return value.map(knownParts);
+    if (value && typeof value === "object" && Object.getPrototypeOf(value) === Object.prototype) {
+        return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, knownParts(v)]));
+    }
+    return value;
 }
 
 function omit<T extends object>(obj: T, keys: readonly string[]): Record<string, unknown> {

@@ -43,7 +43,7 @@ describe("VmPower check", () => {
         ["relative driver module", { target: { module: "./driver.js" } }, "target.custom.module", /package name or an absolute path/],
         ["driver module with a newline", { target: { module: "/a\nb" } }, "target.custom.module", /control characters/],
         ["driver options not an object", { target: { module: "/d.js", options: [1] } }, "target.custom.options", /must be an object/],
-        ["credential not a string", { credentials: { token: 5 } }, "target.custom.token", /must be a string/],
+        ["credential not a string", { credentials: { secrets: { token: 5 } } }, "target.custom.secrets.token", /must be a string/],
         ["Deallocated where unsupported", { platform: "libvirt", target: {}, powerState: "Deallocated" }, "powerState", /only supported on Azure/],
     ];
 
@@ -65,8 +65,8 @@ describe("VmPower check", () => {
     });
 
     test("never echoes a credential in a failure", async () => {
-        const found = await failures({ ...good, credentials: { token: { nested: "s3cr3t-value" } } });
+        const found = await failures({ ...good, credentials: { secrets: { token: { nested: "s3cr3t-value" } } } });
         expect(JSON.stringify(found)).not.toContain("s3cr3t-value");
-        expect(found[0].property).toBe("target.custom.token");
+        expect(found[0].property).toBe("target.custom.secrets.token");
     });
 });

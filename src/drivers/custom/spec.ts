@@ -42,9 +42,11 @@ export const customSpec: PlatformSpec<CustomTarget, CustomCredentials> = {
     },
     parseCredentials(raw, field) {
         if (raw === undefined || raw === null) return {};
-        const secrets = requireObject(raw, field);
+        const given = requireObject(raw, field).secrets;
+        if (given === undefined || given === null) return {};
+        const secrets = requireObject(given, `${field}.secrets`);
         for (const [key, value] of Object.entries(secrets)) {
-            if (typeof value !== "string") throw new InputError(`${field}.${key}`, "must be a string");
+            if (typeof value !== "string") throw new InputError(`${field}.secrets.${key}`, "must be a string");
         }
         return secrets as CustomCredentials;
     },
