@@ -396,7 +396,9 @@ class MiniEngine implements Engine {
     private async settleRpcs(timeoutMs: number): Promise<void> {
         // eslint-disable-next-line @typescript-eslint/no-explicit-any
         const rt = pulumi.runtime as any; // waitForRPCs is internal
-        await Promise.race([rt.waitForRPCs(), sleep(timeoutMs)]);
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([rt.waitForRPCs(), new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
+        clearTimeout(timer);
     }
 
     private async exclusive<T>(fn: () => Promise<T>): Promise<T> {
