@@ -291,3 +291,67 @@ describe("mini engine over the real dynamic-provider host", () => {
         expect(text).toContain("exports.handler");
     });
 });
+
+describe("failures outside the provider", () => {
+    test("a provider that cannot be serialized fails the run fast instead of hanging", async () => {
+        class Captures {
+            journal = "x";
+            // An arrow property capturing `this`: the closure serializer refuses it.
+            check = async (_o: unknown, news: Record<string, unknown>) => ({ inputs: { ...news, j: this.journal } });
+            async create(inputs: Record<string, unknown>) {
+                return { id: "x", outs: inputs };
+            }
+        }
+        class Unserializable extends pulumi.dynamic.Resource {
+            constructor(name: string) {
+                super(new Captures() as unknown as pulumi.dynamic.ResourceProvider, name, {});
+            }
+        }
+        const started = Date.now();
+        const p = engine.up(() => {
+            new Toy("keep", { vmName: "keep", size: 1, journal });
+            new Unserializable("unserializable");
+        });
+        await expect(p).rejects.toThrow(/unhandled rejection during the program run: .*captured 'this'/s);
+        expect(Date.now() - started).toBeLessThan(10_000);
+        expect(engine.state().map((r) => r.name)).not.toContain("unserializable");
+    });
+
+    test("the engine is usable after a serialization failure", async () => {
+        const result = await engine.up(() => {
+            new Toy("keep", { vmName: "keep", size: 1, journal });
+        });
+        // `keep` was created by the failed run (its registration did not depend on the broken one).
+        expect(result.steps.map((s) => [s.name, s.op])).toEqual([["keep", "same"]]);
+    });
+
+    test("a program that throws rejects up with its own error, and deletes nothing", async () => {
+        const { lines } = await journalDuring(() =>
+            expect(
+                engine.up(async () => {
+                    throw new Error("program bug");
+                }),
+            ).rejects.toThrow("program bug"),
+        );
+        expect(lines).toEqual([]);
+        expect(engine.state().map((r) => r.name)).toEqual(["keep"]);
+    });
+
+    test("preview of a new resource plans a create and shows inputs as outputs", async () => {
+        const result = await engine.up(
+            () => {
+                new Toy("keep", { vmName: "keep", size: 1, journal });
+                new Toy("fresh", { vmName: "fresh", size: 3, journal });
+            },
+            { preview: true },
+        );
+        expect(result.steps.map((s) => [s.name, s.op])).toEqual([
+            ["keep", "same"],
+            ["fresh", "create"],
+        ]);
+        expect(result.outputs("fresh")).toMatchObject({ vmName: "fresh", size: 3 });
+        expect(result.resources.find((r) => r.name === "fresh")?.id).toBe("");
+        expect(engine.state().map((r) => r.name)).toEqual(["keep"]);
+        await engine.destroy();
+    });
+});

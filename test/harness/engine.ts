@@ -672,6 +672,10 @@ class MiniEngine implements Engine {
                     await program();
                     // eslint-disable-next-line @typescript-eslint/no-explicit-any
                     await (pulumi.runtime as any).waitForRPCs(); // internal: drains registrations
+                    // A registration that failed inside the SDK (closure serialization) reports only through
+                    // an unhandled rejection, emitted after the microtask queue drains: give it a turn.
+                    await new Promise((resolve) => setImmediate(resolve));
+                    await sleep(5);
                 })(),
                 run.failed,
             ]);
