@@ -1,0 +1,49 @@
+import { unknownValue } from "../../src/providers/inputs";
+import { diff } from "../../src/providers/runtime";
+
+const inputs = {
+    platform: "custom",
+    target: { module: "/opt/d.js", name: "web-1", options: { vm: "web-1" } },
+    powerState: "OffGraceful",
+    gracefulShutdownTimeout: "60s",
+    forceAfterTimeout: true,
+    shutdownOnDestroy: "graceful",
+    stopBeforeDeallocate: "graceful",
+    waitForGuestAgent: false,
+};
+const olds = { ...inputs, observedPowerState: "stopped" };
+
+describe("VmPower diff", () => {
+    test("no change when desired is satisfied by what was observed", async () => {
+        expect(await diff("id", olds, inputs)).toMatchObject({ changes: false, replaces: [] });
+    });
+
+    test("a power change is an update, never a replacement", async () => {
+        const result = await diff("id", olds, { ...inputs, powerState: "On" });
+        expect(result).toMatchObject({ changes: true, replaces: [], deleteBeforeReplace: false });
+    });
+
+    test("drift seen by refresh (observed running, desired off) asks for an update", async () => {
+        const result = await diff("id", { ...olds, observedPowerState: "running" }, inputs);
+        expect(result).toMatchObject({ changes: true, replaces: [] });
+    });
+
+    test("Off and OffGraceful are both satisfied by a stopped VM", async () => {
+        expect((await diff("id", olds, { ...inputs, powerState: "Off" })).replaces).toEqual([]);
+        expect((await diff("id", { ...olds, powerState: "Off" }, { ...inputs, powerState: "Off" })).changes).toBe(false);
+    });
+
+    test("a different VM (identity field) is a replacement", async () => {
+        const result = await diff("id", olds, { ...inputs, target: { ...inputs.target, name: "web-2" } });
+        expect(result).toMatchObject({ changes: true, replaces: ["target"] });
+    });
+
+    test("a target not known yet (preview) is an update, not an announced replacement", async () => {
+        const result = await diff("id", olds, { ...inputs, target: { ...inputs.target, name: unknownValue } });
+        expect(result).toMatchObject({ changes: true, replaces: [] });
+    });
+
+    test("a timeout change is an update", async () => {
+        expect(await diff("id", olds, { ...inputs, gracefulShutdownTimeout: "5m" })).toMatchObject({ changes: true, replaces: [] });
+    });
+});
