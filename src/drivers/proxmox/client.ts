@@ -1,0 +1,209 @@
+import * as https from "https";
+import type { Duplex } from "stream";
+import * as tls from "tls";
+import { AuthenticationError } from "../../power/errors";
+import { ProxmoxApiError, ProxmoxTlsError, ProxmoxUnreachableError } from "./errors";
+
+/** How to reach one PVE API endpoint. */
+export interface ProxmoxClientOptions {
+    /** `https://host:8006` (normalised by the spec: no trailing slash, no `/api2/json`). */
+    readonly endpoint: string;
+    /** `USER@REALM!TOKENID=SECRET`. Sent only in the Authorization header, never logged. */
+    readonly apiToken: string;
+    readonly insecure?: boolean;
+    readonly caCert?: string;
+    /** Upper-case `AA:BB:...` SHA-256 fingerprint of the server's leaf certificate. */
+    readonly fingerprint?: string;
+    /**
+     * How long one request may take. PVE delays a refused login by 3 s on purpose, so keep
+     * this well above that. @default 30000
+     */
+    readonly requestTimeoutMs?: number;
+}
+
+/** Parameters of a POST: form-encoded, with booleans as `1`/`0` (PVE rejects `true`). */
+export type FormParameters = Readonly<Record<string, string | number | boolean | undefined>>;
+
+const defaultRequestTimeoutMs = 30_000;
+const maxResponseBytes = 8 * 1024 * 1024;
+
+const tlsVerificationCodes = new Set([
+    "DEPTH_ZERO_SELF_SIGNED_CERT",
+    "SELF_SIGNED_CERT_IN_CHAIN",
+    "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+    "UNABLE_TO_GET_ISSUER_CERT",
+    "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+    "CERT_HAS_EXPIRED",
+    "CERT_NOT_YET_VALID",
+    "CERT_UNTRUSTED",
+    "ERR_TLS_CERT_ALTNAME_INVALID",
+]);
+
+/**
+ * A typed, minimal client for the PVE JSON API (`/api2/json`) with API-token auth. It unwraps
+ * the `{"data": ...}` envelope and turns error statuses into typed errors: 401/403 become
+ * AuthenticationError (never retried), others ProxmoxApiError with the server's message.
+ */
+export class ProxmoxClient {
+    /** Requests sent so far, for reports and benchmarks. */
+    requestCount = 0;
+    private readonly agent: https.Agent;
+    private readonly authorization: string;
+    private readonly timeoutMs: number;
+
+    constructor(private readonly options: ProxmoxClientOptions) {
+        this.authorization = `PVEAPIToken=${options.apiToken}`;
+        this.timeoutMs = options.requestTimeoutMs ?? defaultRequestTimeoutMs;
+        this.agent = options.fingerprint
+            ? new PinnedAgent(options.fingerprint, options.endpoint)
+            : new https.Agent({
+                  keepAlive: true,
+                  maxSockets: 4,
+                  rejectUnauthorized: !options.insecure,
+                  ...(options.caCert ? { ca: options.caCert } : {}),
+              });
+    }
+
+    get endpoint(): string {
+        return this.options.endpoint;
+    }
+
+    get<T>(path: string, query: FormParameters = {}): Promise<T> {
+        const search = encodeForm(query);
+        return this.request<T>("GET", search ? `${path}?${search}` : path);
+    }
+
+    post<T>(path: string, parameters: FormParameters = {}): Promise<T> {
+        return this.request<T>("POST", path, encodeForm(parameters));
+    }
+
+    delete<T>(path: string): Promise<T> {
+        return this.request<T>("DELETE", path);
+    }
+
+    /** Closes kept-alive connections. Safe to call twice. */
+    close(): void {
+        this.agent.destroy();
+    }
+
+    private request<T>(method: string, path: string, body?: string): Promise<T> {
+        this.requestCount++;
+        const url = new URL(`${this.options.endpoint}/api2/json${path}`);
+        const headers: Record<string, string | number> = { Authorization: this.authorization, Accept: "application/json" };
+        if (body !== undefined) {
+            headers["Content-Type"] = "application/x-www-form-urlencoded";
+            headers["Content-Length"] = Buffer.byteLength(body);
+        }
+        const shownPath = path.split("?")[0];
+        return new Promise<T>((resolve, reject) => {
+            const req = https.request(url, { method, headers, agent: this.agent }, (res) => {
+                const chunks: Buffer[] = [];
+                let size = 0;
+                res.on("data", (chunk: Buffer) => {
+                    size += chunk.length;
+                    if (size > maxResponseBytes) {
+                        req.destroy(new ProxmoxUnreachableError(this.options.endpoint, `the answer to ${method} ${shownPath} exceeded ${maxResponseBytes} bytes`));
+                        return;
+                    }
+                    chunks.push(chunk);
+                });
+                res.on("error", (e) => reject(this.translateNetworkError(e, method, shownPath)));
+                res.on("end", () => {
+                    try {
+                        resolve(this.unwrap<T>(method, shownPath, res.statusCode ?? 0, res.statusMessage ?? "", Buffer.concat(chunks).toString("utf8")));
+                    } catch (e) {
+                        reject(e);
+                    }
+                });
+            });
+            req.setTimeout(this.timeoutMs, () => {
+                req.destroy(new ProxmoxUnreachableError(this.options.endpoint, `no answer to ${method} ${shownPath} within ${this.timeoutMs} ms`));
+            });
+            req.on("error", (e) => reject(this.translateNetworkError(e, method, shownPath)));
+            req.end(body);
+        });
+    }
+
+    private unwrap<T>(method: string, path: string, status: number, reason: string, text: string): T {
+        const body = parseJson(text);
+        if (status >= 200 && status < 300) {
+            if (!body || !("data" in body)) {
+                throw new ProxmoxApiError(method, path, status, `the answer is not a {"data": ...} envelope: ${text.slice(0, 200)}`);
+            }
+            return body.data as T;
+        }
+        const message = typeof body?.message === "string" && body.message.trim() !== "" ? body.message.trim() : reason || `HTTP ${status}`;
+        if (status === 401) {
+            throw new AuthenticationError(
+                `Proxmox VE at ${this.options.endpoint} refused the API token (HTTP 401: ${message}). ` +
+                    `Check apiToken: USER@REALM!TOKENID=SECRET of a token that exists, is not expired, and whose user is enabled`,
+            );
+        }
+        if (status === 403) {
+            throw new AuthenticationError(
+                `Proxmox VE at ${this.options.endpoint} refused ${method} ${path} for this API token (HTTP 403: ${message}). ` +
+                    `The token needs VM.Audit and VM.PowerMgmt on the VM (and, with privilege separation, so does the token itself)`,
+            );
+        }
+        const errors = body?.errors && typeof body.errors === "object" ? (body.errors as Record<string, string>) : undefined;
+        throw new ProxmoxApiError(method, path, status, message, errors);
+    }
+
+    private translateNetworkError(error: Error, method: string, path: string): Error {
+        if (error instanceof ProxmoxUnreachableError || error instanceof ProxmoxTlsError) return error;
+        const code = (error as NodeJS.ErrnoException).code ?? "";
+        if (tlsVerificationCodes.has(code)) return new ProxmoxTlsError(this.options.endpoint, `${code}: ${error.message}`);
+        return new ProxmoxUnreachableError(this.options.endpoint, `${method} ${path}: ${code ? `${code} ` : ""}${error.message}`);
+    }
+}
+
+/**
+ * Pins the leaf certificate by SHA-256 fingerprint, as PVE's own tools do for self-signed
+ * nodes. The chain is not verified (that is what pinning replaces), but no request byte, and
+ * so no token, is written before the fingerprint has matched: the socket is handed to HTTP
+ * only after the check.
+ */
+class PinnedAgent extends https.Agent {
+    constructor(
+        private readonly fingerprint: string,
+        private readonly endpoint: string,
+    ) {
+        super({ keepAlive: true, maxSockets: 4 });
+    }
+
+    override createConnection(options: https.RequestOptions, callback?: (err: Error | null, stream: Duplex) => void): Duplex | null | undefined {
+        const socket = tls.connect({ ...(options as tls.ConnectionOptions), rejectUnauthorized: false });
+        const done = callback ?? (() => undefined);
+        const onError = (e: Error): void => done(e, socket);
+        socket.once("error", onError);
+        socket.once("secureConnect", () => {
+            socket.removeListener("error", onError);
+            const presented = socket.getPeerCertificate().fingerprint256?.toUpperCase();
+            if (presented !== this.fingerprint) {
+                socket.destroy();
+                done(new ProxmoxTlsError(this.endpoint, `its SHA-256 fingerprint ${presented ?? "(none)"} does not match the pinned ${this.fingerprint}`), socket);
+                return;
+            }
+            done(null, socket);
+        });
+        return undefined;
+    }
+}
+
+function encodeForm(parameters: FormParameters): string {
+    const form = new URLSearchParams();
+    for (const [key, value] of Object.entries(parameters)) {
+        if (value === undefined) continue;
+        form.append(key, typeof value === "boolean" ? (value ? "1" : "0") : String(value));
+    }
+    return form.toString();
+}
+
+function parseJson(text: string): Record<string, unknown> | undefined {
+    try {
+        const parsed: unknown = JSON.parse(text);
+        return parsed && typeof parsed === "object" && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : undefined;
+    } catch {
+        return undefined;
+    }
+}
