@@ -239,12 +239,13 @@ describe("mini engine over the real dynamic-provider host", () => {
         );
         expect(lines).toEqual(["create pair-a size=100 pw=undefined", "create pair-a-peer size=100 pw=undefined"]);
         expect(names).toEqual(["pair-a", "pair-a-peer"]);
-        expect(result.steps.map((s) => [s.name, s.op])).toEqual([
-            ["web", "same"],
+        // pair-b depends on pair-a's output, so it registers after it; web is independent of both.
+        expect(result.steps.filter((s) => s.name !== "web").map((s) => [s.name, s.op])).toEqual([
             ["pair-a", "create"],
             ["pair-b", "create"],
         ]);
-        expect(result.steps[1].urn).toBe("urn:pulumi:test::harness::toy:index:ToyPair$pulumi-nodejs:dynamic/toy:Toy::pair-a");
+        expect(result.steps.find((s) => s.name === "web")?.op).toBe("same");
+        expect(result.steps.find((s) => s.name === "pair-a")?.urn).toBe("urn:pulumi:test::harness::toy:index:ToyPair$pulumi-nodejs:dynamic/toy:Toy::pair-a");
         expect(result.warnings.some((w) => w.includes("toy: pair-a is large (100)"))).toBe(true);
 
         const removal = await journalDuring(() =>
@@ -353,5 +354,82 @@ describe("failures outside the provider", () => {
         expect(result.resources.find((r) => r.name === "fresh")?.id).toBe("");
         expect(engine.state().map((r) => r.name)).toEqual(["keep"]);
         await engine.destroy();
+    });
+});
+
+describe("resource options", () => {
+    afterEach(async () => {
+        // leave nothing protected behind for the next test
+        await engine.up(() => undefined).catch(() => undefined);
+    });
+
+    test("a replace without deleteBeforeReplace creates the new one first and deletes the old one at the end", async () => {
+        await engine.up(() => {
+            new Toy("z", { vmName: "z", size: 1, journal, zone: "a" });
+        });
+        const { result, lines } = await journalDuring(() =>
+            engine.up(() => {
+                // Independent resources register in no guaranteed order (as with the engine): dependsOn fixes it.
+                const z = new Toy("z", { vmName: "z", size: 1, journal, zone: "b" });
+                new Toy("other", { vmName: "other", size: 1, journal }, { dependsOn: [z] });
+            }),
+        );
+        expect(lines).toEqual(["create z size=1 pw=undefined", "create other size=1 pw=undefined", "delete toy-z@a"]);
+        expect(result.steps.map((s) => [s.name, s.op, s.replaces])).toEqual([
+            ["z", "replace", ["zone"]],
+            ["other", "create", undefined],
+        ]);
+        expect(result.resources.map((r) => r.id)).toEqual(["toy-z@b", "toy-other"]);
+    });
+
+    test("the deleteBeforeReplace option turns it into delete-then-create", async () => {
+        await engine.up(() => {
+            new Toy("z", { vmName: "z", size: 1, journal, zone: "a" });
+        });
+        const { lines } = await journalDuring(() =>
+            engine.up(() => {
+                new Toy("z", { vmName: "z", size: 1, journal, zone: "b" }, { deleteBeforeReplace: true });
+            }),
+        );
+        expect(lines).toEqual(["delete toy-z@a", "create z size=1 pw=undefined"]);
+    });
+
+    test("ignoreChanges keeps the old input value", async () => {
+        await engine.up(() => {
+            new Toy("ig", { vmName: "ig", size: 1, journal, label: "one" });
+        });
+        const { result, lines } = await journalDuring(() =>
+            engine.up(() => {
+                new Toy("ig", { vmName: "ig", size: 1, journal, label: "two" }, { ignoreChanges: ["label"] });
+            }),
+        );
+        expect(lines).toEqual([]);
+        expect(result.steps.map((s) => s.op)).toEqual(["same"]);
+        expect(result.outputs("ig").label).toBe("one");
+    });
+
+    test("protect refuses deletion and replacement; retainOnDelete skips the provider's Delete", async () => {
+        await engine.up(() => {
+            new Toy("p", { vmName: "p", size: 1, journal }, { protect: true });
+            new Toy("r", { vmName: "r", size: 1, journal }, { retainOnDelete: true });
+        });
+        await expect(
+            engine.up(() => {
+                new Toy("p", { vmName: "p2", size: 1, journal }, { protect: true });
+                new Toy("r", { vmName: "r", size: 1, journal }, { retainOnDelete: true });
+            }),
+        ).rejects.toThrow(/unable to replace .*::p as it is currently marked for protection/);
+        await expect(engine.destroy()).rejects.toThrow(/::p cannot be deleted because it is protected/);
+        // the retained one is gone from state (destroy went in reverse order) but its VM was not deleted
+        expect(engine.state().map((r) => r.name)).toEqual(["p"]);
+        expect(journalLines()).not.toContain("delete toy-r");
+        const { lines } = await journalDuring(() =>
+            engine.up(() => {
+                new Toy("p", { vmName: "p", size: 1, journal });
+            }),
+        );
+        expect(lines).toEqual([]);
+        const removal = await journalDuring(() => engine.destroy());
+        expect(removal.lines).toEqual(["delete toy-p"]);
     });
 });

@@ -11,8 +11,14 @@
  *  - preview runs only Check and Diff; unknowns travel as the engine's sentinel string;
  *  - after the program, dynamic resources that were not registered again are deleted (reverse order).
  *
+ * Resource options honoured: additionalSecretOutputs, deleteBeforeReplace, ignoreChanges (top-level keys
+ * only), protect (deleting or replacing fails), retainOnDelete (the provider's Delete is skipped).
+ *
  * It is not the engine: no parallelism (dynamic operations run one at a time, in registration order), no
- * custom timeouts, retries, ignoreChanges/replaceOnChanges, aliases or imports.
+ * custom timeouts, retries, replaceOnChanges, nested ignoreChanges paths, aliases, imports or `get`.
+ * Deletions go in reverse creation order, not by dependency graph. Non-dynamic resources (components,
+ * other providers' resources) get fake outputs: inputs echoed, id = name + "-id".
+ * Only one engine can run at a time in a process (setMocks is global); runs on one engine are exclusive.
  */
 import * as pulumi from "@pulumi/pulumi";
 import { Host, HostCallError, fromStruct, providerPb, startHost, toStruct } from "./host";
@@ -269,6 +275,9 @@ interface Stored {
     inputs: Props;
     /** outputs, wire form, with __provider */
     outputs: Props;
+    /** resource options from the last registration */
+    protect?: boolean;
+    retainOnDelete?: boolean;
 }
 
 function toRecord(s: Stored): ResourceRecord {
@@ -436,7 +445,17 @@ class MiniEngine implements Engine {
         }
     }
 
+    /** Delete as the engine does: refuses protected resources, skips the provider for retainOnDelete. */
     private async hostDelete(s: Stored, step: Step): Promise<void> {
+        if (s.protect) {
+            throw new EngineError(
+                `resource ${s.urn} cannot be deleted because it is protected (remove the protect option first)`,
+                step,
+            );
+        }
+        if (s.retainOnDelete) {
+            return;
+        }
         const req = new providerPb.DeleteRequest();
         req.setId(s.id);
         req.setUrn(s.urn);
@@ -468,6 +487,9 @@ class MiniEngine implements Engine {
         const wireNews = fromStruct(req.getObject());
         const dbrOption: boolean = req.getDeletebeforereplace();
         const additionalSecrets: string[] = req.getAdditionalsecretoutputsList();
+        const protect: boolean = req.getProtect();
+        const retainOnDelete: boolean = req.getRetainondelete();
+        const ignoreChanges: string[] = req.getIgnorechangesList();
         const prior = this.stored.find((s) => s.urn === urn);
         run.registered.add(urn);
 
@@ -485,6 +507,17 @@ class MiniEngine implements Engine {
             }
             return res;
         };
+
+        // ignoreChanges (top-level keys only): keep the old input value, or drop the key if it had none.
+        if (prior) {
+            for (const key of ignoreChanges) {
+                if (key in prior.inputs) {
+                    wireNews[key] = prior.inputs[key];
+                } else {
+                    delete wireNews[key];
+                }
+            }
+        }
 
         // Check
         const checkReq = new providerPb.CheckRequest();
@@ -515,7 +548,7 @@ class MiniEngine implements Engine {
                 step.replaces = replaces;
             }
             run.steps.push(step);
-            const rec: Stored = { urn, type, name, id, inputs: checkedWire, outputs };
+            const rec: Stored = { urn, type, name, id, inputs: checkedWire, outputs, protect, retainOnDelete };
             if (run.preview) {
                 run.planned.set(urn, rec);
             } else {
@@ -559,6 +592,12 @@ class MiniEngine implements Engine {
             return finish("same", prior.id, prior.outputs, []);
         }
         if (replaces.length > 0) {
+            if (prior.protect) {
+                throw new EngineError(
+                    `unable to replace resource ${urn} as it is currently marked for protection (replaces: ${replaces.join(", ")})`,
+                    step,
+                );
+            }
             if (run.preview) {
                 return finish("replace", "", checkedWire, replaces);
             }

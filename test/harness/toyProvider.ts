@@ -14,6 +14,10 @@ export interface ToyInputs {
     password?: string;
     /** "create" | "update" | "delete": that operation throws */
     failOn?: string;
+    /** Changing it replaces the resource, creating the new one before deleting the old. */
+    zone?: string;
+    /** Free-form, updated in place. */
+    label?: string;
 }
 
 export interface ToyOutputs extends ToyInputs {
@@ -58,25 +62,31 @@ export const toyProvider: pulumi.dynamic.ResourceProvider = {
     async diff(_id: string, olds: ToyOutputs, news: ToyInputs): Promise<pulumi.dynamic.DiffResult> {
         const replaces: string[] = [];
         const changed: string[] = [];
-        for (const k of ["vmName", "size", "password", "journal", "failOn"] as const) {
+        for (const k of ["vmName", "size", "password", "journal", "failOn", "zone", "label"] as const) {
             if (olds[k] !== news[k]) {
                 changed.push(k);
             }
         }
         // An unknown name may or may not change: plan an update, never a replace, until it is known.
-        if (changed.includes("vmName") && (news.vmName as unknown) !== UNKNOWN_VALUE) {
+        const renamed = changed.includes("vmName") && (news.vmName as unknown) !== UNKNOWN_VALUE;
+        if (renamed) {
             replaces.push("vmName");
         }
-        return { changes: changed.length > 0, replaces, deleteBeforeReplace: replaces.length > 0 };
+        if (changed.includes("zone")) {
+            replaces.push("zone");
+        }
+        // Two VMs cannot have the same name: a rename must delete first. A zone move can overlap.
+        return { changes: changed.length > 0, replaces, deleteBeforeReplace: renamed };
     },
 
     async create(inputs: ToyInputs): Promise<pulumi.dynamic.CreateResult> {
         if (inputs.failOn === "create") {
             throw new Error(`toy: create refused for ${inputs.vmName}`);
         }
+        const id = `toy-${inputs.vmName}${inputs.zone ? "@" + inputs.zone : ""}`;
         journalAppend(inputs.journal, `create ${inputs.vmName} size=${inputs.size} pw=${typeof inputs.password}`);
         const outs: ToyOutputs = { ...inputs, power: "On", generation: 1 };
-        return { id: `toy-${inputs.vmName}`, outs };
+        return { id, outs };
     },
 
     async update(id: string, olds: ToyOutputs, news: ToyInputs): Promise<pulumi.dynamic.UpdateResult> {
@@ -107,6 +117,8 @@ export interface ToyArgs {
     journal: pulumi.Input<string>;
     password?: pulumi.Input<string>;
     failOn?: pulumi.Input<string>;
+    zone?: pulumi.Input<string>;
+    label?: pulumi.Input<string>;
 }
 
 export class Toy extends pulumi.dynamic.Resource {
