@@ -58,9 +58,7 @@ describe("mini engine over the real dynamic-provider host", () => {
             }),
         );
         expect(lines).toEqual(["create web size=2 pw=undefined"]);
-        expect(result.steps).toEqual([
-            { urn: `urn:pulumi:test::harness::${TOY_TYPE}::web`, name: "web", type: TOY_TYPE, op: "create" },
-        ]);
+        expect(result.steps).toEqual([{ urn: `urn:pulumi:test::harness::${TOY_TYPE}::web`, name: "web", type: TOY_TYPE, op: "create" }]);
         expect(result.outputs("web")).toMatchObject({ vmName: "web", size: 2, power: "On", generation: 1 });
         expect(result.resources.map((r) => r.id)).toEqual(["toy-web"]);
         expect(engine.state()[0].provider).toContain("create");
@@ -245,7 +243,9 @@ describe("mini engine over the real dynamic-provider host", () => {
             ["pair-b", "create"],
         ]);
         expect(result.steps.find((s) => s.name === "web")?.op).toBe("same");
-        expect(result.steps.find((s) => s.name === "pair-a")?.urn).toBe("urn:pulumi:test::harness::toy:index:ToyPair$pulumi-nodejs:dynamic/toy:Toy::pair-a");
+        expect(result.steps.find((s) => s.name === "pair-a")?.urn).toBe(
+            "urn:pulumi:test::harness::toy:index:ToyPair$pulumi-nodejs:dynamic/toy:Toy::pair-a",
+        );
         expect(result.warnings.some((w) => w.includes("toy: pair-a is large (100)"))).toBe(true);
 
         const removal = await journalDuring(() =>

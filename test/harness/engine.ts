@@ -223,7 +223,13 @@ function stripProvider(p: Props): Props {
 
 function canonical(v: unknown): string {
     return JSON.stringify(v, (_k, x: unknown) =>
-        isObject(x) ? Object.fromEntries(Object.keys(x).sort().map((k) => [k, x[k]])) : x,
+        isObject(x)
+            ? Object.fromEntries(
+                  Object.keys(x)
+                      .sort()
+                      .map((k) => [k, x[k]]),
+              )
+            : x,
     );
 }
 
@@ -236,7 +242,7 @@ function hostErrorMessage(err: unknown): { message: string; code?: number } {
  * The real `process`. Under Jest the test's `process` is a copy with its own listeners, so
  * `process.on("unhandledRejection")` there never fires; the real one is the main context's global.
  */
-// eslint-disable-next-line @typescript-eslint/no-require-imports
+
 const realProcess: NodeJS.Process = (require("vm") as typeof import("vm")).runInThisContext("process");
 
 type RejectionListener = (reason: unknown, promise: Promise<unknown>) => void;
@@ -327,7 +333,10 @@ class Run {
     private rejectFailed!: (e: Error) => void;
     readonly failed: Promise<never>;
 
-    constructor(readonly preview: boolean, readonly logStart: number) {
+    constructor(
+        readonly preview: boolean,
+        readonly logStart: number,
+    ) {
         this.failed = new Promise<never>((_resolve, reject) => {
             this.rejectFailed = reject;
         });
@@ -369,9 +378,7 @@ class MiniEngine implements Engine {
         const run = this.run;
         if (run && !run.error) {
             const msg = reason instanceof Error ? reason.stack || reason.message : String(reason);
-            run.fail(
-                reason instanceof EngineError ? reason : new Error(`unhandled rejection during the program run: ${msg}`),
-            );
+            run.fail(reason instanceof EngineError ? reason : new Error(`unhandled rejection during the program run: ${msg}`));
         }
     };
 
@@ -448,10 +455,7 @@ class MiniEngine implements Engine {
     /** Delete as the engine does: refuses protected resources, skips the provider for retainOnDelete. */
     private async hostDelete(s: Stored, step: Step): Promise<void> {
         if (s.protect) {
-            throw new EngineError(
-                `resource ${s.urn} cannot be deleted because it is protected (remove the protect option first)`,
-                step,
-            );
+            throw new EngineError(`resource ${s.urn} cannot be deleted because it is protected (remove the protect option first)`, step);
         }
         if (s.retainOnDelete) {
             return;
@@ -750,9 +754,7 @@ class MiniEngine implements Engine {
         if (!run.preview) {
             return [...this.stored];
         }
-        const planned = this.stored
-            .filter((s) => run.registered.has(s.urn))
-            .map((s) => run.planned.get(s.urn) ?? s);
+        const planned = this.stored.filter((s) => run.registered.has(s.urn)).map((s) => run.planned.get(s.urn) ?? s);
         for (const [urn, rec] of run.planned) {
             if (!this.stored.some((s) => s.urn === urn)) {
                 planned.push(rec);

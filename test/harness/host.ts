@@ -9,7 +9,6 @@ import { ChildProcess, spawn } from "child_process";
 import * as path from "path";
 import * as grpc from "@grpc/grpc-js";
 
-/* eslint-disable @typescript-eslint/no-require-imports */
 // The generated protobuf modules ship without useful typings; they are used through `any` here only.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 const providerRpc: any = require("@pulumi/pulumi/proto/provider_grpc_pb");
@@ -20,7 +19,6 @@ export const providerPb: any = require("@pulumi/pulumi/proto/provider_pb");
 const pulumiDir = path.dirname(require.resolve("@pulumi/pulumi/package.json"));
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 const structPb: any = require(require.resolve("google-protobuf/google/protobuf/struct_pb", { paths: [pulumiDir] }));
-/* eslint-enable @typescript-eslint/no-require-imports */
 
 /** A google.protobuf.Struct from the generated code's google-protobuf (opaque here). */
 export interface ProtoStruct {

@@ -26,13 +26,11 @@ export interface ToyOutputs extends ToyInputs {
 }
 
 function journalAppend(journal: string, line: string): void {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
     const fs: typeof import("fs") = require("fs");
     fs.appendFileSync(journal, line + "\n");
 }
 
 function readDrift(journal: string, id: string): Record<string, unknown> {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
     const fs: typeof import("fs") = require("fs");
     const file = journal + ".drift.json";
     if (!fs.existsSync(file)) {
@@ -54,7 +52,7 @@ export const toyProvider: pulumi.dynamic.ResourceProvider = {
             failures.push({ property: "size", reason: "must be a positive number" });
         }
         if (typeof news.size === "number" && news.size > 64) {
-            pulumi.log.warn(`toy: ${news.vmName} is large (${news.size})`);
+            void pulumi.log.warn(`toy: ${news.vmName} is large (${news.size})`);
         }
         return { inputs: news, failures };
     },
@@ -140,9 +138,13 @@ export class ToyPair extends pulumi.ComponentResource {
     constructor(name: string, args: { journal: string; size: number }, opts?: pulumi.ComponentResourceOptions) {
         super("toy:index:ToyPair", name, {}, opts);
         const a = new Toy(`${name}-a`, { vmName: `${name}-a`, size: args.size, journal: args.journal }, { parent: this });
-        const b = new Toy(`${name}-b`, { vmName: a.vmName.apply((n) => `${n}-peer`), size: args.size, journal: args.journal }, {
-            parent: this,
-        });
+        const b = new Toy(
+            `${name}-b`,
+            { vmName: a.vmName.apply((n) => `${n}-peer`), size: args.size, journal: args.journal },
+            {
+                parent: this,
+            },
+        );
         this.names = pulumi.all([a.vmName, b.vmName]);
         this.registerOutputs({ names: this.names });
     }
