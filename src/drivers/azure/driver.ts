@@ -1,6 +1,209 @@
-import { DriverFactory } from "../platform";
+import { Driver, GuestShutdownRequest, ObservedState } from "../../power/driver";
+import { GracefulShutdownUnavailableError, VmNotFoundError } from "../../power/errors";
+import { ObservedPowerState, isTransitional } from "../../power/states";
+import { DriverContext, DriverFactory } from "../platform";
+import { ArmClient, ArmError, PendingOperation } from "./arm";
+import { CachedToken, TokenCredential, credentialFor } from "./credentials";
+import { HttpClient } from "./http";
+import { guestAgentReady, powerStateFromInstanceView } from "./powerState";
+import { AzureCredentials, AzureTarget, azureSpec } from "./spec";
 
-// STUB: replaced by the azure driver work.
-export const createDriver: DriverFactory = () => {
-    throw new Error("the azure driver is not implemented yet");
+export interface AzureDriverOptions {
+    /** Replaces the credential the target names (tests, or a caller holding an `@azure/identity` credential). */
+    readonly credential?: TokenCredential;
+    /** Longest wait between two instance-view reads while waiting for a state. @default 5000 */
+    readonly maxPollIntervalMs?: number;
+    /** How long an awaited operation (hard power-off, start, deallocate) may run. @default 600000 */
+    readonly operationTimeoutMs?: number;
+}
+
+type PowerAction = "powerOff" | "start" | "deallocate";
+
+/** Where each action leaves the VM: a 409 is harmless when the VM is already there. */
+const actionTargets: Record<PowerAction, readonly ObservedPowerState[]> = {
+    powerOff: ["stopped", "deallocated"],
+    start: ["running"],
+    deallocate: ["deallocated"],
 };
+
+const settledStates: readonly ObservedPowerState[] = ["running", "stopped", "deallocated", "unknown"];
+const firstPollIntervalMs = 1_000;
+
+export const createDriver: DriverFactory<AzureTarget, AzureCredentials> = (target, credentials, context) =>
+    new AzureDriver(target, credentials, context);
+
+/**
+ * Power operations on one `Microsoft.Compute/virtualMachines` resource over ARM.
+ *
+ * Graceful shutdown is Azure's own: `powerOff` without `skipShutdown` makes the hypervisor
+ * signal the guest (the platform forces the VM off after about 5 minutes). The request
+ * returns once ARM accepted it; the operation is then followed in the background and its end
+ * wakes `waitForState` at once, so the core's deadline, not Azure's, decides the fallback.
+ */
+export class AzureDriver implements Driver {
+    readonly platform = "azure";
+    readonly vmDescription: string;
+    private readonly http: HttpClient;
+    private readonly arm: ArmClient;
+    private readonly vmPath: string;
+    private readonly closing = new AbortController();
+    private readonly wakers = new Set<() => void>();
+    private background?: Promise<void>;
+
+    constructor(
+        target: AzureTarget,
+        credentials: AzureCredentials,
+        private readonly context: DriverContext,
+        private readonly options: AzureDriverOptions = {},
+    ) {
+        this.vmDescription = azureSpec.describe(target);
+        this.http = new HttpClient(target.caCert);
+        const credential = options.credential ?? credentialFor(target, credentials, this.http);
+        const token = new CachedToken(credential, `${target.resourceManagerEndpoint}/.default`, () => Date.now());
+        this.arm = new ArmClient({ http: this.http, endpoint: target.resourceManagerEndpoint, token, clock: context.clock, log: context.log });
+        this.vmPath =
+            `/subscriptions/${encodeURIComponent(target.subscriptionId)}` +
+            `/resourceGroups/${encodeURIComponent(target.resourceGroupName)}` +
+            `/providers/Microsoft.Compute/virtualMachines/${encodeURIComponent(target.vmName)}`;
+    }
+
+    async readState(): Promise<ObservedState> {
+        return powerStateFromInstanceView(await this.instanceView());
+    }
+
+    async requestGuestShutdown(deadline: number): Promise<GuestShutdownRequest> {
+        let pending: PendingOperation;
+        try {
+            pending = await this.begin("powerOff", { skipShutdown: "false" });
+        } catch (e) {
+            if (!(e instanceof ArmError) || e.status !== 409) throw e;
+            const now = await this.readState();
+            if (actionTargets.powerOff.includes(now.state)) return { method: "azure-integrated", detail: `already ${now.detail ?? now.state}` };
+            throw new GracefulShutdownUnavailableError("gracefulRequestFailed", `Azure refused the graceful powerOff of ${this.vmDescription} (409 ${e.code}: ${e.armMessage}); the VM is ${now.detail ?? now.state}`);
+        }
+        if (!pending.done) this.follow(pending, deadline);
+        return { method: "azure-integrated", detail: pending.done ? "powerOff completed at once" : `powerOff accepted; following ${pending.style}` };
+    }
+
+    powerOffHard(): Promise<void> {
+        return this.run("powerOff", { skipShutdown: "true" });
+    }
+
+    powerOn(): Promise<void> {
+        return this.run("start");
+    }
+
+    deallocate(): Promise<void> {
+        return this.run("deallocate");
+    }
+
+    async waitForState(targets: readonly ObservedPowerState[], deadline: number): Promise<ObservedState> {
+        const { clock } = this.context;
+        for (let round = 0; ; round++) {
+            const state = await this.readState();
+            if (targets.includes(state.state) || clock.now() >= deadline || this.closing.signal.aborted) return state;
+            await this.nap(Math.min(this.pollInterval(round), deadline - clock.now()));
+        }
+    }
+
+    async waitForGuestAgent(deadline: number): Promise<boolean> {
+        const { clock } = this.context;
+        for (let round = 0; ; round++) {
+            if (guestAgentReady(await this.instanceView())) return true;
+            if (clock.now() >= deadline || this.closing.signal.aborted) return false;
+            await this.nap(Math.min(this.pollInterval(round), deadline - clock.now()));
+        }
+    }
+
+    async close(): Promise<void> {
+        this.closing.abort();
+        this.wake();
+        await this.background;
+        this.http.close();
+    }
+
+    private async instanceView(): Promise<unknown> {
+        try {
+            return await this.arm.getJson("instanceView", `${this.vmPath}/instanceView`, {}, this.closing.signal);
+        } catch (e) {
+            throw this.notFound(e);
+        }
+    }
+
+    private async begin(action: PowerAction, query: Record<string, string> = {}): Promise<PendingOperation> {
+        try {
+            return await this.arm.begin(action, `${this.vmPath}/${action}`, query, this.closing.signal);
+        } catch (e) {
+            throw this.notFound(e);
+        }
+    }
+
+    /**
+     * Starts an action and waits for ARM to finish it. A 409 (another operation under way, or
+     * the VM deallocated) is settled here: fine if the VM is already where the action would
+     * put it, retried once after a transition in progress ends, reported with ARM's code otherwise.
+     */
+    private async run(action: PowerAction, query: Record<string, string> = {}): Promise<void> {
+        const deadline = this.context.clock.now() + (this.options.operationTimeoutMs ?? 600_000);
+        for (let attempt = 0; ; attempt++) {
+            try {
+                const pending = await this.begin(action, query);
+                await this.arm.wait(pending, deadline, this.closing.signal);
+                return;
+            } catch (e) {
+                if (!(e instanceof ArmError) || e.status !== 409) throw e;
+                let now = await this.readState();
+                if (actionTargets[action].includes(now.state)) return;
+                if (attempt === 0 && isTransitional(now.state)) {
+                    this.context.log(`Azure refused ${action} while the VM is ${now.detail ?? now.state} (409 ${e.code}); waiting for that to finish, then retrying`);
+                    now = await this.waitForState(settledStates, deadline);
+                    if (actionTargets[action].includes(now.state)) return;
+                    continue;
+                }
+                throw new ArmError(action, 409, e.code, `${e.armMessage} (the VM is ${now.detail ?? now.state})`);
+            }
+        }
+    }
+
+    /** Follows the graceful powerOff without blocking the sequence; its end wakes the waiters. */
+    private follow(pending: PendingOperation, deadline: number): void {
+        const previous = this.background ?? Promise.resolve();
+        this.background = previous
+            .then(() => this.arm.wait(pending, deadline, this.closing.signal))
+            .catch((e: unknown) => {
+                // Overtaken by our own hard power-off at the deadline (OperationPreempted), or
+                // still running at the deadline: the core already acts on the VM's state.
+                if (e instanceof ArmError && (e.code === "OperationPreempted" || e.code === "OperationTimedOut")) return;
+                if (this.closing.signal.aborted) return;
+                this.context.log(`the graceful powerOff of ${this.vmDescription} did not complete: ${e instanceof Error ? e.message : String(e)}`);
+            })
+            .finally(() => this.wake());
+    }
+
+    private pollInterval(round: number): number {
+        return Math.min(firstPollIntervalMs * 2 ** round, this.options.maxPollIntervalMs ?? 5_000);
+    }
+
+    /** Sleeps until `ms` pass, a followed operation ends, or the driver closes. */
+    private async nap(ms: number): Promise<void> {
+        const woken = new AbortController();
+        const waker = (): void => woken.abort();
+        this.wakers.add(waker);
+        try {
+            await this.context.clock.sleep(Math.max(0, ms), woken.signal);
+        } finally {
+            this.wakers.delete(waker);
+        }
+    }
+
+    private wake(): void {
+        for (const waker of [...this.wakers]) waker();
+    }
+
+    private notFound(error: unknown): unknown {
+        if (error instanceof ArmError && error.status === 404) {
+            return new VmNotFoundError(this.vmDescription, `${error.code}${error.armMessage ? `: ${error.armMessage}` : ""}`);
+        }
+        return error;
+    }
+}

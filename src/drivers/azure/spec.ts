@@ -1,16 +1,137 @@
+import { Fields, optionalOneOf, optionalString, rejectUnknownKeys, requireObject, requireString, requireUrl } from "../fields";
+import { InputError, collectInputErrors, throwIfAny } from "../../power/errors";
 import { PlatformSpec } from "../platform";
-import { requireObject } from "../fields";
 
-// STUB: replaced by the azure driver work. Validates nothing yet.
-export type AzureTarget = Record<string, unknown>;
-export type AzureCredentials = Record<string, unknown>;
+/** Where the driver gets its Entra ID (Azure AD) token for ARM. */
+export const azureCredentialSources = ["clientSecret", "environment", "managedIdentity", "azureCli"] as const;
+export type AzureCredentialSource = (typeof azureCredentialSources)[number];
+
+/** The non-secret half of an Azure target, as stored in plaintext state. */
+export interface AzureTarget {
+    readonly subscriptionId: string;
+    readonly resourceGroupName: string;
+    readonly vmName: string;
+    readonly tenantId?: string;
+    /** App registration (client secret) or user-assigned identity (managed identity). */
+    readonly clientId?: string;
+    /** Absent: a client secret if one is given, otherwise the chain environment → managed identity → Azure CLI. */
+    readonly credential?: AzureCredentialSource;
+    /** ARM endpoint, origin only. */
+    readonly resourceManagerEndpoint: string;
+    /** Entra ID authority, origin only. */
+    readonly authorityHost: string;
+    /** Extra PEM CA certificate(s) trusted for ARM and the authority (test or private clouds). */
+    readonly caCert?: string;
+}
+
+/** The secret half: kept as a Pulumi secret, never logged. */
+export interface AzureCredentials {
+    readonly clientSecret?: string;
+}
+
+export const defaultResourceManagerEndpoint = "https://management.azure.com";
+export const defaultAuthorityHost = "https://login.microsoftonline.com";
+/** Azure forces a VM off roughly this long after a graceful powerOff began. */
+export const azurePlatformShutdownLimitMs = 5 * 60_000;
+
+const guid = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
+// Microsoft.Compute/virtualMachines: 1-64 alphanumerics, underscores, periods and hyphens;
+// starts alphanumeric, ends alphanumeric or underscore.
+const vmNamePattern = /^[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,62}[A-Za-z0-9_])?$/;
+// Resource groups: 1-90 letters (Unicode), digits, underscores, parentheses, hyphens, periods; no trailing period.
+const resourceGroupPattern = /^[\p{L}\p{N}_().-]{0,89}[\p{L}\p{N}_()-]$/u;
+// Tenants are GUIDs or verified domain names (contoso.onmicrosoft.com).
+const tenantPattern = /^(?:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+)$/;
+const pemCertificate = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/;
+
+const targetKeys = [
+    "subscriptionId",
+    "resourceGroupName",
+    "vmName",
+    "tenantId",
+    "clientId",
+    "credential",
+    "resourceManagerEndpoint",
+    "authorityHost",
+    "caCert",
+] as const;
 
 export const azureSpec: PlatformSpec<AzureTarget, AzureCredentials> = {
     name: "azure",
-    secretFields: [],
-    identityFields: [],
+    secretFields: ["clientSecret"],
+    identityFields: ["subscriptionId", "resourceGroupName", "vmName"],
     supportsDeallocate: true,
-    parseTarget: (raw, field) => requireObject(raw, field),
-    parseCredentials: (raw) => (raw ?? {}) as AzureCredentials,
-    describe: (target) => `azure ${JSON.stringify(target)}`,
+
+    parseTarget(raw, field) {
+        const obj = requireObject(raw, field);
+        const parsed: Record<string, unknown> = {};
+        throwIfAny(
+            collectInputErrors([
+                () => rejectSecretsInTarget(obj, field),
+                () => rejectUnknownKeys(obj, field, [...targetKeys]),
+                () => (parsed.subscriptionId = requireString(obj, "subscriptionId", field, { pattern: guid, description: "a subscription GUID such as 00000000-0000-0000-0000-000000000000" })),
+                () => (parsed.resourceGroupName = requireString(obj, "resourceGroupName", field, { pattern: resourceGroupPattern, maxLength: 90, description: "1-90 letters, digits, underscores, parentheses, hyphens or periods, not ending in a period" })),
+                () => (parsed.vmName = requireString(obj, "vmName", field, { pattern: vmNamePattern, maxLength: 64, description: "1-64 letters, digits, underscores, periods or hyphens, starting with a letter or digit and ending with a letter, digit or underscore" })),
+                () => (parsed.tenantId = optionalString(obj, "tenantId", field, { pattern: tenantPattern, description: "a tenant GUID or domain name" })),
+                () => (parsed.clientId = optionalString(obj, "clientId", field, { pattern: guid, description: "an application (client) GUID" })),
+                () => (parsed.credential = optionalOneOf(obj, "credential", field, azureCredentialSources)),
+                () => (parsed.resourceManagerEndpoint = optionalOrigin(obj, "resourceManagerEndpoint", field) ?? defaultResourceManagerEndpoint),
+                () => (parsed.authorityHost = optionalOrigin(obj, "authorityHost", field) ?? defaultAuthorityHost),
+                () => (parsed.caCert = optionalCaCert(obj, field)),
+            ]),
+        );
+        // Cross-field rules only once each field is valid on its own, so messages do not pile up.
+        if (parsed.credential === "clientSecret" && (parsed.tenantId === undefined || parsed.clientId === undefined)) {
+            throw new InputError(`${field}.${parsed.tenantId === undefined ? "tenantId" : "clientId"}`, 'is required with credential "clientSecret"');
+        }
+        return Object.fromEntries(Object.entries(parsed).filter(([, v]) => v !== undefined)) as unknown as AzureTarget;
+    },
+
+    parseCredentials(raw, field) {
+        if (raw === undefined || raw === null) return {};
+        const obj = requireObject(raw, field);
+        rejectUnknownKeys(obj, field, azureSpec.secretFields);
+        const clientSecret = optionalString(obj, "clientSecret", field, { secret: true, maxLength: 1024 });
+        return clientSecret !== undefined ? { clientSecret } : {};
+    },
+
+    describe: (target) => `azure subscription ${target.subscriptionId} resource group ${target.resourceGroupName} VM ${target.vmName}`,
+
+    warnings(_target, gracefulTimeoutMs) {
+        if (gracefulTimeoutMs <= azurePlatformShutdownLimitMs) return [];
+        return [
+            `gracefulShutdownTimeout is ${Math.round(gracefulTimeoutMs / 1000)}s, but Azure forces a VM off about ${azurePlatformShutdownLimitMs / 60_000} minutes after a graceful powerOff starts: the guest will be cut short at that point, not at your timeout`,
+        ];
+    },
 };
+
+/** A secret in the target would land in plaintext state; GracefulVm moves it, VmPower users must. */
+function rejectSecretsInTarget(obj: Fields, field: string): void {
+    for (const key of azureSpec.secretFields) {
+        if (obj[key] !== undefined && obj[key] !== null) {
+            throw new InputError(`${field}.${key}`, "is a secret: pass it in `credentials`, not in `target`, so it is stored encrypted");
+        }
+    }
+}
+
+/** An https origin (scheme, host, port): paths would be silently dropped, so they are refused. */
+function optionalOrigin(obj: Fields, key: string, field: string): string | undefined {
+    if (obj[key] === undefined || obj[key] === null) return undefined;
+    const url = requireUrl(obj, key, field, ["https:"]);
+    if ((url.pathname !== "/" && url.pathname !== "") || url.search || url.hash) {
+        throw new InputError(`${field}.${key}`, `must be an origin such as https://management.azure.com, without a path or query; got ${JSON.stringify(url.origin + url.pathname)}`);
+    }
+    return url.origin;
+}
+
+function optionalCaCert(obj: Fields, field: string): string | undefined {
+    const value = obj.caCert;
+    if (value === undefined || value === null) return undefined;
+    if (typeof value !== "string" || !pemCertificate.test(value)) {
+        throw new InputError(`${field}.caCert`, "must be one or more PEM certificates (-----BEGIN CERTIFICATE----- ...)");
+    }
+    if (/PRIVATE KEY-----/.test(value)) {
+        throw new InputError(`${field}.caCert`, "must contain certificates only; it holds a private key, which would be stored in plaintext state");
+    }
+    return value;
+}
