@@ -433,3 +433,33 @@ describe("resource options", () => {
         expect(removal.lines).toEqual(["delete toy-p"]);
     });
 });
+
+describe("config", () => {
+    test("config reaches the provider's configure in the host and pulumi.Config in the program", async () => {
+        const configured: pulumi.dynamic.ResourceProvider & { region?: string } = {
+            async configure(req: pulumi.dynamic.ConfigureRequest) {
+                configured.region = req.config.get("region");
+            },
+            async create(inputs: Record<string, unknown>) {
+                return { id: "c1", outs: { ...inputs, region: configured.region ?? "none" } };
+            },
+        };
+        class Configured extends pulumi.dynamic.Resource {
+            declare public readonly region: pulumi.Output<string>;
+            constructor(name: string, args: { fromProgram: pulumi.Input<string> }) {
+                super(configured, name, { region: undefined, ...args });
+            }
+        }
+        const other = await startEngine({ project: "cfgproj", config: { region: "eu-west", "cfgproj:size": "3" } });
+        try {
+            const result = await other.up(() => {
+                const cfg = new pulumi.Config();
+                new Configured("c", { fromProgram: `${cfg.require("region")}/${cfg.require("size")}` });
+            });
+            expect(result.outputs("c")).toMatchObject({ region: "eu-west", fromProgram: "eu-west/3" });
+            expect(result.steps[0].urn).toBe("urn:pulumi:stack::cfgproj::pulumi-nodejs:dynamic:Resource::c");
+        } finally {
+            await other.close();
+        }
+    });
+});

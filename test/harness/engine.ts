@@ -242,7 +242,6 @@ function hostErrorMessage(err: unknown): { message: string; code?: number } {
  * The real `process`. Under Jest the test's `process` is a copy with its own listeners, so
  * `process.on("unhandledRejection")` there never fires; the real one is the main context's global.
  */
-
 const realProcess: NodeJS.Process = (require("vm") as typeof import("vm")).runInThisContext("process");
 
 type RejectionListener = (reason: unknown, promise: Promise<unknown>) => void;
@@ -297,7 +296,7 @@ function toRecord(s: Stored): ResourceRecord {
         outputs: stripProvider(toProviderProps(s.outputs)),
         secretOutputs: secretKeysOf(stripProvider(s.outputs)),
         provider: typeof provider === "string" ? provider : "",
-        raw: { inputs: { ...s.inputs }, outputs: { ...s.outputs } },
+        raw: { inputs: structuredClone(s.inputs), outputs: structuredClone(s.outputs) },
     };
 }
 
