@@ -1,0 +1,145 @@
+import * as fs from "fs";
+import * as path from "path";
+
+/**
+ * The published PVE API schema (an excerpt of pve-docs' apidata.js, kept in
+ * ../shared/contracts/proxmox/) drives the contract server's parameter checks, so the server
+ * rejects exactly what the real API's JSON-schema check rejects.
+ */
+
+export interface ParameterSchema {
+    readonly type?: string;
+    readonly format?: unknown;
+    readonly minimum?: number;
+    readonly maximum?: number;
+    readonly enum?: readonly string[];
+    readonly optional?: number;
+}
+
+export interface MethodSchema {
+    readonly name: string;
+    readonly method: string;
+    readonly allowtoken?: number;
+    readonly parameters: {
+        readonly additionalProperties?: number;
+        readonly properties?: Readonly<Record<string, ParameterSchema>>;
+    };
+    readonly returns?: unknown;
+}
+
+export interface EndpointSchema {
+    readonly path: string;
+    readonly pattern: RegExp;
+    readonly info: Readonly<Record<string, MethodSchema>>;
+}
+
+const excerptFile = "pve-apidata-qemu-status-and-tasks.excerpt.json";
+
+/** `POST /nodes/{node}/qemu/{vmid}/agent/ping` is not in the excerpt; this mirrors its documented parameters. */
+const agentPing: { path: string; info: Record<string, MethodSchema> } = {
+    path: "/nodes/{node}/qemu/{vmid}/agent/ping",
+    info: {
+        POST: {
+            name: "ping",
+            method: "POST",
+            allowtoken: 1,
+            parameters: {
+                additionalProperties: 0,
+                properties: {
+                    node: { type: "string", format: "pve-node" },
+                    vmid: { type: "integer", format: "pve-vmid", minimum: 100, maximum: 999999999 },
+                },
+            },
+        },
+    },
+};
+
+export function schemaFile(): string {
+    if (process.env.PVE_CONTRACT_SCHEMA) return process.env.PVE_CONTRACT_SCHEMA;
+    const repoRoot = path.resolve(__dirname, "../../..");
+    return path.resolve(repoRoot, "../shared/contracts/proxmox", excerptFile);
+}
+
+export function loadSchema(file = schemaFile()): EndpointSchema[] {
+    let raw: { endpoints: Array<{ path: string; info?: Record<string, MethodSchema> }> };
+    try {
+        raw = JSON.parse(fs.readFileSync(file, "utf8")) as typeof raw;
+    } catch (e) {
+        throw new Error(`the Proxmox contract server reads the PVE API schema excerpt at ${file} (shared/ beside the repository): ${String(e)}`);
+    }
+    return [...raw.endpoints, agentPing]
+        .filter((e) => e.info)
+        .map((e) => ({ path: e.path, pattern: pathPattern(e.path), info: e.info as Record<string, MethodSchema> }));
+}
+
+/** `/nodes/{node}/tasks/{upid}` → a regex whose named groups are the path parameters. */
+function pathPattern(template: string): RegExp {
+    const source = template.replace(/[.*+?^$()|[\]\\]/g, "\\$&").replace(/\{([^}]+)\}/g, (_, name: string) => `(?<${name.replace(/[^A-Za-z0-9_]/g, "_")}>[^/]+)`);
+    return new RegExp(`^${source}$`);
+}
+
+export function findEndpoint(schema: readonly EndpointSchema[], pathname: string): { endpoint: EndpointSchema; pathParameters: Record<string, string> } | undefined {
+    for (const endpoint of schema) {
+        const match = endpoint.pattern.exec(pathname);
+        if (match) {
+            const pathParameters = Object.fromEntries(Object.entries(match.groups ?? {}).map(([k, v]) => [k, decodeURIComponent(v)]));
+            return { endpoint, pathParameters };
+        }
+    }
+    return undefined;
+}
+
+const nodeNamePattern = /^[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?$/;
+
+/**
+ * PVE's JSONSchema check: unknown keys, missing required keys, types (form values are strings;
+ * booleans only as `1`/`0`, JSON booleans in JSON bodies), ranges, enums, and the two formats
+ * this API uses for identity. Returns the converted values and per-parameter errors.
+ */
+export function checkParameters(method: MethodSchema, input: Record<string, unknown>): { values: Record<string, unknown>; errors: Record<string, string> } {
+    const properties = method.parameters.properties ?? {};
+    const errors: Record<string, string> = {};
+    const values: Record<string, unknown> = {};
+    for (const key of Object.keys(input)) {
+        if (!(key in properties) && method.parameters.additionalProperties === 0) {
+            errors[key] = "property is not defined in schema and the schema does not allow additional properties";
+        }
+    }
+    for (const [key, rule] of Object.entries(properties)) {
+        const value = input[key];
+        if (value === undefined) {
+            if (!rule.optional) errors[key] = "property is missing and it is not optional";
+            continue;
+        }
+        const checked = checkValue(rule, value);
+        if (typeof checked === "string") errors[key] = checked;
+        else values[key] = checked.value;
+    }
+    return { values, errors };
+}
+
+function checkValue(rule: ParameterSchema, value: unknown): { value: unknown } | string {
+    const shown = typeof value === "string" ? value : JSON.stringify(value);
+    switch (rule.type) {
+        case "boolean":
+            if (value === true || value === false) return { value };
+            if (value === "1" || value === 1) return { value: true };
+            if (value === "0" || value === 0) return { value: false };
+            return `type check ('boolean') failed - got '${shown}'`;
+        case "integer": {
+            const n = typeof value === "number" ? value : typeof value === "string" && /^[+-]?\d+$/.test(value) ? Number(value) : NaN;
+            if (!Number.isInteger(n)) return `type check ('integer') failed - got '${shown}'`;
+            if (rule.minimum !== undefined && n < rule.minimum) return `value must have a minimum value of ${rule.minimum}`;
+            if (rule.maximum !== undefined && n > rule.maximum) return `value must have a maximum value of ${rule.maximum}`;
+            return { value: n };
+        }
+        case "string": {
+            if (typeof value !== "string") return `type check ('string') failed - got '${shown}'`;
+            if (rule.enum && !rule.enum.includes(value)) return `value '${value}' does not have a value in the enumeration '${rule.enum.join(", ")}'`;
+            if (rule.format === "pve-node" && !nodeNamePattern.test(value)) return "invalid format - value does not look like a valid node name";
+            return { value };
+        }
+        default:
+            return { value };
+    }
+}

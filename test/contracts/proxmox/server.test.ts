@@ -1,0 +1,191 @@
+import * as https from "https";
+import { ProxmoxContractServer } from "./server";
+
+/**
+ * The contract server itself against the published contract, over raw HTTPS (no client code
+ * of the package is used here), so the driver tests rest on a server that says what PVE says.
+ */
+
+interface RawAnswer {
+    status: number;
+    reason: string;
+    contentType: string;
+    body: Record<string, unknown>;
+}
+
+let server: ProxmoxContractServer;
+let token: string;
+
+function raw(method: string, path: string, options: { body?: string; contentType?: string; authorization?: string | null } = {}): Promise<RawAnswer> {
+    const headers: Record<string, string> = {};
+    const authorization = options.authorization === undefined ? `PVEAPIToken=${token}` : options.authorization;
+    if (authorization !== null) headers.Authorization = authorization;
+    if (options.body !== undefined) headers["Content-Type"] = options.contentType ?? "application/x-www-form-urlencoded";
+    return new Promise((resolve, reject) => {
+        const req = https.request(`${server.endpoint}/api2/json${path}`, { method, headers, ca: server.certificate.cert }, (res) => {
+            const chunks: Buffer[] = [];
+            res.on("data", (c: Buffer) => chunks.push(c));
+            res.on("end", () =>
+                resolve({
+                    status: res.statusCode ?? 0,
+                    reason: res.statusMessage ?? "",
+                    contentType: String(res.headers["content-type"]),
+                    body: JSON.parse(Buffer.concat(chunks).toString("utf8")) as Record<string, unknown>,
+                }),
+            );
+        });
+        req.on("error", reject);
+        req.end(options.body);
+    });
+}
+
+async function taskEnd(upid: string): Promise<Record<string, unknown>> {
+    for (;;) {
+        const answer = await raw("GET", `/nodes/pve1/tasks/${encodeURIComponent(upid)}/status`);
+        const data = answer.body.data as Record<string, unknown>;
+        if (data.status === "stopped") return data;
+        await new Promise((r) => setTimeout(r, 50));
+    }
+}
+
+beforeAll(async () => {
+    server = await ProxmoxContractServer.start({ authFailureDelayMs: 200 });
+    token = server.addToken({ id: "automation@pve!ci", secret: "6f1c1d7e-0d8a-4c1e-9b67-2f9c3f1f5a10" });
+});
+
+afterAll(async () => {
+    await server.stop();
+});
+
+describe("Proxmox contract server", () => {
+    test("status/current answers a {data} envelope with the schema's required fields", async () => {
+        server.addVm({ vmid: 101, agentConfigured: true });
+        const answer = await raw("GET", "/nodes/pve1/qemu/101/status/current");
+        expect(answer.status).toBe(200);
+        expect(answer.contentType).toBe("application/json;charset=UTF-8");
+        expect(answer.body.data).toMatchObject({ status: "running", qmpstatus: "running", agent: 1, ha: { managed: 0 }, vmid: 101 });
+    });
+
+    test("a missing VM is HTTP 500 whose reason phrase is the message", async () => {
+        const answer = await raw("GET", "/nodes/pve1/qemu/999/status/current");
+        expect(answer.status).toBe(500);
+        expect(answer.reason).toBe("Configuration file 'nodes/pve1/qemu-server/999.conf' does not exist");
+        expect(answer.body).toEqual({ data: null, message: answer.reason });
+    });
+
+    test("a bad token is 401 after the deliberate delay; no header is 401 too", async () => {
+        const started = Date.now();
+        const bad = await raw("GET", "/nodes/pve1/qemu/101/status/current", { authorization: "PVEAPIToken=automation@pve!ci=wrong" });
+        expect(bad.status).toBe(401);
+        expect(bad.body).toEqual({ data: null, message: "authentication failure" });
+        expect(Date.now() - started).toBeGreaterThanOrEqual(190);
+        const none = await raw("GET", "/nodes/pve1/qemu/101/status/current", { authorization: null });
+        expect(none.status).toBe(401);
+    });
+
+    test("form booleans must be 1/0; JSON bodies take real booleans; unknown keys are refused", async () => {
+        server.addVm({ vmid: 102, status: "stopped" });
+        const wrong = await raw("POST", "/nodes/pve1/qemu/102/status/shutdown", { body: "forceStop=true" });
+        expect(wrong.status).toBe(400);
+        expect(wrong.body.message).toBe("Parameter verification failed.");
+        expect((wrong.body.errors as Record<string, string>).forceStop).toMatch(/type check \('boolean'\) failed/);
+        const form = await raw("POST", "/nodes/pve1/qemu/102/status/shutdown", { body: "forceStop=1&timeout=5" });
+        expect(form.status).toBe(200);
+        const json = await raw("POST", "/nodes/pve1/qemu/102/status/shutdown", { body: JSON.stringify({ forceStop: true }), contentType: "application/json" });
+        expect(json.status).toBe(200);
+        const unknown = await raw("POST", "/nodes/pve1/qemu/102/status/stop", { body: "force=1" });
+        expect(unknown.status).toBe(400);
+        expect(Object.keys(unknown.body.errors as object)).toEqual(["force"]);
+        const rootOnly = await raw("POST", "/nodes/pve1/qemu/102/status/stop", { body: "skiplock=1" });
+        expect((rootOnly.body.errors as Record<string, string>).skiplock).toBe("Only root may use this option.");
+        const lowVmid = await raw("GET", "/nodes/pve1/qemu/99/status/current");
+        expect(lowVmid.status).toBe(400);
+    });
+
+    test("power POSTs answer a UPID; shutdown of a stopped VM is a task that ends OK", async () => {
+        server.addVm({ vmid: 103, status: "stopped" });
+        const answer = await raw("POST", "/nodes/pve1/qemu/103/status/shutdown", { body: "timeout=3" });
+        const upid = answer.body.data as string;
+        expect(upid).toMatch(/^UPID:pve1:[0-9A-F]{8}:[0-9A-F]{8,9}:[0-9A-F]{8}:qmshutdown:103:automation@pve!ci:$/);
+        const end = await taskEnd(upid);
+        expect(end).toMatchObject({ status: "stopped", exitstatus: "OK", type: "qmshutdown", id: "103", user: "automation@pve", tokenid: "ci" });
+    });
+
+    test("a hung guest: shutdown fails with the timeout text; with forceStop it ends with warnings", async () => {
+        server.addVm({ vmid: 104, shutdownDelayMs: "never", agentConfigured: false });
+        const plain = await raw("POST", "/nodes/pve1/qemu/104/status/shutdown", { body: "timeout=1" });
+        expect(await taskEnd(plain.body.data as string)).toMatchObject({ exitstatus: "VM quit/powerdown failed - got timeout" });
+        expect(server.vms.get(104)?.running).toBe(true);
+        const forced = await raw("POST", "/nodes/pve1/qemu/104/status/shutdown", { body: "timeout=1&forceStop=1" });
+        expect(await taskEnd(forced.body.data as string)).toMatchObject({ exitstatus: "WARNINGS: 1" });
+        expect(server.vms.get(104)?.running).toBe(false);
+        const log = await raw("GET", `/nodes/pve1/tasks/${encodeURIComponent(forced.body.data as string)}/log`);
+        expect((log.body.data as Array<{ n: number; t: string }>).map((l) => l.t)).toContain("TASK WARNINGS: 1");
+    });
+
+    test("stop without overrule-shutdown waits for the shutdown task's config lock; with it, aborts the task", async () => {
+        const slow = await ProxmoxContractServer.start({ authFailureDelayMs: 10, configLockTimeoutMs: 300 });
+        try {
+            const t = slow.addToken({ id: "root@pam!ci", secret: "s3cr3t-value" });
+            slow.addVm({ vmid: 105, shutdownDelayMs: "never" });
+            const call = (method: string, path: string, body?: string): Promise<RawAnswer> => {
+                const prev = { server, token };
+                server = slow;
+                token = t;
+                return raw(method, path, { body }).finally(() => ((server = prev.server), (token = prev.token)));
+            };
+            const shutdown = await call("POST", "/nodes/pve1/qemu/105/status/shutdown", "timeout=30");
+            const blocked = await call("POST", "/nodes/pve1/qemu/105/status/stop", "");
+            const blockedEnd = await waitOn(slow, blocked.body.data as string);
+            expect(blockedEnd).toMatch(/^can't lock file '\/var\/lock\/qemu-server\/lock-105.conf' - got timeout$/);
+            const overruled = await call("POST", "/nodes/pve1/qemu/105/status/stop", "overrule-shutdown=1");
+            expect(await waitOn(slow, overruled.body.data as string)).toBe("OK");
+            expect(await waitOn(slow, shutdown.body.data as string)).toBe("received interrupt");
+            expect(slow.vms.get(105)?.running).toBe(false);
+        } finally {
+            await slow.stop();
+        }
+    });
+
+    test("a paused VM refuses a shutdown at once (500, no task); a locked VM's task fails naming the lock", async () => {
+        server.addVm({ vmid: 106, qmpstatus: "paused" });
+        const paused = await raw("POST", "/nodes/pve1/qemu/106/status/shutdown", { body: "" });
+        expect(paused.status).toBe(500);
+        expect(paused.reason).toBe("VM is paused - cannot shutdown");
+        server.addVm({ vmid: 107, lock: "backup" });
+        const locked = await raw("POST", "/nodes/pve1/qemu/107/status/stop", { body: "" });
+        expect(await taskEnd(locked.body.data as string)).toMatchObject({ exitstatus: "VM is locked (backup)" });
+    });
+
+    test("start of a running VM: HTTP 200, then the task fails 'already running'", async () => {
+        server.addVm({ vmid: 108 });
+        const answer = await raw("POST", "/nodes/pve1/qemu/108/status/start", { body: "" });
+        expect(answer.status).toBe(200);
+        expect(await taskEnd(answer.body.data as string)).toMatchObject({ exitstatus: "VM 108 already running" });
+    });
+
+    test("task status: unparseable and unknown UPIDs are 400 with errors.upid; unknown methods are 501", async () => {
+        const garbage = await raw("GET", `/nodes/pve1/tasks/${encodeURIComponent("not-a-upid")}/status`);
+        expect(garbage.status).toBe(400);
+        expect(garbage.body.errors).toEqual({ upid: "unable to parse worker upid" });
+        const unknown = await raw("GET", `/nodes/pve1/tasks/${encodeURIComponent("UPID:pve1:00000001:00000002:00000003:qmstop:101:root@pam:")}/status`);
+        expect(unknown.body.errors).toEqual({ upid: "no such task" });
+        const missing = await raw("GET", "/nodes/pve1/qemu/101/status/bogus");
+        expect(missing.status).toBe(501);
+        expect(missing.body.message).toBe("Method 'GET /nodes/pve1/qemu/101/status/bogus' not implemented");
+    });
+
+    test("a token without VM.PowerMgmt gets 403 on power POSTs", async () => {
+        const readOnly = server.addToken({ id: "viewer@pve!ro", secret: "ro-secret-123", privileges: ["VM.Audit"] });
+        const answer = await raw("POST", "/nodes/pve1/qemu/101/status/stop", { body: "", authorization: `PVEAPIToken=${readOnly}` });
+        expect(answer.status).toBe(403);
+        expect(answer.body.message).toBe("Permission check failed (/vms/101, VM.PowerMgmt)");
+    });
+});
+
+async function waitOn(on: ProxmoxContractServer, upid: string): Promise<string | undefined> {
+    const task = on.tasks.get(upid);
+    if (!task) throw new Error(`no task ${upid}`);
+    await task.done;
+    return task.exitstatus;
+}
