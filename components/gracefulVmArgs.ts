@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import { PreStopHook } from "../src/guest/types";
+import { GuestLifecycleArgs, PreStopHook } from "../src/guest/types";
 import { Duration } from "../src/power/duration";
 import { DesiredPowerState, ShutdownOnDestroyPolicy } from "../src/power/states";
 import { GracefulVmTarget } from "./targets";
@@ -39,9 +39,20 @@ export interface GracefulVmArgs {
     readonly waitForGuestAgent?: pulumi.Input<boolean>;
     /**
      * Steps the guest runs, in order, when it is asked to shut down and before its
-     * application services get SIGTERM (drain, deregister, flush). Rendered into cloud-init
-     * user-data (the `userData` output).
+     * application services (`lifecycle.services`) get SIGTERM: `exec` (a command or a script),
+     * `drain` (fail the health check, wait for the load balancer) and `httpGet` (call an
+     * endpoint, e.g. to deregister). Rendered into cloud-init user-data, the `userData` output,
+     * for the VM's own resource. The hooks, the services' stop timeouts and `lifecycle.margin`
+     * must fit in `gracefulShutdownTimeout` (on Azure also in 5 minutes); otherwise preview
+     * fails naming the numbers. See docs/guest.md.
      * @default no hooks
      */
     readonly preStop?: pulumi.Input<pulumi.Input<PreStopHook>[]>;
+    /**
+     * The guest side of a graceful shutdown besides the hooks: the application services the
+     * hooks run before (with their `TimeoutStopSec=` and `KillMode=`), the budget margin, your
+     * own `#cloud-config` to merge the hooks into, and which guest agent to install.
+     * @default no services, a 10s margin, the platform's guest agent installed
+     */
+    readonly lifecycle?: pulumi.Input<GuestLifecycleArgs>;
 }
