@@ -223,11 +223,11 @@ export function credentialFor(target: AzureTarget, credentials: AzureCredentials
             if (!target.clientId) throw new InputError(`${field}.clientId`, "is required with a client secret");
             return new ClientSecretCredential(http, target.authorityHost, target.tenantId, target.clientId, credentials.clientSecret);
         case "environment":
-            return new EnvironmentCredential(http, target.authorityHost);
+            return required(new EnvironmentCredential(http, target.authorityHost));
         case "managedIdentity":
-            return new ManagedIdentityCredential(http, target.clientId);
+            return required(new ManagedIdentityCredential(http, target.clientId));
         case "azureCli":
-            return new AzureCliCredential(target.tenantId);
+            return required(new AzureCliCredential(target.tenantId));
         case undefined:
             return new ChainedCredential([
                 { name: "environment", credential: new EnvironmentCredential(http, target.authorityHost) },
@@ -236,6 +236,20 @@ export function credentialFor(target: AzureTarget, credentials: AzureCredentials
                 ...optionalAzureIdentity(),
             ]);
     }
+}
+
+/** A source the user chose explicitly: its absence is an authentication failure, not a cue to try another. */
+function required(credential: TokenCredential): TokenCredential {
+    return {
+        async getToken(scopes) {
+            try {
+                return await credential.getToken(scopes);
+            } catch (e) {
+                if (e instanceof CredentialUnavailableError) throw new AuthenticationError(e.message);
+                throw e;
+            }
+        },
+    };
 }
 
 /** `@azure/identity`'s DefaultAzureCredential as the chain's last resort, if the user installed it. */
