@@ -463,3 +463,16 @@ describe("config", () => {
         }
     });
 });
+
+describe("program mistakes", () => {
+    test("two dynamic resources with the same URN fail the run", async () => {
+        await expect(
+            engine.up(() => {
+                new Toy("dup", { vmName: "dup", size: 1, journal });
+                new Toy("dup", { vmName: "dup-2", size: 1, journal });
+            }),
+        ).rejects.toThrow(/Duplicate resource URN 'urn:pulumi:test::harness::pulumi-nodejs:dynamic\/toy:Toy::dup'/);
+        const result = await engine.destroy();
+        expect(result.steps.map((s) => s.name)).toEqual(["dup"]);
+    });
+});

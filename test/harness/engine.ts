@@ -69,7 +69,7 @@ export interface RunResult {
     steps: Step[];
     /** dynamic resources after the run (for a preview: the planned ones; unknowns are the UNKNOWN string) */
     resources: ResourceRecord[];
-    /** outputs of the dynamic resource with that name (throws if absent); secrets unwrapped */
+    /** outputs of the dynamic resource with that name (or URN) (throws if absent); secrets unwrapped */
     outputs(name: string): Record<string, unknown>;
     /** keys whose output is secret */
     secretOutputs(name: string): string[];
@@ -303,7 +303,7 @@ function toRecord(s: Stored): ResourceRecord {
 function makeResult(steps: Step[], resources: Stored[], checkFailures: CheckFailure[], warnings: string[]): RunResult {
     const records = resources.map(toRecord);
     const find = (name: string): ResourceRecord => {
-        const r = records.find((x) => x.name === name);
+        const r = records.find((x) => (name.startsWith("urn:") ? x.urn === name : x.name === name));
         if (!r) {
             throw new Error(`no dynamic resource named ${name}; have: ${records.map((x) => x.name).join(", ")}`);
         }
@@ -494,9 +494,12 @@ class MiniEngine implements Engine {
         const retainOnDelete: boolean = req.getRetainondelete();
         const ignoreChanges: string[] = req.getIgnorechangesList();
         const prior = this.stored.find((s) => s.urn === urn);
+        const step: Step = { urn, name, type, op: prior ? "update" : "create" };
+        if (run.registered.has(urn)) {
+            throw new EngineError(`Duplicate resource URN '${urn}'; try giving it a unique name`, step);
+        }
         run.registered.add(urn);
 
-        const step: Step = { urn, name, type, op: prior ? "update" : "create" };
         if (run.error) {
             throw new Error(`skipped ${name}: the run already failed (${run.error.message})`);
         }
