@@ -1,7 +1,59 @@
 import * as pulumi from "@pulumi/pulumi";
 
-// STUB: the azure work replaces this with the documented, typed fields.
-/** Names a azure VM. */
+/**
+ * Names an Azure VM (`Microsoft.Compute/virtualMachines`) and how to reach Azure Resource
+ * Manager. Power operations go over ARM with an Entra ID token; see docs/azure.md.
+ *
+ * `subscriptionId`, `resourceGroupName` and `vmName` say which VM it is: changing one of them
+ * manages a different VM (the power resource is replaced, not updated).
+ */
 export interface AzureTargetArgs {
-    readonly [field: string]: pulumi.Input<unknown>;
+    /** The subscription that holds the VM, as a GUID. */
+    readonly subscriptionId: pulumi.Input<string>;
+    /** The VM's resource group. */
+    readonly resourceGroupName: pulumi.Input<string>;
+    /** The VM's resource name (not its computer name). */
+    readonly vmName: pulumi.Input<string>;
+    /**
+     * The Entra ID tenant (GUID or domain) of the client secret, or to pass to the Azure CLI.
+     * @default none: required with a client secret
+     */
+    readonly tenantId?: pulumi.Input<string>;
+    /**
+     * The application (client) id of the client secret, or of a user-assigned managed identity.
+     * @default none: the system-assigned identity with `managedIdentity`
+     */
+    readonly clientId?: pulumi.Input<string>;
+    /**
+     * The client secret of the app registration `clientId`. Kept as a Pulumi secret: stored
+     * encrypted, never logged; wrap it with `pulumi.secret()` or read it with `config.requireSecret()`.
+     * @default none
+     */
+    readonly clientSecret?: pulumi.Input<string>;
+    /**
+     * Where the token comes from: `clientSecret` (the fields above), `environment`
+     * (`AZURE_TENANT_ID`, `AZURE_CLIENT_ID`, `AZURE_CLIENT_SECRET` where `pulumi` runs),
+     * `managedIdentity` (the identity of the machine or service running `pulumi`) or `azureCli`
+     * (`az login`).
+     * @default "clientSecret" when `clientSecret` is set, otherwise environment, then managed
+     * identity, then the Azure CLI, then `@azure/identity`'s DefaultAzureCredential if installed
+     */
+    readonly credential?: pulumi.Input<"clientSecret" | "environment" | "managedIdentity" | "azureCli">;
+    /**
+     * The Azure Resource Manager endpoint (origin only), for sovereign clouds
+     * (`https://management.usgovcloudapi.net`, `https://management.chinacloudapi.cn`).
+     * @default "https://management.azure.com"
+     */
+    readonly resourceManagerEndpoint?: pulumi.Input<string>;
+    /**
+     * The Entra ID authority (origin only), for sovereign clouds (`https://login.microsoftonline.us`).
+     * @default "https://login.microsoftonline.com"
+     */
+    readonly authorityHost?: pulumi.Input<string>;
+    /**
+     * Extra PEM CA certificate(s) to trust for ARM and the authority, in addition to Node's
+     * bundled roots: for Azure Stack Hub with a private CA, or a TLS-inspecting proxy.
+     * @default Node's bundled roots only
+     */
+    readonly caCert?: pulumi.Input<string>;
 }

@@ -140,8 +140,12 @@ export class AzureContractServer {
     private readonly pendingFailures = new Map<string, { status: "Failed" | "Canceled"; code: string; message: string; httpStatus: number }>();
     private server?: https.Server;
     private origin = "";
+    /** How 202 replies are tracked from now on; tests switch it between runs. */
+    lroStyle: LroStyle;
 
-    constructor(readonly options: ContractServerOptions = {}) {}
+    constructor(readonly options: ContractServerOptions = {}) {
+        this.lroStyle = options.lroStyle ?? "both";
+    }
 
     static async start(options: ContractServerOptions = {}): Promise<AzureContractServer> {
         const server = new AzureContractServer(options);
@@ -333,7 +337,7 @@ export class AzureContractServer {
             }
         }
 
-        if (this.options.lroStyle === "sync") {
+        if (this.lroStyle === "sync") {
             // Both 2025-04-01 examples list 200: the action completes within the request.
             return this.waitUntilDone(operation, () => (operation.status === "Succeeded" ? reply(200) : reply(operation.error?.httpStatus ?? 500, cloudError(operation.error?.code ?? "OperationFailed", operation.error?.message ?? ""))));
         }
@@ -351,7 +355,7 @@ export class AzureContractServer {
     }
 
     private trackingHeaders(operation: Operation): Record<string, string> {
-        const style = this.options.lroStyle ?? "both";
+        const style = this.lroStyle;
         const sub = operation.vm.spec.subscriptionId;
         const region = this.options.region ?? "westeurope";
         const base = `${this.origin}/subscriptions/${sub}/providers/Microsoft.Compute/locations/${region}`;
