@@ -1,0 +1,75 @@
+import * as YAML from "yaml";
+
+/**
+ * The user's own #cloud-config for the real-guest test: a sample app the preStop hooks protect,
+ * merged by the package with the hooks (so the merge is proven in a real guest too).
+ *
+ * - sample-app.service: python3 HTTP server on 127.0.0.1:8080. GET /healthz is 200, or 503
+ *   while /run/sample-app/draining exists; any POST is logged with its path and X-Token header
+ *   (the httpGet hook's target). Logs its start and SIGTERM; with SAMPLE_APP_MODE=hung it
+ *   ignores SIGTERM.
+ * - log-event ARG...: appends "<unix time> event:" and each argument in brackets to the log,
+ *   so a test sees exactly which argv an exec hook ran.
+ * - log-health: appends the /healthz status.
+ * Every line goes to /var/log/peer/events.log (the peer's log dir, read from the host).
+ */
+export function sampleAppUserData(mode: "graceful" | "hung"): string {
+    const config = {
+        write_files: [
+            { path: "/etc/default/sample-app", permissions: "0644", content: `SAMPLE_APP_MODE=${mode}\n` },
+            { path: "/usr/local/bin/sample-app", permissions: "0755", content: sampleApp },
+            {
+                path: "/usr/local/bin/log-event",
+                permissions: "0755",
+                content: '#!/bin/sh\nline="$(date +%s.%N) event:"\nfor arg in "$@"; do line="$line [$arg]"; done\nprintf \'%s\\n\' "$line" >> /var/log/peer/events.log\n',
+            },
+            {
+                path: "/usr/local/bin/log-health",
+                permissions: "0755",
+                content:
+                    "#!/usr/bin/python3\nimport time, urllib.error, urllib.request\ntry:\n    status = urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=2).status\nexcept urllib.error.HTTPError as e:\n    status = e.code\nexcept Exception:\n    status = 'down'\nwith open('/var/log/peer/events.log', 'a') as f:\n    f.write('%.6f health: %s\\n' % (time.time(), status))\n",
+            },
+            {
+                path: "/etc/systemd/system/sample-app.service",
+                permissions: "0644",
+                content: "[Unit]\nDescription=Sample app\n[Service]\nEnvironmentFile=/etc/default/sample-app\nExecStart=/usr/local/bin/sample-app\nRuntimeDirectory=sample-app\nRuntimeDirectoryPreserve=yes\n[Install]\nWantedBy=multi-user.target\n",
+            },
+        ],
+        runcmd: [["systemctl", "daemon-reload"], ["systemctl", "enable", "--now", "sample-app.service"]],
+    };
+    return `#cloud-config\n${YAML.stringify(config, { version: "1.1" })}`;
+}
+
+const sampleApp = `#!/usr/bin/python3
+import http.server, os, signal, sys, time
+LOG = "/var/log/peer/events.log"
+MODE = os.environ.get("SAMPLE_APP_MODE", "graceful")
+def log(msg):
+    with open(LOG, "a") as f:
+        f.write("%.6f app: %s\\n" % (time.time(), msg))
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        draining = os.path.exists("/run/sample-app/draining")
+        self.send_response(503 if draining else 200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+    def do_POST(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length).decode("utf-8")
+        log("POST %s token=%s body=%s" % (self.path, self.headers.get("X-Token"), body))
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+    def log_message(self, *args):
+        pass
+def on_term(signum, frame):
+    if MODE == "hung":
+        log("SIGTERM received, ignoring it")
+        return
+    log("SIGTERM received, exiting")
+    sys.exit(0)
+signal.signal(signal.SIGTERM, on_term)
+server = http.server.HTTPServer(("127.0.0.1", 8080), Handler)
+log("started mode=%s" % MODE)
+server.serve_forever(poll_interval=0.2)
+`;

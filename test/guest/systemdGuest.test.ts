@@ -1,0 +1,171 @@
+import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as path from "path";
+import { renderGuestUserData } from "../../src/guest/render";
+import { PreStopHook } from "../../src/guest/types";
+import { describeWithPeer } from "../helpers/peers";
+import { tempDir } from "./helpers";
+import { sampleAppUserData } from "./sampleApp";
+
+/**
+ * The rendered user-data in a real Debian guest: systemd 252 as PID 1 and cloud-init 22.4 in a
+ * systemd-nspawn container (../shared/peers/systemd-guest), powered off the way a hypervisor's
+ * ACPI button does. Proven from the host, through the guest's journal and an events log the
+ * guest writes to a bind-mounted host directory (guest and host share the clock).
+ */
+
+/** An argument full of what a shell, systemd or YAML would otherwise interpret. */
+const trickyArgument = `it's "$HOME" 100%n \`id\` \\back é ✓ ; exit 1`;
+
+const hooks: PreStopHook[] = [
+    { name: "first", exec: { command: ["/usr/local/bin/log-event", "hook first", trickyArgument] }, timeout: "5s" },
+    { name: "drain", drain: { createFile: "/run/sample-app/draining", seconds: "2s" } },
+    { name: "check-health", exec: { command: ["/usr/local/bin/log-health"] }, timeout: "5s" },
+    { name: "deregister", httpGet: { url: "http://127.0.0.1:8080/deregister?vm=web-1&why=$shutdown", method: "POST", headers: { "X-Token": "t0k'en" }, body: "{\"vm\": \"web-1\"}" }, timeout: "5s" },
+    { name: "last", exec: { script: 'log-event "hook last" "from a script"\n' }, timeout: "5s" },
+];
+
+const gracefulTimeoutMs = 60_000;
+
+interface Event {
+    readonly time: number;
+    readonly text: string;
+}
+
+function readEvents(file: string): Event[] {
+    if (!fs.existsSync(file)) return [];
+    return fs
+        .readFileSync(file, "utf8")
+        .split("\n")
+        .filter((line) => line.trim() !== "")
+        .map((line) => {
+            const space = line.indexOf(" ");
+            return { time: Number(line.slice(0, space)), text: line.slice(space + 1) };
+        });
+}
+
+/** `journalctl -o short-unix` lines: `<unix time> <host> <unit>[pid]: <message>`. */
+function readJournal(file: string): Event[] {
+    return readEvents(file);
+}
+
+function find(events: readonly Event[], pattern: RegExp): Event {
+    const event = events.find((e) => pattern.test(e.text));
+    if (!event) throw new Error(`no event matching ${pattern} in:\n${events.map((e) => `${e.time} ${e.text}`).join("\n")}`);
+    return event;
+}
+
+interface GuestRun {
+    readonly events: Event[];
+    readonly journal: Event[];
+    readonly shutdownSeconds: number;
+    readonly shutdownResult: string;
+}
+
+function bootAndShutDown(peerDir: string, name: string, userData: string, shutdownTimeoutSeconds: number): GuestRun {
+    const work = tempDir(name);
+    const logDir = path.join(work, "logs");
+    fs.mkdirSync(logDir);
+    const userDataFile = path.join(work, "user-data");
+    fs.writeFileSync(userDataFile, userData);
+    const run = spawnSync("bash", [path.join(peerDir, "run.sh"), "--name", name, "--user-data", userDataFile, "--log-dir", logDir, "--timeout", "120"], { encoding: "utf8" });
+    try {
+        if (run.status !== 0) throw new Error(`run.sh exited ${run.status} (3 = cloud-init error):\n${run.stderr.slice(-3000)}`);
+        const down = spawnSync("bash", [path.join(peerDir, "shutdown.sh"), name, "--timeout", String(shutdownTimeoutSeconds), "--kill-on-timeout"], { encoding: "utf8" });
+        const vars = Object.fromEntries(down.stdout.split("\n").filter((l) => l.includes("=")).map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]));
+        return {
+            events: readEvents(path.join(logDir, "events.log")),
+            journal: readJournal(path.join(logDir, "guest", "journal.txt")),
+            shutdownSeconds: Number(vars.SGP_SHUTDOWN_SECONDS),
+            shutdownResult: vars.SGP_SHUTDOWN_RESULT ?? `shutdown.sh exited ${down.status}: ${down.stderr.slice(-2000)}`,
+        };
+    } finally {
+        spawnSync("bash", [path.join(peerDir, "stop.sh"), name, "--purge"], { encoding: "utf8" });
+    }
+}
+
+describeWithPeer("preStop hooks in a real systemd guest", "systemd-guest", ["SGP_PEER_DIR"], (env) => {
+    jest.setTimeout(240_000);
+
+    describe("graceful app", () => {
+        let run: GuestRun;
+        let budgetHooksMs: number;
+        beforeAll(() => {
+            const rendered = renderGuestUserData(
+                hooks,
+                { services: [{ name: "sample-app", timeoutStopSec: "10s" }], userData: sampleAppUserData("graceful"), installGuestAgent: false, margin: "5s" },
+                { platform: "libvirt", gracefulTimeoutMs },
+            );
+            budgetHooksMs = rendered.budget.hooksMs;
+            run = bootAndShutDown(env.SGP_PEER_DIR, "gvm-graceful", rendered.userData, gracefulTimeoutMs / 1000);
+        });
+
+        test("the guest powered off by itself, within gracefulShutdownTimeout", () => {
+            expect(run.shutdownResult).toBe("poweroff");
+            expect(run.shutdownSeconds).toBeLessThan(gracefulTimeoutMs / 1000);
+        });
+
+        test("the hooks ran in order, each with exactly its arguments", () => {
+            const order = [
+                find(run.events, /^event: \[hook first\]/),
+                find(run.events, /^health: /),
+                find(run.events, /^app: POST /),
+                find(run.events, /^event: \[hook last\]/),
+            ].map((e) => e.time);
+            expect([...order].sort((a, b) => a - b)).toEqual(order);
+            expect(find(run.events, /^event: \[hook first\]/).text).toBe(`event: [hook first] [${trickyArgument}]`);
+            expect(find(run.events, /^event: \[hook last\]/).text).toBe("event: [hook last] [from a script]");
+        });
+
+        test("drain flipped the health check and waited drainSeconds", () => {
+            expect(find(run.events, /^health: /).text).toBe("health: 503");
+            const drainStart = find(run.journal, /hook 02-drain start/).time;
+            const drainDone = find(run.journal, /hook 02-drain done/).time;
+            expect(drainDone - drainStart).toBeGreaterThanOrEqual(1.95);
+            expect(drainDone - drainStart).toBeLessThan(3.5);
+        });
+
+        test("the httpGet hook sent its method, URL, header and body", () => {
+            expect(find(run.events, /^app: POST /).text).toBe(`app: POST /deregister?vm=web-1&why=$shutdown token=t0k'en body={"vm": "web-1"}`);
+        });
+
+        test("every hook finished before the app got SIGTERM, within the hooks' budget", () => {
+            const begin = find(run.journal, /graceful-vm prestop: begin/).time;
+            const done = find(run.journal, /graceful-vm prestop: done/).time;
+            const sigterm = find(run.events, /^app: SIGTERM received/).time;
+            expect(done).toBeLessThanOrEqual(sigterm);
+            expect(find(run.journal, /Stopped graceful-vm-prestop\.service|Finished graceful-vm-prestop|graceful-vm-prestop\.service: Deactivated/).time).toBeLessThanOrEqual(find(run.journal, /Stopping sample-app\.service/).time);
+            expect(done - begin).toBeLessThan(budgetHooksMs / 1000);
+            expect(run.journal.some((e) => /timed out|failed with exit code/.test(e.text) && /graceful-vm prestop/.test(e.text))).toBe(false);
+        });
+
+        test("the service drop-in was applied and the app stopped gracefully", () => {
+            expect(find(run.events, /^app: SIGTERM received/).text).toBe("app: SIGTERM received, exiting");
+            expect(run.journal.some((e) => /sample-app\.service: State 'stop-sigterm' timed out/.test(e.text))).toBe(false);
+        });
+    });
+
+    describe("app that ignores SIGTERM", () => {
+        let run: GuestRun;
+        beforeAll(() => {
+            const rendered = renderGuestUserData(
+                [{ name: "mark", exec: { command: ["/usr/local/bin/log-event", "hook mark"] }, timeout: "5s" }],
+                { services: [{ name: "sample-app.service", timeoutStopSec: "4s" }], userData: sampleAppUserData("hung"), installGuestAgent: false, margin: "5s" },
+                { platform: "libvirt", gracefulTimeoutMs: 30_000 },
+            );
+            run = bootAndShutDown(env.SGP_PEER_DIR, "gvm-hung", rendered.userData, 30);
+        });
+
+        test("the hook ran before the SIGTERM, and the app was SIGKILLed at its TimeoutStopSec", () => {
+            expect(run.shutdownResult).toBe("poweroff");
+            const hook = find(run.events, /^event: \[hook mark\]/).time;
+            const sigterm = find(run.events, /^app: SIGTERM received, ignoring it/).time;
+            const killed = find(run.journal, /sample-app\.service: State 'stop-sigterm' timed out\. Killing\./).time;
+            expect(hook).toBeLessThanOrEqual(sigterm);
+            expect(killed - sigterm).toBeGreaterThanOrEqual(3.8);
+            expect(killed - sigterm).toBeLessThan(5.5);
+            expect(run.journal.some((e) => /sample-app\.service: Main process exited, code=killed, status=9\/KILL/.test(e.text))).toBe(true);
+            expect(run.shutdownSeconds).toBeLessThan(30);
+        });
+    });
+});
