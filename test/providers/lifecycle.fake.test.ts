@@ -107,6 +107,20 @@ describe("VmPower lifecycle through the dynamic-provider host", () => {
         expect(hypervisor.takeJournal()).toEqual([]);
     });
 
+    test("an up interrupted mid-shutdown can simply be run again", async () => {
+        await engine.up(program({ powerState: "On" }));
+        hypervisor.set("web-1", { state: "running", guest: "graceful", shutdownDelayMs: 1500, dropConnectionWhileWaiting: true });
+        hypervisor.takeJournal();
+        await expect(engine.up(program({ powerState: "OffGraceful" }))).rejects.toThrow(/connection lost/);
+        // State still says On/running: the failed update left the old outputs.
+        expect(engine.state()[0].outputs.powerState).toBe("On");
+        const rerun = await engine.up(program({ powerState: "OffGraceful" }));
+        const r = report(rerun.outputs("web-power"));
+        expect(r.to).toBe("stopped");
+        expect(r.method === "graceful" || r.method === "none").toBe(true);
+        expect(hypervisor.takeJournal()).not.toContain("power-off-hard web-1");
+    });
+
     test("6. destroy shuts the VM down gracefully first", async () => {
         await engine.up(program({ powerState: "On" }));
         hypervisor.takeJournal();
