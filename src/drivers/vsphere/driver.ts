@@ -1,6 +1,165 @@
-import { DriverFactory } from "../platform";
+import { Driver, GuestShutdownRequest, GuestToolsStatus, ObservedState } from "../../power/driver";
+import { AuthenticationError, GracefulShutdownUnavailableError, VmNotFoundError } from "../../power/errors";
+import { ObservedPowerState } from "../../power/states";
+import { DriverContext, DriverFactory } from "../platform";
+import { VimClient } from "./client";
+import { VimFault, isFault } from "./faults";
+import { locateVm } from "./locate";
+import { MoRef, SoapTransport } from "./soap";
+import { VsphereCredentials, VsphereTarget, vsphereSpec } from "./spec";
+import { awaitTask } from "./tasks";
+import { PowerStateWaiter, observedFromPowerState } from "./waiter";
 
-// STUB: replaced by the vsphere driver work.
-export const createDriver: DriverFactory = () => {
-    throw new Error("the vsphere driver is not implemented yet");
-};
+/** Knobs for tests and the benchmark; users get the defaults. */
+export interface VsphereTuning {
+    /** `poll` forces the polling fallback (benchmark baseline). @default "events" */
+    readonly waitMode?: "events" | "poll";
+    /** @default 1000 */
+    readonly pollIntervalMs?: number;
+    /** How long PowerOffVM_Task / PowerOnVM_Task may run. @default 300000 */
+    readonly taskTimeoutMs?: number;
+    /** Sees the transport before the first call, e.g. to count calls of a failed login. */
+    readonly onTransport?: (transport: SoapTransport) => void;
+}
+
+/**
+ * One vSphere VM over vim25 SOAP: a session opened by `openVsphereDriver`, reads through the
+ * PropertyCollector, VMware Tools' ShutdownGuest for the graceful request, and power tasks for
+ * the rest. `close()` logs the session out.
+ */
+export class VsphereDriver implements Driver {
+    readonly platform = "vsphere";
+    private readonly waiter: PowerStateWaiter;
+    private readonly taskTimeoutMs: number;
+    private closed = false;
+
+    constructor(
+        readonly client: VimClient,
+        readonly vm: MoRef,
+        readonly vmDescription: string,
+        private readonly context: DriverContext,
+        tuning: VsphereTuning = {},
+    ) {
+        this.taskTimeoutMs = tuning.taskTimeoutMs ?? 300_000;
+        this.waiter = new PowerStateWaiter(client, vm, {
+            clock: context.clock,
+            log: context.log,
+            read: () => this.readState(),
+            mode: tuning.waitMode,
+            pollIntervalMs: tuning.pollIntervalMs,
+        });
+    }
+
+    /** SOAP calls made through this driver's session, by method. */
+    get soapCalls(): ReadonlyMap<string, number> {
+        return this.client.transport.callCounts;
+    }
+
+    async readState(): Promise<ObservedState> {
+        const values = await this.guard(() => this.client.retrieveProperties(this.vm, ["runtime.powerState"]));
+        return observedFromPowerState(values.get("runtime.powerState")?.text);
+    }
+
+    async checkGuestTools(): Promise<GuestToolsStatus> {
+        const values = await this.guard(() => this.client.retrieveProperties(this.vm, ["guest.toolsRunningStatus", "guest.toolsStatus"]));
+        const running = values.get("guest.toolsRunningStatus")?.text.trim() ?? "unknown";
+        const status = values.get("guest.toolsStatus")?.text.trim();
+        const detail = `VMware Tools ${running}${status && running !== "guestToolsRunning" ? ` (${status})` : ""}`;
+        return { available: running === "guestToolsRunning", detail };
+    }
+
+    // ShutdownGuest returns as soon as VMware Tools took the request: no deadline to honour.
+    async requestGuestShutdown(_deadline?: number): Promise<GuestShutdownRequest> {
+        try {
+            await this.guard(() => this.client.shutdownGuest(this.vm));
+            return { method: "vmware-tools", detail: "ShutdownGuest" };
+        } catch (e) {
+            if (!(e instanceof VimFault)) throw e;
+            if (e.faultType === "ToolsUnavailable") {
+                throw new GracefulShutdownUnavailableError("toolsUnavailable", `VMware Tools cannot take the request: ${e.message}`);
+            }
+            if (e.faultType === "InvalidPowerState") {
+                const existing = e.fields.existingState;
+                // The guest got there by itself between the read and the request.
+                if (existing === "poweredOff") return { method: "vmware-tools", detail: "the VM was already powered off" };
+                if (existing === "suspended") throw new GracefulShutdownUnavailableError("guestFrozen", e.message);
+            }
+            throw new GracefulShutdownUnavailableError("gracefulRequestFailed", e.message);
+        }
+    }
+
+    async powerOffHard(): Promise<void> {
+        // An InvalidPowerState here (the guest finished at the deadline) is thrown as is: the
+        // sequence re-reads the state and counts it as a graceful success.
+        await this.guard(async () => awaitTask(this.client, await this.client.powerOffTask(this.vm), `PowerOffVM_Task on ${this.vm.value}`, this.context.clock, this.taskTimeoutMs));
+    }
+
+    async powerOn(): Promise<void> {
+        await this.guard(async () => awaitTask(this.client, await this.client.powerOnTask(this.vm), `PowerOnVM_Task on ${this.vm.value}`, this.context.clock, this.taskTimeoutMs));
+    }
+
+    waitForState(targets: readonly ObservedPowerState[], deadline: number): Promise<ObservedState> {
+        return this.guard(() => this.waiter.waitFor(targets, deadline));
+    }
+
+    async close(): Promise<void> {
+        if (this.closed) return;
+        this.closed = true;
+        try {
+            if (this.client.transport.hasSession) await this.client.logout();
+        } finally {
+            this.client.transport.destroy();
+        }
+    }
+
+    private async guard<T>(action: () => Promise<T>): Promise<T> {
+        try {
+            return await action();
+        } catch (e) {
+            throw translateFault(e, this.vmDescription);
+        }
+    }
+}
+
+/** The faults the core acts on, as the core's errors; everything else unchanged. */
+export function translateFault(error: unknown, vmDescription: string): unknown {
+    if (isFault(error, "ManagedObjectNotFound")) return new VmNotFoundError(vmDescription, "vSphere no longer knows it (ManagedObjectNotFound)");
+    if (isFault(error, "NotAuthenticated")) return new AuthenticationError(`the vSphere session for ${vmDescription} is not authenticated (NotAuthenticated): it expired or was closed`);
+    return error;
+}
+
+/** Connects, logs in (once: a refused password is never retried) and finds the VM. */
+export async function openVsphereDriver(
+    target: VsphereTarget,
+    credentials: VsphereCredentials,
+    context: DriverContext,
+    tuning: VsphereTuning = {},
+): Promise<VsphereDriver> {
+    const url = new URL(target.url);
+    const description = vsphereSpec.describe(target);
+    if (target.insecure) context.log(`TLS verification is off for ${url.host} (target.vsphere.insecure)`);
+    const transport = new SoapTransport({ url, caCert: target.caCert, insecure: target.insecure });
+    tuning.onTransport?.(transport);
+    const client = new VimClient(transport);
+    try {
+        await client.retrieveServiceContent();
+        try {
+            await client.login(target.username, credentials.password);
+        } catch (e) {
+            if (isFault(e, "InvalidLogin", "NoPermission")) {
+                throw new AuthenticationError(`vSphere at ${url.host} refused the login of "${target.username}" (${e.faultType}); check target.vsphere.username and password`);
+            }
+            throw e;
+        }
+        const vm = await locateVm(client, target, description).catch((e: unknown) => {
+            throw translateFault(e, description);
+        });
+        return new VsphereDriver(client, vm, `${description} (${vm.value})`, context, tuning);
+    } catch (e) {
+        if (transport.hasSession) await client.logout().catch(() => undefined);
+        transport.destroy();
+        throw e;
+    }
+}
+
+export const createDriver: DriverFactory<VsphereTarget, VsphereCredentials> = (target, credentials, context) => openVsphereDriver(target, credentials, context);

@@ -1,0 +1,239 @@
+import * as https from "https";
+import * as tls from "tls";
+import { VimFault, faultFromSoap } from "./faults";
+import { XmlElement, child, escapeXml, parseXml, soapEnvelopeNamespace } from "./xml";
+
+/** A ManagedObjectReference: `<obj type="VirtualMachine">vm-57</obj>`. */
+export interface MoRef {
+    readonly type: string;
+    readonly value: string;
+}
+
+export interface SoapTransportOptions {
+    /** `https://host/sdk`. */
+    readonly url: URL;
+    /** Extra trusted CA certificates (PEM), added to Node's default roots. */
+    readonly caCert?: string;
+    /** Skip certificate verification. Only when the user asked for it. */
+    readonly insecure?: boolean;
+    /**
+     * vim25 version sent in SOAPAction. Real servers pick the API version from it; 6.5 has every
+     * method used here and every supported vCenter/ESXi accepts it.
+     * @default "6.5"
+     */
+    readonly apiVersion?: string;
+    /** How long one ordinary call may take. @default 60000 */
+    readonly requestTimeoutMs?: number;
+}
+
+export interface CallOptions {
+    /** Aborts the HTTP request (the caller stopped waiting). */
+    readonly signal?: AbortSignal;
+    /** Overrides the transport's request timeout (long polls). */
+    readonly timeoutMs?: number;
+}
+
+/** The server could not be reached or answered something that is not SOAP. */
+export class VsphereConnectionError extends Error {
+    constructor(message: string) {
+        super(message);
+        this.name = "VsphereConnectionError";
+    }
+}
+
+/** The call was aborted through its signal. */
+export class SoapCallAborted extends Error {
+    constructor(method: string) {
+        super(`vSphere ${method} was aborted`);
+        this.name = "SoapCallAborted";
+    }
+}
+
+const sessionCookieName = "vmware_soap_session";
+const maxResponseBytes = 64 * 1024 * 1024;
+
+/**
+ * One vim25 endpoint: builds envelopes, posts them over HTTPS with keep-alive, keeps the session
+ * cookie, and turns SOAP faults into VimFault. Never logs request bodies (Login carries the
+ * password) or the cookie.
+ */
+export class SoapTransport {
+    /** SOAP calls sent, by method: what the benchmark counts. */
+    readonly callCounts = new Map<string, number>();
+    private readonly agent: https.Agent;
+    private readonly soapAction: string;
+    private readonly requestTimeoutMs: number;
+    private sessionCookie: string | undefined;
+
+    constructor(private readonly options: SoapTransportOptions) {
+        this.agent = new https.Agent({
+            keepAlive: true,
+            maxSockets: 4,
+            rejectUnauthorized: !options.insecure,
+            ...(options.caCert ? { ca: [...tls.rootCertificates, options.caCert] } : {}),
+        });
+        this.soapAction = `"urn:vim25/${options.apiVersion ?? "6.5"}"`;
+        this.requestTimeoutMs = options.requestTimeoutMs ?? 60_000;
+    }
+
+    get totalCalls(): number {
+        let total = 0;
+        for (const count of this.callCounts.values()) total += count;
+        return total;
+    }
+
+    get hasSession(): boolean {
+        return this.sessionCookie !== undefined;
+    }
+
+    forgetSession(): void {
+        this.sessionCookie = undefined;
+    }
+
+    /**
+     * Calls `method` on `target` with `params` (already serialized, see `xmlParam`) and returns
+     * the `<methodResponse>` element. Throws VimFault for SOAP faults.
+     */
+    async call(method: string, target: MoRef, params: string, options: CallOptions = {}): Promise<XmlElement> {
+        this.callCounts.set(method, (this.callCounts.get(method) ?? 0) + 1);
+        const body = envelope(`<${method} xmlns="urn:vim25">${xmlMoRef("_this", target)}${params}</${method}>`);
+        const operation = `${method} on ${target.value}`;
+        const response = await this.post(body, method, options);
+        let document: XmlElement;
+        try {
+            document = parseXml(response.text);
+        } catch {
+            throw new VsphereConnectionError(`vSphere ${operation}: HTTP ${response.status} with a body that is not XML (is ${this.options.url.href} a vSphere SDK endpoint?)`);
+        }
+        const soapBody = document.namespace === soapEnvelopeNamespace ? child(document, "Body") : undefined;
+        const result = soapBody?.children[0];
+        if (!result) {
+            throw new VsphereConnectionError(`vSphere ${operation}: HTTP ${response.status} without a SOAP body (is ${this.options.url.href} a vSphere SDK endpoint?)`);
+        }
+        if (result.name === "Fault" && result.namespace === soapEnvelopeNamespace) throw faultFromSoap(result, operation);
+        if (response.status !== 200) {
+            throw new VsphereConnectionError(`vSphere ${operation}: unexpected HTTP ${response.status}`);
+        }
+        return result;
+    }
+
+    /** Closes idle and open sockets so the process can exit. */
+    destroy(): void {
+        this.agent.destroy();
+    }
+
+    private post(body: string, method: string, options: CallOptions, retried = false): Promise<{ status: number; text: string }> {
+        const url = this.options.url;
+        return new Promise((resolve, reject) => {
+            if (options.signal?.aborted) return reject(new SoapCallAborted(method));
+            const request = https.request(
+                {
+                    agent: this.agent,
+                    protocol: url.protocol,
+                    hostname: url.hostname.replace(/^\[|\]$/g, ""),
+                    port: url.port || 443,
+                    path: `${url.pathname}${url.search}`,
+                    method: "POST",
+                    headers: {
+                        "Content-Type": "text/xml; charset=utf-8",
+                        SOAPAction: this.soapAction,
+                        "Content-Length": Buffer.byteLength(body),
+                        ...(this.sessionCookie ? { Cookie: this.sessionCookie } : {}),
+                    },
+                    timeout: options.timeoutMs ?? this.requestTimeoutMs,
+                    signal: options.signal,
+                },
+                (response) => {
+                    this.keepSessionCookie(response.headers["set-cookie"]);
+                    const chunks: Buffer[] = [];
+                    let size = 0;
+                    response.on("data", (chunk: Buffer) => {
+                        size += chunk.length;
+                        if (size > maxResponseBytes) {
+                            request.destroy(new VsphereConnectionError(`vSphere ${method}: response larger than ${maxResponseBytes} bytes`));
+                            return;
+                        }
+                        chunks.push(chunk);
+                    });
+                    response.on("end", () => resolve({ status: response.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8") }));
+                    response.on("error", (e) => reject(this.connectionError(e, method, options)));
+                },
+            );
+            request.on("timeout", () => request.destroy(new VsphereConnectionError(`vSphere ${method}: no answer from ${url.host} within ${options.timeoutMs ?? this.requestTimeoutMs} ms`)));
+            request.on("error", (e: NodeJS.ErrnoException) => {
+                // A kept-alive socket the server closed in the meantime: the request never
+                // reached it, so sending it again on a fresh socket is safe.
+                if (!retried && request.reusedSocket && e.code === "ECONNRESET") {
+                    this.post(body, method, options, true).then(resolve, reject);
+                    return;
+                }
+                reject(this.connectionError(e, method, options));
+            });
+            request.end(body);
+        });
+    }
+
+    private keepSessionCookie(header: string[] | undefined): void {
+        for (const cookie of header ?? []) {
+            const pair = cookie.split(";")[0].trim();
+            if (pair.startsWith(`${sessionCookieName}=`)) this.sessionCookie = pair;
+        }
+    }
+
+    private connectionError(error: NodeJS.ErrnoException, method: string, options: CallOptions): Error {
+        if (error instanceof VsphereConnectionError || error instanceof VimFault) return error;
+        if (options.signal?.aborted || error.name === "AbortError") return new SoapCallAborted(method);
+        const host = this.options.url.host;
+        const code = error.code ?? "";
+        if (tlsTrustCodes.includes(code)) {
+            return new VsphereConnectionError(
+                `the TLS certificate of ${host} is not trusted (${code}): pass its CA certificate (PEM) in target.vsphere.caCert, ` +
+                    `or set target.vsphere.insecure to true to skip verification`,
+            );
+        }
+        if (code === "ERR_TLS_CERT_ALTNAME_INVALID") {
+            return new VsphereConnectionError(`the TLS certificate of ${host} is not valid for that name (${error.message}); use the host name the certificate names in target.vsphere.url`);
+        }
+        return new VsphereConnectionError(`cannot reach vSphere at ${host} (${method}): ${code ? `${code} ` : ""}${error.message}`);
+    }
+}
+
+const tlsTrustCodes = [
+    "DEPTH_ZERO_SELF_SIGNED_CERT",
+    "SELF_SIGNED_CERT_IN_CHAIN",
+    "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+    "UNABLE_TO_GET_ISSUER_CERT",
+    "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+    "CERT_UNTRUSTED",
+    "CERT_HAS_EXPIRED",
+    "CERT_NOT_YET_VALID",
+];
+
+function envelope(inner: string): string {
+    return (
+        `<?xml version="1.0" encoding="UTF-8"?>` +
+        `<soapenv:Envelope xmlns:soapenv="${soapEnvelopeNamespace}" xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">` +
+        `<soapenv:Body>${inner}</soapenv:Body></soapenv:Envelope>`
+    );
+}
+
+/** `<name>text</name>`, escaped. */
+export function xmlParam(name: string, value: string | number | boolean): string {
+    return `<${name}>${escapeXml(String(value))}</${name}>`;
+}
+
+/** `<name type="T">value</name>`. */
+export function xmlMoRef(name: string, ref: MoRef): string {
+    return `<${name} type="${escapeXml(ref.type)}">${escapeXml(ref.value)}</${name}>`;
+}
+
+/** `<name>inner</name>` around already serialized children, with an optional XSI type. */
+export function xmlElement(name: string, inner: string, xsiType?: string): string {
+    return xsiType ? `<${name} xsi:type="${escapeXml(xsiType)}">${inner}</${name}>` : `<${name}>${inner}</${name}>`;
+}
+
+/** Reads a ManagedObjectReference element. */
+export function moRefOf(element: XmlElement | undefined): MoRef | undefined {
+    const type = element?.attributes.type;
+    return element && type ? { type, value: element.text.trim() } : undefined;
+}
