@@ -20,3 +20,5 @@ export interface GracefulVmTarget {
 }
 
 export type { AzureTargetArgs, CustomTargetArgs, LibvirtTargetArgs, ProxmoxTargetArgs, VsphereTargetArgs };
+export { proxmoxTargetFromVm } from "./proxmox";
+export type { ProxmoxConnectionArgs, ProxmoxVeLegacyVmLike, ProxmoxVeVmLike } from "./proxmox";
