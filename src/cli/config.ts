@@ -1,0 +1,112 @@
+import * as fs from "fs";
+import * as path from "path";
+import { parse as parseYaml } from "yaml";
+import { PlatformName, platformNames } from "../drivers/platform";
+import { platformSpec } from "../drivers/registry";
+import { InputError } from "../power/errors";
+import { VmPowerInputs, parseInputs } from "../providers/inputs";
+import { CliRequest, UsageError } from "./args";
+
+/**
+ * Builds the same VmPower inputs the Pulumi provider gets, from a config file shaped like the
+ * GracefulVm component's arguments, the libvirt flags, and secrets from the environment.
+ */
+
+const configKeys = ["target", "gracefulShutdownTimeout", "forceAfterTimeout", "waitForGuestAgent", "stopBeforeDeallocate"];
+
+/** `clientSecret` -> `GRACEFUL_VM_CLIENT_SECRET`. */
+export function secretEnvName(field: string): string {
+    return `GRACEFUL_VM_${field.replace(/([a-z0-9])([A-Z])/g, "$1_$2").replace(/[^A-Za-z0-9]+/g, "_").toUpperCase()}`;
+}
+
+export function readConfigFile(file: string, cwd: string): Record<string, unknown> {
+    const resolved = path.resolve(cwd, file);
+    let text: string;
+    try {
+        text = fs.readFileSync(resolved, "utf8");
+    } catch (e) {
+        throw new UsageError(`--config ${file}: cannot read it (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+    }
+    let data: unknown;
+    try {
+        data = /\.json$/i.test(resolved) ? JSON.parse(text) : parseYaml(text);
+    } catch (e) {
+        throw new UsageError(`--config ${file}: not valid ${/\.json$/i.test(resolved) ? "JSON" : "YAML"}: ${e instanceof Error ? e.message.split("\n")[0] : String(e)}`);
+    }
+    if (typeof data !== "object" || data === null || Array.isArray(data)) {
+        throw new UsageError(`--config ${file}: must hold an object such as { target: { libvirt: { domain: web-1 } } }`);
+    }
+    return data as Record<string, unknown>;
+}
+
+export function buildInputs(request: CliRequest, env: NodeJS.ProcessEnv, cwd: string): VmPowerInputs {
+    const config = request.configFile ? readConfigFile(request.configFile, cwd) : {};
+    for (const key of Object.keys(config)) {
+        if (!configKeys.includes(key)) throw new InputError(key, `is not a known config key; expected one of ${configKeys.join(", ")}`);
+    }
+    const targets = withLibvirtFlags(config.target, request);
+    const platform = onePlatform(targets);
+    const spec = platformSpec(platform, "target");
+    const platformTarget = targets[platform];
+    if (typeof platformTarget !== "object" || platformTarget === null || Array.isArray(platformTarget)) {
+        throw new InputError(`target.${platform}`, "must be an object");
+    }
+    const fields = platformTarget as Record<string, unknown>;
+    const target: Record<string, unknown> = {};
+    const credentials: Record<string, unknown> = {};
+    for (const [key, value] of Object.entries(fields)) {
+        (spec.secretFields.includes(key) ? credentials : target)[key] = value;
+    }
+    for (const field of spec.secretFields) {
+        const fromEnv = env[secretEnvName(field)];
+        if (fromEnv !== undefined && fromEnv !== "") credentials[field] = fromEnv.trim().startsWith("{") ? parseJsonSecret(fromEnv, field) : fromEnv;
+    }
+    return parseInputs({
+        platform,
+        target,
+        credentials: spec.secretFields.length > 0 ? credentials : undefined,
+        powerState: request.desired ?? "On",
+        gracefulShutdownTimeout: request.timeout ?? config.gracefulShutdownTimeout,
+        forceAfterTimeout: request.noForce ? false : config.forceAfterTimeout,
+        waitForGuestAgent: request.waitForAgent ? true : config.waitForGuestAgent,
+        stopBeforeDeallocate: config.stopBeforeDeallocate,
+        shutdownOnDestroy: "none",
+    });
+}
+
+function withLibvirtFlags(configTarget: unknown, request: CliRequest): Record<string, unknown> {
+    const flags = Object.fromEntries(Object.entries(request.libvirt).filter(([, v]) => v !== undefined));
+    if (configTarget !== undefined && (typeof configTarget !== "object" || configTarget === null || Array.isArray(configTarget))) {
+        throw new InputError("target", "must be an object with one platform key, e.g. { libvirt: { domain: web-1 } }");
+    }
+    const targets = { ...((configTarget as Record<string, unknown> | undefined) ?? {}) };
+    if (Object.keys(flags).length === 0) {
+        if (Object.keys(targets).length === 0) {
+            throw new UsageError("no target: give --config FILE, or --domain NAME (and --libvirt-uri URI) for libvirt");
+        }
+        return targets;
+    }
+    const others = Object.keys(targets).filter((k) => k !== "libvirt");
+    if (others.length > 0) throw new UsageError(`--libvirt-uri/--domain/--shutdown-mode are for libvirt, but the config file's target is ${others.join(", ")}`);
+    const libvirt = targets.libvirt;
+    targets.libvirt = { ...(typeof libvirt === "object" && libvirt !== null ? libvirt : {}), ...flags };
+    return targets;
+}
+
+function onePlatform(targets: Record<string, unknown>): PlatformName {
+    const given = Object.keys(targets).filter((k) => targets[k] !== undefined && targets[k] !== null);
+    const unknown = given.filter((k) => !(platformNames as readonly string[]).includes(k));
+    if (unknown.length > 0) throw new InputError(`target.${unknown[0]}`, `is not a platform; expected one of ${platformNames.join(", ")}`);
+    if (given.length !== 1) {
+        throw new InputError("target", `must name exactly one of ${platformNames.join(", ")}; got ${given.length === 0 ? "none" : given.join(" and ")}`);
+    }
+    return given[0] as PlatformName;
+}
+
+function parseJsonSecret(text: string, field: string): unknown {
+    try {
+        return JSON.parse(text);
+    } catch {
+        throw new InputError(secretEnvName(field), "looks like JSON but does not parse");
+    }
+}

@@ -1,0 +1,22 @@
+#!/usr/bin/env node
+import { runCli } from "./run";
+
+/** The `graceful-vm` command (package bin). See docs/cli.md or `graceful-vm --help`. */
+function main(): void {
+    runCli(process.argv.slice(2), {
+        stdout: process.stdout,
+        stderr: process.stderr,
+        env: process.env,
+        cwd: process.cwd(),
+    }).then(
+        (code) => {
+            process.exitCode = code;
+        },
+        (e: unknown) => {
+            process.stderr.write(`graceful-vm: internal error: ${e instanceof Error ? e.stack : String(e)}\n`);
+            process.exitCode = 1;
+        },
+    );
+}
+
+main();

@@ -1,0 +1,112 @@
+import * as fs from "fs";
+import * as path from "path";
+import { InputError, InputErrors, PowerTransitionError, VmNotFoundError } from "../power/errors";
+import { TransitionReport, summarizeReport } from "../power/report";
+import { VmPowerInputs } from "../providers/inputs";
+import { transition, withDriver } from "../providers/operations";
+import { CliRequest, UsageError, parseCommandLine } from "./args";
+import { buildInputs } from "./config";
+import { exitCodeFor, exitCodes } from "./exitCodes";
+import { helpText } from "./help";
+import { ProgressLine, ProgressStream } from "./progress";
+
+/** Where the CLI reads and writes; the real process in main.ts, buffers in tests. */
+export interface CliIo {
+    readonly stdout: { write(text: string): void };
+    readonly stderr: ProgressStream;
+    readonly env: NodeJS.ProcessEnv;
+    readonly cwd: string;
+}
+
+/** Runs one `graceful-vm` invocation and returns its exit code. Never throws. */
+export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+    let request: CliRequest;
+    let inputs: VmPowerInputs;
+    try {
+        const parsed = parseCommandLine(argv);
+        if (parsed.kind === "help") {
+            io.stdout.write(helpText);
+            return exitCodes.ok;
+        }
+        if (parsed.kind === "version") {
+            io.stdout.write(`${packageVersion()}\n`);
+            return exitCodes.ok;
+        }
+        request = parsed.request;
+        inputs = buildInputs(request, io.env, io.cwd);
+    } catch (e) {
+        return usageFailure(e, io);
+    }
+    return request.command === "status" ? status(request, inputs, io) : change(request, inputs, io);
+}
+
+async function status(request: CliRequest, inputs: VmPowerInputs, io: CliIo): Promise<number> {
+    try {
+        const result = await withDriver(inputs, { log: logTo(io, request) }, async (driver) => ({
+            platform: driver.platform,
+            vm: driver.vmDescription,
+            state: await driver.readState(),
+        }));
+        const body = { platform: result.platform, vm: result.vm, state: result.state.state, ...(result.state.detail ? { detail: result.state.detail } : {}) };
+        io.stdout.write(request.json ? `${JSON.stringify(body, null, 2)}\n` : `${body.vm}: ${body.state}${body.detail ? ` (${body.detail})` : ""}\n`);
+        return exitCodes.ok;
+    } catch (e) {
+        return failure(e, request, io);
+    }
+}
+
+async function change(request: CliRequest, inputs: VmPowerInputs, io: CliIo): Promise<number> {
+    const progress = request.quiet ? undefined : new ProgressLine(io.stderr);
+    try {
+        const report = await transition(inputs, request.desired ?? "On", { log: logTo(io, request), onProgress: progress?.update });
+        progress?.finish();
+        writeReport(report, request, io);
+        return exitCodeFor(report);
+    } catch (e) {
+        progress?.finish();
+        return failure(e, request, io);
+    }
+}
+
+function writeReport(report: TransitionReport, request: CliRequest, io: CliIo): void {
+    io.stdout.write(request.json ? `${JSON.stringify(report, null, 2)}\n` : `${summarizeReport(report)}\n`);
+}
+
+function failure(error: unknown, request: CliRequest, io: CliIo): number {
+    if (error instanceof InputError || error instanceof InputErrors || error instanceof UsageError) return usageFailure(error, io);
+    const message = error instanceof Error ? error.message : String(error);
+    io.stderr.write(`graceful-vm: ${error instanceof VmNotFoundError ? "" : "failed: "}${message}\n`);
+    if (request.json) {
+        const report = error instanceof PowerTransitionError ? (error.report as TransitionReport) : undefined;
+        io.stdout.write(`${JSON.stringify({ error: message, errorType: error instanceof Error ? error.name : "Error", ...(report ? { report } : {}) }, null, 2)}\n`);
+    }
+    return exitCodes.failure;
+}
+
+function usageFailure(error: unknown, io: CliIo): number {
+    if (error instanceof UsageError || error instanceof InputError || error instanceof InputErrors) {
+        io.stderr.write(`graceful-vm: ${error.message.split("\n").join("\ngraceful-vm: ")}\nRun "graceful-vm --help" for usage.\n`);
+        return exitCodes.usage;
+    }
+    io.stderr.write(`graceful-vm: internal error: ${error instanceof Error ? error.message : String(error)}\n`);
+    return exitCodes.failure;
+}
+
+function logTo(io: CliIo, request: CliRequest): (message: string) => void {
+    return (message) => {
+        if (!request.quiet) io.stderr.write(`graceful-vm: ${message}\n`);
+    };
+}
+
+function packageVersion(): string {
+    // Compiled: lib/src/cli/run.js (three levels down); under ts-jest: src/cli/run.ts (two).
+    for (const candidate of [path.join(__dirname, "..", "..", "..", "package.json"), path.join(__dirname, "..", "..", "package.json")]) {
+        try {
+            const pkg = JSON.parse(fs.readFileSync(candidate, "utf8")) as { name?: string; version?: string };
+            if (pkg.name === "pulumi-graceful-vm" && pkg.version) return pkg.version;
+        } catch {
+            // try the next layout
+        }
+    }
+    return "unknown";
+}
