@@ -33,7 +33,8 @@ const parser = new XMLParser({
     parseAttributeValue: false,
     trimValues: false,
     processEntities: true,
-    htmlEntities: false,
+    // Also decodes numeric references (`&#39;`), which vCenter writes in names and messages.
+    htmlEntities: true,
     ignoreDeclaration: true,
     ignorePiTags: true,
 });
@@ -96,5 +97,7 @@ export function childText(element: XmlElement | undefined, name: string): string
 
 /** Escapes text for an element body or a double-quoted attribute. */
 export function escapeXml(text: string): string {
-    return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+    return text.replace(/[&<>"']/g, (c) => xmlEscapes[c]);
 }
+
+const xmlEscapes: Record<string, string> = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&apos;" };
