@@ -98,7 +98,10 @@ function hasOwnCustomData(osProfile: unknown): boolean {
 }
 
 function customDataConflict(): InputError {
-    return new InputError("vm.osProfile.customData", "is set from preStop and lifecycle; put your own #cloud-config in lifecycle.userData and it is merged");
+    return new InputError(
+        "vm.osProfile.customData",
+        "is set from preStop and lifecycle; put your own #cloud-config in lifecycle.userData and it is merged",
+    );
 }
 
 /** `/subscriptions/{s}/resourceGroups/{g}/providers/Microsoft.Compute/virtualMachines/{n}`. */

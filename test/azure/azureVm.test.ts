@@ -37,7 +37,12 @@ async function mockEngine(): Promise<Recorded[]> {
     const original = monitor.registerResource.bind(monitor);
     // eslint-disable-next-line @typescript-eslint/no-explicit-any
     monitor.registerResource = (request: any, callback: any) => {
-        recorded.push({ type: request.getType(), name: request.getName(), parent: request.getParent(), inputs: request.getObject()?.toJavaScript() ?? {} });
+        recorded.push({
+            type: request.getType(),
+            name: request.getName(),
+            parent: request.getParent(),
+            inputs: request.getObject()?.toJavaScript() ?? {},
+        });
         return original(request, callback);
     };
     return recorded;
@@ -63,7 +68,11 @@ describe("GracefulAzureVm", () => {
         const recorded = await mockEngine();
         const vm = new GracefulAzureVm("web", {
             vm: vmArgs,
-            azure: { tenantId: "contoso.onmicrosoft.com", clientId: "0d5a1f3e-8c2b-4e7a-9f10-aa11bb22cc33", clientSecret: pulumi.secret("Sx8Q~component-secret") },
+            azure: {
+                tenantId: "contoso.onmicrosoft.com",
+                clientId: "0d5a1f3e-8c2b-4e7a-9f10-aa11bb22cc33",
+                clientSecret: pulumi.secret("Sx8Q~component-secret"),
+            },
             powerState: "OffGraceful",
             gracefulShutdownTimeout: "2m",
             preStop: [{ name: "flush", exec: { command: ["/usr/local/bin/app", "flush"] }, timeout: "20s" }],
@@ -84,7 +93,11 @@ describe("GracefulAzureVm", () => {
         const cloudInit = Buffer.from(osProfile.customData as string, "base64").toString("utf8");
         expect(cloudInit.startsWith("#cloud-config")).toBe(true);
         expect(cloudInit).toContain("/usr/local/bin/app");
-        expect(azureVm.inputs).toMatchObject({ resourceGroupName: "rg-graceful", vmName: "web-1", hardwareProfile: { vmSize: "Standard_B2s" } });
+        expect(azureVm.inputs).toMatchObject({
+            resourceGroupName: "rg-graceful",
+            vmName: "web-1",
+            hardwareProfile: { vmSize: "Standard_B2s" },
+        });
 
         expect(power.inputs).toMatchObject({
             platform: "azure",
@@ -98,7 +111,9 @@ describe("GracefulAzureVm", () => {
 
     test("without hooks the VM's osProfile is passed through untouched", async () => {
         const recorded = await mockEngine();
-        const vm = new GracefulAzureVm("db", { vm: { ...vmArgs, vmName: "db-1", osProfile: { ...vmArgs.osProfile, customData: "I2Nsb3VkLWNvbmZpZw==" } } });
+        const vm = new GracefulAzureVm("db", {
+            vm: { ...vmArgs, vmName: "db-1", osProfile: { ...vmArgs.osProfile, customData: "I2Nsb3VkLWNvbmZpZw==" } },
+        });
         await settle(vm);
         const azureVm = recorded.find((r) => r.type === "azure-native:compute:VirtualMachine")!;
         expect((azureVm.inputs.osProfile as Record<string, unknown>).customData).toBe("I2Nsb3VkLWNvbmZpZw==");
@@ -113,7 +128,9 @@ describe("GracefulAzureVm", () => {
                 vm: { ...vmArgs, osProfile: { ...vmArgs.osProfile, customData: "I2Nsb3VkLWNvbmZpZw==" } },
                 preStop: [{ name: "flush", exec: { command: ["/bin/true"] } }],
             });
-        expect(construct).toThrow(/vm\.osProfile\.customData: is set from preStop and lifecycle; put your own #cloud-config in lifecycle\.userData/);
+        expect(construct).toThrow(
+            /vm\.osProfile\.customData: is set from preStop and lifecycle; put your own #cloud-config in lifecycle\.userData/,
+        );
         expect(recorded.filter((r) => r.type === "azure-native:compute:VirtualMachine")).toEqual([]);
     });
 
@@ -123,6 +140,8 @@ describe("GracefulAzureVm", () => {
             resourceGroupName: "RG-1",
             vmName: "vm_1",
         });
-        expect(() => parseVmId("/subscriptions/x/resourceGroups/y/providers/Microsoft.Network/networkInterfaces/z")).toThrow(/not a Microsoft\.Compute\/virtualMachines resource id/);
+        expect(() => parseVmId("/subscriptions/x/resourceGroups/y/providers/Microsoft.Network/networkInterfaces/z")).toThrow(
+            /not a Microsoft\.Compute\/virtualMachines resource id/,
+        );
     });
 });

@@ -1,7 +1,13 @@
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { AzureCliCredential, CachedToken, ChainedCredential, CredentialUnavailableError, ManagedIdentityCredential } from "../../src/drivers/azure/credentials";
+import {
+    AzureCliCredential,
+    CachedToken,
+    ChainedCredential,
+    CredentialUnavailableError,
+    ManagedIdentityCredential,
+} from "../../src/drivers/azure/credentials";
 import { HttpClient } from "../../src/drivers/azure/http";
 import { AuthenticationError, InputError } from "../../src/power/errors";
 import { clientId, clientSecret, closeAll, startRig, tenantId } from "./setup";
@@ -14,7 +20,15 @@ afterEach(async () => {
 });
 
 function clearAzureEnv(): void {
-    for (const key of ["AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_AUTHORITY_HOST", "IDENTITY_ENDPOINT", "IDENTITY_HEADER", "AZURE_POD_IDENTITY_AUTHORITY_HOST"]) {
+    for (const key of [
+        "AZURE_TENANT_ID",
+        "AZURE_CLIENT_ID",
+        "AZURE_CLIENT_SECRET",
+        "AZURE_AUTHORITY_HOST",
+        "IDENTITY_ENDPOINT",
+        "IDENTITY_HEADER",
+        "AZURE_POD_IDENTITY_AUTHORITY_HOST",
+    ]) {
         delete process.env[key];
     }
 }
@@ -23,7 +37,12 @@ describe("azure credential sources against the fake token endpoints", () => {
     test("environment: AZURE_TENANT_ID / AZURE_CLIENT_ID / AZURE_CLIENT_SECRET with AZURE_AUTHORITY_HOST", async () => {
         const rig = await startRig();
         clearAzureEnv();
-        Object.assign(process.env, { AZURE_TENANT_ID: tenantId, AZURE_CLIENT_ID: clientId, AZURE_CLIENT_SECRET: clientSecret, AZURE_AUTHORITY_HOST: rig.server.url });
+        Object.assign(process.env, {
+            AZURE_TENANT_ID: tenantId,
+            AZURE_CLIENT_ID: clientId,
+            AZURE_CLIENT_SECRET: clientSecret,
+            AZURE_AUTHORITY_HOST: rig.server.url,
+        });
         const driver = rig.driver({}, {}, { credential: "environment", tenantId: undefined, clientId: undefined });
         expect((await driver.readState()).state).toBe("running");
         expect(rig.server.requests.filter((r) => r.path === `/${tenantId}/oauth2/v2.0/token`)).toHaveLength(1);
@@ -84,15 +103,21 @@ describe("azure credential sources against the fake token endpoints", () => {
         }
 
         test("reads accessToken and expires_on from `az account get-access-token`", async () => {
-            const az = fakeAz(`echo "$@" > ${dir}/args; echo '{"accessToken":"cli-token-1","expiresOn":"2099-01-01 00:00:00.000000","expires_on":4070908800,"tokenType":"Bearer"}'`);
+            const az = fakeAz(
+                `echo "$@" > ${dir}/args; echo '{"accessToken":"cli-token-1","expiresOn":"2099-01-01 00:00:00.000000","expires_on":4070908800,"tokenType":"Bearer"}'`,
+            );
             const token = await new AzureCliCredential(tenantId, az).getToken("https://management.azure.com/.default");
             expect(token).toEqual({ token: "cli-token-1", expiresOnTimestamp: 4070908800_000 });
-            expect(fs.readFileSync(path.join(dir, "args"), "utf8").trim()).toBe(`account get-access-token --output json --resource https://management.azure.com/ --tenant ${tenantId}`);
+            expect(fs.readFileSync(path.join(dir, "args"), "utf8").trim()).toBe(
+                `account get-access-token --output json --resource https://management.azure.com/ --tenant ${tenantId}`,
+            );
         });
 
         test("not signed in is unavailable with the hint to run az login", async () => {
             const az = fakeAz(`echo "ERROR: Please run 'az login' to setup account." >&2; exit 1`);
-            await expect(new AzureCliCredential(undefined, az).getToken("https://management.azure.com/.default")).rejects.toThrow(/not signed in; run `az login`/);
+            await expect(new AzureCliCredential(undefined, az).getToken("https://management.azure.com/.default")).rejects.toThrow(
+                /not signed in; run `az login`/,
+            );
         });
 
         test("az missing is unavailable", async () => {
@@ -115,7 +140,12 @@ describe("azure credential sources against the fake token endpoints", () => {
     test("the default chain uses the environment when it is set", async () => {
         const rig = await startRig();
         clearAzureEnv();
-        Object.assign(process.env, { AZURE_TENANT_ID: tenantId, AZURE_CLIENT_ID: clientId, AZURE_CLIENT_SECRET: clientSecret, AZURE_AUTHORITY_HOST: rig.server.url });
+        Object.assign(process.env, {
+            AZURE_TENANT_ID: tenantId,
+            AZURE_CLIENT_ID: clientId,
+            AZURE_CLIENT_SECRET: clientSecret,
+            AZURE_AUTHORITY_HOST: rig.server.url,
+        });
         expect((await rig.driver({}, {}, { credential: undefined }).readState()).state).toBe("running");
     });
 
@@ -132,13 +162,19 @@ describe("azure credential sources against the fake token endpoints", () => {
     test("a client secret with another credential source is refused by name", async () => {
         const rig = await startRig();
         expect(() => rig.driver({}, { clientSecret }, { credential: "azureCli" })).toThrow(InputError);
-        expect(() => rig.driver({}, { clientSecret }, { credential: "azureCli" })).toThrow(/target\.azure\.clientSecret: is only used with credential "clientSecret"/);
+        expect(() => rig.driver({}, { clientSecret }, { credential: "azureCli" })).toThrow(
+            /target\.azure\.clientSecret: is only used with credential "clientSecret"/,
+        );
     });
 
     test("the token is cached until shortly before it expires, and fetched once for concurrent callers", async () => {
         let now = 0;
         let issued = 0;
-        const cache = new CachedToken({ getToken: async () => ({ token: `t${++issued}`, expiresOnTimestamp: now + 10 * 60_000 }) }, "s", () => now);
+        const cache = new CachedToken(
+            { getToken: async () => ({ token: `t${++issued}`, expiresOnTimestamp: now + 10 * 60_000 }) },
+            "s",
+            () => now,
+        );
         expect(await Promise.all([cache.get(), cache.get(), cache.get()])).toEqual(["t1", "t1", "t1"]);
         now += 7 * 60_000;
         expect(await cache.get()).toBe("t1");

@@ -26,7 +26,12 @@ describe("azure driver: observed state", () => {
 
     test("an instance view without a PowerState code is unknown, with the provisioning state as detail", async () => {
         const rig = await startRig();
-        rig.server.inject({ method: "GET", path: /instanceView$/, status: 200, body: { statuses: [{ code: "ProvisioningState/creating", displayStatus: "VM running" }] } });
+        rig.server.inject({
+            method: "GET",
+            path: /instanceView$/,
+            status: 200,
+            body: { statuses: [{ code: "ProvisioningState/creating", displayStatus: "VM running" }] },
+        });
         expect(await rig.driver().readState()).toEqual({ state: "unknown", detail: "ProvisioningState/creating" });
     });
 
@@ -50,7 +55,13 @@ describe.each(lroStyles)("azure driver with LRO style %s", (lroStyle) => {
     test("OffGraceful: the guest shuts down within the timeout; no hard power-off is sent", async () => {
         const rig = await startRig({ lroStyle }, { guest: { kind: "shutsDown", afterMs: 300 } });
         const report = await runTransition(rig.driver(), systemClock, { desired: "OffGraceful", gracefulTimeoutMs: 10_000 });
-        expect(report).toMatchObject({ from: "running", to: "stopped", method: "graceful", gracefulMethod: "azure-integrated", stateDetail: "PowerState/stopped" });
+        expect(report).toMatchObject({
+            from: "running",
+            to: "stopped",
+            method: "graceful",
+            gracefulMethod: "azure-integrated",
+            stateDetail: "PowerState/stopped",
+        });
         expect(report.fallbackReason).toBeUndefined();
         expect(rig.vm.lastStop).toBe("guest");
         const powerOffs = rig.server.armRequests().filter((r) => r.path.endsWith("/powerOff"));
@@ -60,7 +71,10 @@ describe.each(lroStyles)("azure driver with LRO style %s", (lroStyle) => {
     });
 
     test("OffGraceful: a guest that never stops is forced off at our deadline, before Azure's own limit", async () => {
-        const rig = await startRig({ lroStyle: lroStyle === "sync" ? "both" : lroStyle, platformForceAfterMs: 30_000 }, { guest: { kind: "ignoresShutdown" } });
+        const rig = await startRig(
+            { lroStyle: lroStyle === "sync" ? "both" : lroStyle, platformForceAfterMs: 30_000 },
+            { guest: { kind: "ignoresShutdown" } },
+        );
         const report = await runTransition(rig.driver(), systemClock, { desired: "OffGraceful", gracefulTimeoutMs: 1_500 });
         expect(report).toMatchObject({ to: "stopped", method: "forced", fallbackReason: "timeout" });
         expect(rig.vm.lastStop).toBe("skipShutdown");
@@ -84,7 +98,10 @@ describe.each(lroStyles)("azure driver with LRO style %s", (lroStyle) => {
         const rig = await startRig({ lroStyle }, { guest: { kind: "shutsDown", afterMs: 200 } });
         const report = await runTransition(rig.driver(), systemClock, { desired: "Deallocated", gracefulTimeoutMs: 10_000 });
         expect(report).toMatchObject({ from: "running", to: "deallocated", method: "graceful", stateDetail: "PowerState/deallocated" });
-        const posts = rig.server.armRequests().filter((r) => r.method === "POST").map((r) => r.path.split("/").pop());
+        const posts = rig.server
+            .armRequests()
+            .filter((r) => r.method === "POST")
+            .map((r) => r.path.split("/").pop());
         expect(posts).toEqual(["powerOff", "deallocate"]);
         expect(rig.vm.powerState).toBe("deallocated");
     });
@@ -93,12 +110,21 @@ describe.each(lroStyles)("azure driver with LRO style %s", (lroStyle) => {
         const rig = await startRig({ lroStyle }, { powerState: "deallocated" });
         const report = await runTransition(rig.driver(), systemClock, { desired: "On", gracefulTimeoutMs: 60_000 });
         expect(report).toMatchObject({ from: "deallocated", to: "running", method: "powerOn" });
-        expect(rig.server.armRequests().filter((r) => r.method === "POST").map((r) => r.path.split("/").pop())).toEqual(["start"]);
+        expect(
+            rig.server
+                .armRequests()
+                .filter((r) => r.method === "POST")
+                .map((r) => r.path.split("/").pop()),
+        ).toEqual(["start"]);
     });
 
     test("an operation that ends Failed rejects with ARM's error code", async () => {
         const rig = await startRig({ lroStyle }, { powerState: "deallocated" });
-        rig.server.failNextOperation("start", { code: "AllocationFailed", message: "Allocation failed. We do not have sufficient capacity.", httpStatus: 409 });
+        rig.server.failNextOperation("start", {
+            code: "AllocationFailed",
+            message: "Allocation failed. We do not have sufficient capacity.",
+            httpStatus: 409,
+        });
         const failure = rig.driver().powerOn();
         await expect(failure).rejects.toBeInstanceOf(ArmError);
         await expect(failure).rejects.toMatchObject({ code: "AllocationFailed" });
@@ -109,7 +135,11 @@ describe.each(lroStyles)("azure driver with LRO style %s", (lroStyle) => {
 describe("azure driver: long-running operation details", () => {
     test("a Canceled operation (Azure-AsyncOperation) is an error naming Canceled and the code", async () => {
         const rig = await startRig({ lroStyle: "azure-asyncoperation" }, { powerState: "stopped" });
-        rig.server.failNextOperation("deallocate", { status: "Canceled", code: "OperationCanceled", message: "The operation was canceled." });
+        rig.server.failNextOperation("deallocate", {
+            status: "Canceled",
+            code: "OperationCanceled",
+            message: "The operation was canceled.",
+        });
         await expect(rig.driver().deallocate()).rejects.toThrow(/Azure deallocate ended Canceled: OperationCanceled/);
     });
 
@@ -125,7 +155,12 @@ describe("azure driver: long-running operation details", () => {
 
     test("a status URL on another host is never sent the token; the VM's state is followed instead", async () => {
         const rig = await startRig({ operationMs: 200 }, { powerState: "stopped" });
-        rig.server.inject({ method: "POST", path: /\/start$/, status: 202, headers: { Location: "https://attacker.example/steal", "Retry-After": "0" } });
+        rig.server.inject({
+            method: "POST",
+            path: /\/start$/,
+            status: 202,
+            headers: { Location: "https://attacker.example/steal", "Retry-After": "0" },
+        });
         const driver = rig.driver();
         await driver.powerOn();
         expect(rig.logs.join("\n")).toMatch(/ignoring an operation status URL on attacker\.example/);
@@ -156,13 +191,27 @@ describe("azure driver: conflicts and throttling", () => {
 
     test("a 409 that does not go away is reported with ARM's code and the VM's state", async () => {
         const rig = await startRig({}, { powerState: "stopped" });
-        rig.server.inject({ method: "POST", path: /\/start$/, status: 409, body: cloudError("OperationNotAllowed", "The VM is locked by a scale operation."), times: 1 });
-        await expect(rig.driver().powerOn()).rejects.toThrow(/Azure start failed with HTTP 409: OperationNotAllowed: The VM is locked by a scale operation\. \(the VM is PowerState\/stopped\)/);
+        rig.server.inject({
+            method: "POST",
+            path: /\/start$/,
+            status: 409,
+            body: cloudError("OperationNotAllowed", "The VM is locked by a scale operation."),
+            times: 1,
+        });
+        await expect(rig.driver().powerOn()).rejects.toThrow(
+            /Azure start failed with HTTP 409: OperationNotAllowed: The VM is locked by a scale operation\. \(the VM is PowerState\/stopped\)/,
+        );
     });
 
     test("429 on a read is retried after Retry-After", async () => {
         const rig = await startRig();
-        rig.server.inject({ method: "GET", path: /instanceView$/, status: 429, headers: { "Retry-After": "1" }, body: cloudError("TooManyRequests", "throttled") });
+        rig.server.inject({
+            method: "GET",
+            path: /instanceView$/,
+            status: 429,
+            headers: { "Retry-After": "1" },
+            body: cloudError("TooManyRequests", "throttled"),
+        });
         const started = Date.now();
         expect((await rig.driver().readState()).state).toBe("running");
         expect(Date.now() - started).toBeGreaterThanOrEqual(950);
@@ -172,7 +221,13 @@ describe("azure driver: conflicts and throttling", () => {
 
     test("429 on a power action is retried after Retry-After, and the action happens once", async () => {
         const rig = await startRig({}, { powerState: "stopped" });
-        rig.server.inject({ method: "POST", path: /\/start$/, status: 429, headers: { "Retry-After": "1" }, body: cloudError("TooManyRequests", "throttled") });
+        rig.server.inject({
+            method: "POST",
+            path: /\/start$/,
+            status: 429,
+            headers: { "Retry-After": "1" },
+            body: cloudError("TooManyRequests", "throttled"),
+        });
         await rig.driver().powerOn();
         const posts = rig.server.armRequests().filter((r) => r.method === "POST");
         expect(posts.map((r) => r.status)).toEqual([429, 202]);
@@ -195,7 +250,9 @@ describe("azure driver: credentials", () => {
 
     test("an unknown tenant is refused before ARM is called", async () => {
         const rig = await startRig();
-        await expect(rig.driver({}, undefined, { tenantId: "11111111-2222-3333-4444-555555555555" }).readState()).rejects.toThrow(/AADSTS90002/);
+        await expect(rig.driver({}, undefined, { tenantId: "11111111-2222-3333-4444-555555555555" }).readState()).rejects.toThrow(
+            /AADSTS90002/,
+        );
     });
 
     test("an expired or revoked token is refreshed once", async () => {
@@ -210,14 +267,26 @@ describe("azure driver: credentials", () => {
 
     test("ARM refusing a fresh token too is an AuthenticationError, not retried further", async () => {
         const rig = await startRig();
-        rig.server.inject({ path: /instanceView$/, status: 401, body: cloudError("InvalidAuthenticationTokenTenant", "The access token is from the wrong issuer."), times: 5 });
+        rig.server.inject({
+            path: /instanceView$/,
+            status: 401,
+            body: cloudError("InvalidAuthenticationTokenTenant", "The access token is from the wrong issuer."),
+            times: 5,
+        });
         await expect(rig.driver().readState()).rejects.toThrow(/401 InvalidAuthenticationTokenTenant/);
         expect(rig.server.armRequests()).toHaveLength(2);
     });
 
     test("403 is an AuthenticationError that names the missing permission", async () => {
         const rig = await startRig();
-        rig.server.inject({ path: /powerOff$/, status: 403, body: cloudError("AuthorizationFailed", "The client does not have authorization to perform action 'Microsoft.Compute/virtualMachines/powerOff/action'.") });
+        rig.server.inject({
+            path: /powerOff$/,
+            status: 403,
+            body: cloudError(
+                "AuthorizationFailed",
+                "The client does not have authorization to perform action 'Microsoft.Compute/virtualMachines/powerOff/action'.",
+            ),
+        });
         await expect(rig.driver().powerOffHard()).rejects.toThrow(/403 AuthorizationFailed.*Virtual Machine Contributor/);
     });
 

@@ -47,8 +47,18 @@ describe("VmPower lifecycle on Azure through the dynamic-provider host", () => {
     };
 
     beforeAll(async () => {
-        server = await AzureContractServer.start({ principals: [{ tenantId, clientId, clientSecret }], operationMs: 150, lroStyle: "location" });
-        vm = server.addVm({ subscriptionId, resourceGroupName, vmName: "web-1", powerState: "deallocated", guest: { kind: "shutsDown", afterMs: 300 } });
+        server = await AzureContractServer.start({
+            principals: [{ tenantId, clientId, clientSecret }],
+            operationMs: 150,
+            lroStyle: "location",
+        });
+        vm = server.addVm({
+            subscriptionId,
+            resourceGroupName,
+            vmName: "web-1",
+            powerState: "deallocated",
+            guest: { kind: "shutsDown", afterMs: 300 },
+        });
         engine = await startEngine();
     });
     afterAll(async () => {
@@ -73,7 +83,13 @@ describe("VmPower lifecycle on Azure through the dynamic-provider host", () => {
         const result = await engine.up(program({ powerState: "OffGraceful" }));
         expect(result.steps.map((s) => s.op)).toEqual(["update"]);
         const r = report(result.outputs("web-power"));
-        expect(r).toMatchObject({ from: "running", to: "stopped", method: "graceful", gracefulMethod: "azure-integrated", stateDetail: "PowerState/stopped" });
+        expect(r).toMatchObject({
+            from: "running",
+            to: "stopped",
+            method: "graceful",
+            gracefulMethod: "azure-integrated",
+            stateDetail: "PowerState/stopped",
+        });
         expect(r.fallbackReason).toBeUndefined();
         expect(posts()).toEqual(["powerOff"]);
         expect(vm.lastStop).toBe("guest");
@@ -131,7 +147,19 @@ describe("VmPower lifecycle on Azure through the dynamic-provider host", () => {
     test("a wrong client secret fails the update with Entra's code and nothing else", async () => {
         const attempt = engine.up(() => {
             new GracefulVm("web", {
-                target: { azure: { subscriptionId, resourceGroupName, vmName: "web-1", tenantId, clientId, clientSecret: pulumi.secret("not-the-secret-9f8e"), resourceManagerEndpoint: server.url, authorityHost: server.url, caCert: server.caCert } },
+                target: {
+                    azure: {
+                        subscriptionId,
+                        resourceGroupName,
+                        vmName: "web-1",
+                        tenantId,
+                        clientId,
+                        clientSecret: pulumi.secret("not-the-secret-9f8e"),
+                        resourceManagerEndpoint: server.url,
+                        authorityHost: server.url,
+                        caCert: server.caCert,
+                    },
+                },
                 powerState: "On",
             });
         });

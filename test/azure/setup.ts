@@ -48,7 +48,12 @@ export async function startRig(options: ContractServerOptions = {}, vm: Partial<
         logs,
         target,
         driver(options = {}, credentials = { clientSecret }, targetOverrides = {}) {
-            const driver = new AzureDriver(target(targetOverrides), credentials, { clock: systemClock, log: (m) => logs.push(m) }, { maxPollIntervalMs: 500, ...options });
+            const driver = new AzureDriver(
+                target(targetOverrides),
+                credentials,
+                { clock: systemClock, log: (m) => logs.push(m) },
+                { maxPollIntervalMs: 500, ...options },
+            );
             open.push(driver);
             return driver;
         },

@@ -44,15 +44,27 @@ describe("azure target validation", () => {
         [{ ...base, resourceGroupName: "rg/other" }, /target\.azure\.resourceGroupName/],
         [{ ...base, tenantId: "not a tenant" }, /target\.azure\.tenantId/],
         [{ ...base, clientId: "app" }, /target\.azure\.clientId: must be an application \(client\) GUID/],
-        [{ ...base, credential: "password" }, /target\.azure\.credential: must be one of "clientSecret", "environment", "managedIdentity", "azureCli"/],
+        [
+            { ...base, credential: "password" },
+            /target\.azure\.credential: must be one of "clientSecret", "environment", "managedIdentity", "azureCli"/,
+        ],
         [{ ...base, resourceManagerEndpoint: "http://management.azure.com" }, /target\.azure\.resourceManagerEndpoint: must use https:/],
         [{ ...base, resourceManagerEndpoint: "https://management.azure.com/subscriptions" }, /must be an origin/],
         [{ ...base, authorityHost: "https://user:pw@login.example" }, /target\.azure\.authorityHost: must not embed credentials/],
         [{ ...base, caCert: "hello" }, /target\.azure\.caCert: must be one or more PEM certificates/],
-        [{ ...base, caCert: "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n-----BEGIN PRIVATE KEY-----\nx\n-----END PRIVATE KEY-----" }, /holds a private key/],
+        [
+            {
+                ...base,
+                caCert: "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n-----BEGIN PRIVATE KEY-----\nx\n-----END PRIVATE KEY-----",
+            },
+            /holds a private key/,
+        ],
         [{ ...base, vmname: "typo" }, /target\.azure\.vmname: is not a known field/],
         [{ ...base, clientSecret: "s3cr3t-value" }, /target\.azure\.clientSecret: is a secret: pass it in `credentials`/],
-        [{ ...base, credential: "clientSecret", tenantId: "contoso.onmicrosoft.com" }, /target\.azure\.clientId: is required with credential "clientSecret"/],
+        [
+            { ...base, credential: "clientSecret", tenantId: "contoso.onmicrosoft.com" },
+            /target\.azure\.clientId: is required with credential "clientSecret"/,
+        ],
     ])("rejects %j", (raw, message) => {
         const errors = errorsOf(raw);
         expect(errors.join("\n")).toMatch(message);
@@ -71,7 +83,12 @@ describe("azure target validation", () => {
     });
 
     test("names in other scripts and a domain tenant are accepted", () => {
-        expect(() => azureSpec.parseTarget({ ...base, resourceGroupName: "Gruppe_(prod)-ä.1", vmName: "db_01.internal_", tenantId: "contoso.onmicrosoft.com" }, "target.azure")).not.toThrow();
+        expect(() =>
+            azureSpec.parseTarget(
+                { ...base, resourceGroupName: "Gruppe_(prod)-ä.1", vmName: "db_01.internal_", tenantId: "contoso.onmicrosoft.com" },
+                "target.azure",
+            ),
+        ).not.toThrow();
     });
 
     test("describe names the VM without secrets", () => {

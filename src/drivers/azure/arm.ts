@@ -23,7 +23,9 @@ export class ArmError extends Error {
         /** `Failed` or `Canceled` when a long-running operation ended that way. */
         public readonly operationStatus?: string,
     ) {
-        super(`Azure ${operation} ${operationStatus ? `ended ${operationStatus}` : `failed with HTTP ${status}`}: ${code}${armMessage ? `: ${armMessage}` : ""}`);
+        super(
+            `Azure ${operation} ${operationStatus ? `ended ${operationStatus}` : `failed with HTTP ${status}`}: ${code}${armMessage ? `: ${armMessage}` : ""}`,
+        );
         this.name = "ArmError";
     }
 }
@@ -87,7 +89,15 @@ export class ArmClient {
         const location = this.trackingUrl(header(response.headers, "location"));
         const wait = retryAfterMs(response.headers);
         // Learn, "Track asynchronous Azure operations": prefer Azure-AsyncOperation when both come.
-        if (asyncOperation) return { operation, done: false, style: "azure-asyncoperation", pollUrl: asyncOperation, resultUrl: location, retryAfterMs: wait };
+        if (asyncOperation)
+            return {
+                operation,
+                done: false,
+                style: "azure-asyncoperation",
+                pollUrl: asyncOperation,
+                resultUrl: location,
+                retryAfterMs: wait,
+            };
         if (location) return { operation, done: false, style: "location", pollUrl: location, retryAfterMs: wait };
         // 202 with nothing to follow: accepted, and only the VM's own state will tell.
         this.options.log(`ARM accepted ${operation} without a status URL; following the VM's power state instead`);
@@ -180,7 +190,9 @@ export class ArmClient {
             if (response.status === 429 && throttled < maxThrottleRetries) {
                 throttled++;
                 const wait = Math.min(retryAfterMs(response.headers) ?? defaultThrottleWaitMs, maxRetryAfterMs);
-                this.options.log(`${operation}: ARM is throttling requests (429); retrying in ${Math.ceil(wait / 1000)}s as Retry-After asks`);
+                this.options.log(
+                    `${operation}: ARM is throttling requests (429); retrying in ${Math.ceil(wait / 1000)}s as Retry-After asks`,
+                );
                 await this.options.clock.sleep(wait, signal);
                 continue;
             }
@@ -204,10 +216,14 @@ export class ArmClient {
     errorFrom(operation: string, response: HttpResponse): Error {
         const { code, message } = cloudError(response);
         if (response.status === 401) {
-            return new AuthenticationError(`ARM refused the token for ${operation} (401 ${code}${message ? `: ${message}` : ""}); check the credential, tenant and that it has not expired`);
+            return new AuthenticationError(
+                `ARM refused the token for ${operation} (401 ${code}${message ? `: ${message}` : ""}); check the credential, tenant and that it has not expired`,
+            );
         }
         if (response.status === 403) {
-            return new AuthenticationError(`the Azure identity may not ${operation} this VM (403 ${code}${message ? `: ${message}` : ""}); it needs e.g. the Virtual Machine Contributor role`);
+            return new AuthenticationError(
+                `the Azure identity may not ${operation} this VM (403 ${code}${message ? `: ${message}` : ""}); it needs e.g. the Virtual Machine Contributor role`,
+            );
         }
         return new ArmError(operation, response.status, code, message);
     }

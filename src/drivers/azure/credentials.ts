@@ -53,7 +53,12 @@ export class ClientSecretCredential implements TokenCredential {
             client_secret: this.clientSecret,
             scope: ([] as string[]).concat(scopes).join(" "),
         }).toString();
-        const response = await this.http.send({ method: "POST", url, body, headers: { "Content-Type": "application/x-www-form-urlencoded" } });
+        const response = await this.http.send({
+            method: "POST",
+            url,
+            body,
+            headers: { "Content-Type": "application/x-www-form-urlencoded" },
+        });
         return tokenFrom(response, `client ${this.clientId} in tenant ${this.tenantId}`, [this.clientSecret]);
     }
 }
@@ -110,10 +115,14 @@ export class ManagedIdentityCredential implements TokenCredential {
         try {
             response = await this.http.send({ method: "GET", url, headers, signal: AbortSignal.timeout(imdsProbeTimeoutMs) });
         } catch (e) {
-            throw new CredentialUnavailableError(`managed identity: no identity endpoint answered at ${url.host} (${e instanceof Error ? e.message : String(e)})`);
+            throw new CredentialUnavailableError(
+                `managed identity: no identity endpoint answered at ${url.host} (${e instanceof Error ? e.message : String(e)})`,
+            );
         }
         if (response.status === 400 && /identity not found|no managed identity/i.test(response.text)) {
-            throw new CredentialUnavailableError(`managed identity: this machine has no ${this.clientId ? `identity with client id ${this.clientId}` : "managed identity"}`);
+            throw new CredentialUnavailableError(
+                `managed identity: this machine has no ${this.clientId ? `identity with client id ${this.clientId}` : "managed identity"}`,
+            );
         }
         return tokenFrom(response, `managed identity${this.clientId ? ` ${this.clientId}` : ""}`, secretHeader ? [secretHeader] : []);
     }
@@ -136,9 +145,13 @@ export class AzureCliCredential implements TokenCredential {
             execFile(this.command, args, { timeout: azureCliTimeoutMs, windowsHide: true }, (error, stdout, stderr) => {
                 if (error) {
                     const notInstalled = (error as NodeJS.ErrnoException).code === "ENOENT";
-                    const firstLine = String(stderr).split("\n").find((l) => l.trim() !== "") ?? error.message;
+                    const firstLine =
+                        String(stderr)
+                            .split("\n")
+                            .find((l) => l.trim() !== "") ?? error.message;
                     if (notInstalled) return reject(new CredentialUnavailableError("Azure CLI: `az` is not installed or not on PATH"));
-                    if (/az login/i.test(String(stderr))) return reject(new CredentialUnavailableError(`Azure CLI: not signed in; run \`az login\` (${firstLine.trim()})`));
+                    if (/az login/i.test(String(stderr)))
+                        return reject(new CredentialUnavailableError(`Azure CLI: not signed in; run \`az login\` (${firstLine.trim()})`));
                     return reject(new AuthenticationError(`Azure CLI could not get a token: ${firstLine.trim()}`));
                 }
                 try {
@@ -146,9 +159,16 @@ export class AzureCliCredential implements TokenCredential {
                     if (typeof parsed.accessToken !== "string") throw new Error("no accessToken");
                     const expires =
                         parsed.expires_on !== undefined ? Number(parsed.expires_on) * 1000 : Date.parse(String(parsed.expiresOn));
-                    resolve({ token: parsed.accessToken, expiresOnTimestamp: Number.isFinite(expires) ? expires : Date.now() + 5 * 60_000 });
+                    resolve({
+                        token: parsed.accessToken,
+                        expiresOnTimestamp: Number.isFinite(expires) ? expires : Date.now() + 5 * 60_000,
+                    });
                 } catch {
-                    reject(new AuthenticationError("Azure CLI printed something that is not a token (az account get-access-token --output json)"));
+                    reject(
+                        new AuthenticationError(
+                            "Azure CLI printed something that is not a token (az account get-access-token --output json)",
+                        ),
+                    );
                 }
             });
         });
@@ -171,7 +191,9 @@ export class ChainedCredential implements TokenCredential {
                 reasons.push(e.message);
             }
         }
-        throw new AuthenticationError(`no Azure credential is available; set target.azure.credential or clientSecret. Tried: ${reasons.join("; ")}`);
+        throw new AuthenticationError(
+            `no Azure credential is available; set target.azure.credential or clientSecret. Tried: ${reasons.join("; ")}`,
+        );
     }
 }
 
@@ -218,7 +240,8 @@ export function credentialFor(target: AzureTarget, credentials: AzureCredentials
     }
     switch (source) {
         case "clientSecret":
-            if (credentials.clientSecret === undefined) throw new InputError(`${field}.clientSecret`, 'is required with credential "clientSecret"');
+            if (credentials.clientSecret === undefined)
+                throw new InputError(`${field}.clientSecret`, 'is required with credential "clientSecret"');
             if (!target.tenantId) throw new InputError(`${field}.tenantId`, "is required with a client secret");
             if (!target.clientId) throw new InputError(`${field}.clientId`, "is required with a client secret");
             return new ClientSecretCredential(http, target.authorityHost, target.tenantId, target.clientId, credentials.clientSecret);
@@ -262,19 +285,23 @@ function optionalAzureIdentity(): Array<{ name: string; credential: TokenCredent
     }
     if (typeof loaded.DefaultAzureCredential !== "function") return [];
     const Default = loaded.DefaultAzureCredential;
-    return [{
-        name: "@azure/identity DefaultAzureCredential",
-        credential: {
-            async getToken(scopes) {
-                try {
-                    return await new Default().getToken(scopes);
-                } catch (e) {
-                    // Its own "unavailable" errors carry names like CredentialUnavailableError.
-                    throw new CredentialUnavailableError(`@azure/identity: ${e instanceof Error ? e.message.split("\n")[0] : String(e)}`);
-                }
+    return [
+        {
+            name: "@azure/identity DefaultAzureCredential",
+            credential: {
+                async getToken(scopes) {
+                    try {
+                        return await new Default().getToken(scopes);
+                    } catch (e) {
+                        // Its own "unavailable" errors carry names like CredentialUnavailableError.
+                        throw new CredentialUnavailableError(
+                            `@azure/identity: ${e instanceof Error ? e.message.split("\n")[0] : String(e)}`,
+                        );
+                    }
+                },
             },
         },
-    }];
+    ];
 }
 
 /** `https://management.azure.com/.default` → `https://management.azure.com/` (v1 "resource"). */
@@ -284,7 +311,8 @@ export function resourceFromScopes(scopes: string | string[]): string {
 }
 
 function requireTls(origin: string, field: string): void {
-    if (!origin.startsWith("https://")) throw new InputError(`target.azure.${field}`, "must use https: a client secret is never sent in clear text");
+    if (!origin.startsWith("https://"))
+        throw new InputError(`target.azure.${field}`, "must use https: a client secret is never sent in clear text");
 }
 
 /** Reads a token reply; errors name the principal and the Entra error code, never a secret. */
@@ -298,7 +326,10 @@ function tokenFrom(response: HttpResponse, principal: string, secrets: readonly 
     if (response.status === 200 && typeof body.access_token === "string" && body.access_token !== "") {
         const expiresIn = Number(body.expires_in);
         const expiresOn = Number(body.expires_on);
-        const expiresOnTimestamp = Number.isFinite(expiresOn) && expiresOn > 0 ? expiresOn * 1000 : Date.now() + (Number.isFinite(expiresIn) ? expiresIn : 300) * 1000;
+        const expiresOnTimestamp =
+            Number.isFinite(expiresOn) && expiresOn > 0
+                ? expiresOn * 1000
+                : Date.now() + (Number.isFinite(expiresIn) ? expiresIn : 300) * 1000;
         return { token: body.access_token, expiresOnTimestamp };
     }
     const code = typeof body.error === "string" ? body.error : `HTTP ${response.status}`;

@@ -60,7 +60,13 @@ export class AzureDriver implements Driver {
         this.http = new HttpClient(target.caCert);
         const credential = options.credential ?? credentialFor(target, credentials, this.http);
         const token = new CachedToken(credential, `${target.resourceManagerEndpoint}/.default`, () => Date.now());
-        this.arm = new ArmClient({ http: this.http, endpoint: target.resourceManagerEndpoint, token, clock: context.clock, log: context.log });
+        this.arm = new ArmClient({
+            http: this.http,
+            endpoint: target.resourceManagerEndpoint,
+            token,
+            clock: context.clock,
+            log: context.log,
+        });
         this.vmPath =
             `/subscriptions/${encodeURIComponent(target.subscriptionId)}` +
             `/resourceGroups/${encodeURIComponent(target.resourceGroupName)}` +
@@ -78,11 +84,18 @@ export class AzureDriver implements Driver {
         } catch (e) {
             if (!(e instanceof ArmError) || e.status !== 409) throw e;
             const now = await this.readState();
-            if (actionTargets.powerOff.includes(now.state)) return { method: "azure-integrated", detail: `already ${now.detail ?? now.state}` };
-            throw new GracefulShutdownUnavailableError("gracefulRequestFailed", `Azure refused the graceful powerOff of ${this.vmDescription} (409 ${e.code}: ${e.armMessage}); the VM is ${now.detail ?? now.state}`);
+            if (actionTargets.powerOff.includes(now.state))
+                return { method: "azure-integrated", detail: `already ${now.detail ?? now.state}` };
+            throw new GracefulShutdownUnavailableError(
+                "gracefulRequestFailed",
+                `Azure refused the graceful powerOff of ${this.vmDescription} (409 ${e.code}: ${e.armMessage}); the VM is ${now.detail ?? now.state}`,
+            );
         }
         if (!pending.done) this.follow(pending, deadline);
-        return { method: "azure-integrated", detail: pending.done ? "powerOff completed at once" : `powerOff accepted; following ${pending.style}` };
+        return {
+            method: "azure-integrated",
+            detail: pending.done ? "powerOff completed at once" : `powerOff accepted; following ${pending.style}`,
+        };
     }
 
     powerOffHard(): Promise<void> {
@@ -155,7 +168,9 @@ export class AzureDriver implements Driver {
                 let now = await this.readState();
                 if (actionTargets[action].includes(now.state)) return;
                 if (attempt === 0 && isTransitional(now.state)) {
-                    this.context.log(`Azure refused ${action} while the VM is ${now.detail ?? now.state} (409 ${e.code}); waiting for that to finish, then retrying`);
+                    this.context.log(
+                        `Azure refused ${action} while the VM is ${now.detail ?? now.state} (409 ${e.code}); waiting for that to finish, then retrying`,
+                    );
                     now = await this.waitForState(settledStates, deadline);
                     if (actionTargets[action].includes(now.state)) return;
                     continue;
@@ -175,7 +190,9 @@ export class AzureDriver implements Driver {
                 // still running at the deadline: the core already acts on the VM's state.
                 if (e instanceof ArmError && (e.code === "OperationPreempted" || e.code === "OperationTimedOut")) return;
                 if (this.closing.signal.aborted) return;
-                this.context.log(`the graceful powerOff of ${this.vmDescription} did not complete: ${e instanceof Error ? e.message : String(e)}`);
+                this.context.log(
+                    `the graceful powerOff of ${this.vmDescription} did not complete: ${e instanceof Error ? e.message : String(e)}`,
+                );
             })
             .finally(() => this.wake());
     }

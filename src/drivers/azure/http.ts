@@ -58,7 +58,9 @@ export class HttpClient {
                     headers: {
                         Accept: "application/json",
                         "User-Agent": "pulumi-graceful-vm",
-                        ...(request.body !== undefined ? { "Content-Length": String(Buffer.byteLength(request.body)) } : { "Content-Length": "0" }),
+                        ...(request.body !== undefined
+                            ? { "Content-Length": String(Buffer.byteLength(request.body)) }
+                            : { "Content-Length": "0" }),
                         ...request.headers,
                     },
                     timeout: requestTimeoutMs,
@@ -75,11 +77,15 @@ export class HttpClient {
                         }
                         chunks.push(chunk);
                     });
-                    res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(chunks).toString("utf8") }));
+                    res.on("end", () =>
+                        resolve({ status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(chunks).toString("utf8") }),
+                    );
                     res.on("error", (e) => reject(transportError(e, url)));
                 },
             );
-            req.on("timeout", () => req.destroy(new TransportError(`no answer from ${url.host} within ${requestTimeoutMs} ms`, "ETIMEDOUT")));
+            req.on("timeout", () =>
+                req.destroy(new TransportError(`no answer from ${url.host} within ${requestTimeoutMs} ms`, "ETIMEDOUT")),
+            );
             req.on("error", (e) => reject(transportError(e, url)));
             req.end(request.body);
         });

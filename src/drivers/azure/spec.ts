@@ -41,7 +41,8 @@ const vmNamePattern = /^[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,62}[A-Za-z0-9_])?$/;
 // Resource groups: 1-90 letters (Unicode), digits, underscores, parentheses, hyphens, periods; no trailing period.
 const resourceGroupPattern = /^[\p{L}\p{N}_().-]{0,89}[\p{L}\p{N}_()-]$/u;
 // Tenants are GUIDs or verified domain names (contoso.onmicrosoft.com).
-const tenantPattern = /^(?:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+)$/;
+const tenantPattern =
+    /^(?:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+)$/;
 const pemCertificate = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/;
 
 const targetKeys = [
@@ -69,20 +70,48 @@ export const azureSpec: PlatformSpec<AzureTarget, AzureCredentials> = {
             collectInputErrors([
                 () => rejectSecretsInTarget(obj, field),
                 () => rejectUnknownKeys(obj, field, [...targetKeys]),
-                () => (parsed.subscriptionId = requireString(obj, "subscriptionId", field, { pattern: guid, description: "a subscription GUID such as 00000000-0000-0000-0000-000000000000" })),
-                () => (parsed.resourceGroupName = requireString(obj, "resourceGroupName", field, { pattern: resourceGroupPattern, maxLength: 90, description: "1-90 letters, digits, underscores, parentheses, hyphens or periods, not ending in a period" })),
-                () => (parsed.vmName = requireString(obj, "vmName", field, { pattern: vmNamePattern, maxLength: 64, description: "1-64 letters, digits, underscores, periods or hyphens, starting with a letter or digit and ending with a letter, digit or underscore" })),
-                () => (parsed.tenantId = optionalString(obj, "tenantId", field, { pattern: tenantPattern, description: "a tenant GUID or domain name" })),
-                () => (parsed.clientId = optionalString(obj, "clientId", field, { pattern: guid, description: "an application (client) GUID" })),
+                () =>
+                    (parsed.subscriptionId = requireString(obj, "subscriptionId", field, {
+                        pattern: guid,
+                        description: "a subscription GUID such as 00000000-0000-0000-0000-000000000000",
+                    })),
+                () =>
+                    (parsed.resourceGroupName = requireString(obj, "resourceGroupName", field, {
+                        pattern: resourceGroupPattern,
+                        maxLength: 90,
+                        description: "1-90 letters, digits, underscores, parentheses, hyphens or periods, not ending in a period",
+                    })),
+                () =>
+                    (parsed.vmName = requireString(obj, "vmName", field, {
+                        pattern: vmNamePattern,
+                        maxLength: 64,
+                        description:
+                            "1-64 letters, digits, underscores, periods or hyphens, starting with a letter or digit and ending with a letter, digit or underscore",
+                    })),
+                () =>
+                    (parsed.tenantId = optionalString(obj, "tenantId", field, {
+                        pattern: tenantPattern,
+                        description: "a tenant GUID or domain name",
+                    })),
+                () =>
+                    (parsed.clientId = optionalString(obj, "clientId", field, {
+                        pattern: guid,
+                        description: "an application (client) GUID",
+                    })),
                 () => (parsed.credential = optionalOneOf(obj, "credential", field, azureCredentialSources)),
-                () => (parsed.resourceManagerEndpoint = optionalOrigin(obj, "resourceManagerEndpoint", field) ?? defaultResourceManagerEndpoint),
+                () =>
+                    (parsed.resourceManagerEndpoint =
+                        optionalOrigin(obj, "resourceManagerEndpoint", field) ?? defaultResourceManagerEndpoint),
                 () => (parsed.authorityHost = optionalOrigin(obj, "authorityHost", field) ?? defaultAuthorityHost),
                 () => (parsed.caCert = optionalCaCert(obj, field)),
             ]),
         );
         // Cross-field rules only once each field is valid on its own, so messages do not pile up.
         if (parsed.credential === "clientSecret" && (parsed.tenantId === undefined || parsed.clientId === undefined)) {
-            throw new InputError(`${field}.${parsed.tenantId === undefined ? "tenantId" : "clientId"}`, 'is required with credential "clientSecret"');
+            throw new InputError(
+                `${field}.${parsed.tenantId === undefined ? "tenantId" : "clientId"}`,
+                'is required with credential "clientSecret"',
+            );
         }
         return Object.fromEntries(Object.entries(parsed).filter(([, v]) => v !== undefined)) as unknown as AzureTarget;
     },
@@ -119,7 +148,10 @@ function optionalOrigin(obj: Fields, key: string, field: string): string | undef
     if (obj[key] === undefined || obj[key] === null) return undefined;
     const url = requireUrl(obj, key, field, ["https:"]);
     if ((url.pathname !== "/" && url.pathname !== "") || url.search || url.hash) {
-        throw new InputError(`${field}.${key}`, `must be an origin such as https://management.azure.com, without a path or query; got ${JSON.stringify(url.origin + url.pathname)}`);
+        throw new InputError(
+            `${field}.${key}`,
+            `must be an origin such as https://management.azure.com, without a path or query; got ${JSON.stringify(url.origin + url.pathname)}`,
+        );
     }
     return url.origin;
 }
@@ -131,7 +163,10 @@ function optionalCaCert(obj: Fields, field: string): string | undefined {
         throw new InputError(`${field}.caCert`, "must be one or more PEM certificates (-----BEGIN CERTIFICATE----- ...)");
     }
     if (/PRIVATE KEY-----/.test(value)) {
-        throw new InputError(`${field}.caCert`, "must contain certificates only; it holds a private key, which would be stored in plaintext state");
+        throw new InputError(
+            `${field}.caCert`,
+            "must contain certificates only; it holds a private key, which would be stored in plaintext state",
+        );
     }
     return value;
 }

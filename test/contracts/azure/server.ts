@@ -137,7 +137,10 @@ export class AzureContractServer {
     private readonly tokens = new Map<string, number>();
     private readonly faults: FaultState[] = [];
     private readonly intervals: NodeJS.Timeout[] = [];
-    private readonly pendingFailures = new Map<string, { status: "Failed" | "Canceled"; code: string; message: string; httpStatus: number }>();
+    private readonly pendingFailures = new Map<
+        string,
+        { status: "Failed" | "Canceled"; code: string; message: string; httpStatus: number }
+    >();
     private server?: https.Server;
     private origin = "";
     /** How 202 replies are tracked from now on; tests switch it between runs. */
@@ -169,8 +172,16 @@ export class AzureContractServer {
     }
 
     /** The next operation of this action ends `Failed`/`Canceled` with this ARM error code. */
-    failNextOperation(action: string, failure: { status?: "Failed" | "Canceled"; code: string; message: string; httpStatus?: number }): void {
-        this.pendingFailures.set(action, { status: failure.status ?? "Failed", code: failure.code, message: failure.message, httpStatus: failure.httpStatus ?? 500 });
+    failNextOperation(
+        action: string,
+        failure: { status?: "Failed" | "Canceled"; code: string; message: string; httpStatus?: number },
+    ): void {
+        this.pendingFailures.set(action, {
+            status: failure.status ?? "Failed",
+            code: failure.code,
+            message: failure.message,
+            httpStatus: failure.httpStatus ?? 500,
+        });
     }
 
     /** Every token issued so far stops working (as when a credential is rotated or expires). */
@@ -212,9 +223,20 @@ export class AzureContractServer {
         const query = Object.fromEntries(url.searchParams.entries());
         const authorization = req.headers.authorization ?? "";
         const reply = (status: number, payload?: unknown, headers: Record<string, string> = {}): void => {
-            this.requests.push({ method: req.method ?? "", path: url.pathname, query, auth: /^Bearer /.test(authorization) ? "bearer" : "none", status, at: Date.now() });
+            this.requests.push({
+                method: req.method ?? "",
+                path: url.pathname,
+                query,
+                auth: /^Bearer /.test(authorization) ? "bearer" : "none",
+                status,
+                at: Date.now(),
+            });
             const text = payload === undefined ? "" : JSON.stringify(payload);
-            res.writeHead(status, { ...(text ? { "Content-Type": "application/json; charset=utf-8" } : {}), "x-ms-request-id": randomUUID(), ...headers });
+            res.writeHead(status, {
+                ...(text ? { "Content-Type": "application/json; charset=utf-8" } : {}),
+                "x-ms-request-id": randomUUID(),
+                ...headers,
+            });
             res.end(text);
         };
 
@@ -225,33 +247,60 @@ export class AzureContractServer {
         }
 
         if (req.method === "POST" && /^\/[^/]+\/oauth2\/v2\.0\/token$/.test(url.pathname)) return this.clientCredentials(url, body, reply);
-        if (req.method === "GET" && (url.pathname === "/msi/token" || url.pathname === "/metadata/identity/oauth2/token")) return this.managedIdentity(req, url, reply);
+        if (req.method === "GET" && (url.pathname === "/msi/token" || url.pathname === "/metadata/identity/oauth2/token"))
+            return this.managedIdentity(req, url, reply);
 
         if (!url.pathname.startsWith("/subscriptions/")) return reply(404, cloudError("NotFound", `no route for ${url.pathname}`));
         const token = /^Bearer (.+)$/.exec(authorization)?.[1];
         if (!token) {
-            return reply(401, cloudError("AuthenticationFailed", "Authentication failed. The 'Authorization' header is missing."), { "WWW-Authenticate": 'Bearer authorization_uri="https://login.windows.net/", error="invalid_token"' });
+            return reply(401, cloudError("AuthenticationFailed", "Authentication failed. The 'Authorization' header is missing."), {
+                "WWW-Authenticate": 'Bearer authorization_uri="https://login.windows.net/", error="invalid_token"',
+            });
         }
         const expires = this.tokens.get(token);
         if (expires === undefined || expires <= Date.now()) {
-            return reply(401, cloudError(expires === undefined ? "InvalidAuthenticationToken" : "ExpiredAuthenticationToken", "The access token is invalid or has expired."), { "WWW-Authenticate": 'Bearer error="invalid_token"' });
+            return reply(
+                401,
+                cloudError(
+                    expires === undefined ? "InvalidAuthenticationToken" : "ExpiredAuthenticationToken",
+                    "The access token is invalid or has expired.",
+                ),
+                { "WWW-Authenticate": 'Bearer error="invalid_token"' },
+            );
         }
         if (!url.searchParams.get("api-version")) {
-            return reply(400, cloudError("MissingApiVersionParameter", "The api-version query parameter (?api-version=) is required for all requests."));
+            return reply(
+                400,
+                cloudError("MissingApiVersionParameter", "The api-version query parameter (?api-version=) is required for all requests."),
+            );
         }
 
-        const operationMatch = /^\/subscriptions\/[^/]+\/providers\/Microsoft\.Compute\/locations\/[^/]+\/(operations|operationResults)\/([^/]+)$/.exec(url.pathname);
-        if (operationMatch && req.method === "GET") return this.operationStatus(operationMatch[1] === "operations" ? "azure-asyncoperation" : "location", operationMatch[2], reply);
+        const operationMatch =
+            /^\/subscriptions\/[^/]+\/providers\/Microsoft\.Compute\/locations\/[^/]+\/(operations|operationResults)\/([^/]+)$/.exec(
+                url.pathname,
+            );
+        if (operationMatch && req.method === "GET")
+            return this.operationStatus(operationMatch[1] === "operations" ? "azure-asyncoperation" : "location", operationMatch[2], reply);
 
-        const vmMatch = /^\/subscriptions\/([^/]+)\/resourceGroups\/([^/]+)\/providers\/Microsoft\.Compute\/virtualMachines\/([^/]+)(?:\/([A-Za-z]+))?$/i.exec(url.pathname);
+        const vmMatch =
+            /^\/subscriptions\/([^/]+)\/resourceGroups\/([^/]+)\/providers\/Microsoft\.Compute\/virtualMachines\/([^/]+)(?:\/([A-Za-z]+))?$/i.exec(
+                url.pathname,
+            );
         if (!vmMatch) return reply(404, cloudError("NotFound", `no route for ${url.pathname}`));
         const [, sub, group, name, action] = vmMatch.map((p) => (p === undefined ? p : decodeURIComponent(p)));
         const vm = this.vms.get(vmKey(sub, group, name));
         if (!vm) {
-            return reply(404, cloudError("ResourceNotFound", `The Resource 'Microsoft.Compute/virtualMachines/${name}' under resource group '${group}' was not found.`));
+            return reply(
+                404,
+                cloudError(
+                    "ResourceNotFound",
+                    `The Resource 'Microsoft.Compute/virtualMachines/${name}' under resource group '${group}' was not found.`,
+                ),
+            );
         }
         if (req.method === "GET" && action === "instanceView") return reply(200, this.instanceView(vm));
-        if (req.method === "GET" && action === undefined) return reply(200, this.vmBody(vm, url.searchParams.get("$expand") === "instanceView"));
+        if (req.method === "GET" && action === undefined)
+            return reply(200, this.vmBody(vm, url.searchParams.get("$expand") === "instanceView"));
         if (req.method === "POST" && action && ["powerOff", "start", "deallocate", "restart"].includes(action)) {
             return this.powerAction(vm, action, url.searchParams.get("skipShutdown") === "true", reply);
         }
@@ -261,13 +310,29 @@ export class AzureContractServer {
     private powerAction(vm: FakeVm, action: string, skipShutdown: boolean, reply: Reply): void {
         const name = vm.spec.vmName;
         if (action === "powerOff" && (vm.powerState === "deallocated" || vm.powerState === "deallocating")) {
-            return reply(409, cloudError("OperationNotAllowed", `Operation 'powerOff' is not allowed on VM '${name}' since the VM is either deallocated or marked to be deallocated. Please refer to https://aka.ms/vmpowerstates for more details.`));
+            return reply(
+                409,
+                cloudError(
+                    "OperationNotAllowed",
+                    `Operation 'powerOff' is not allowed on VM '${name}' since the VM is either deallocated or marked to be deallocated. Please refer to https://aka.ms/vmpowerstates for more details.`,
+                ),
+            );
         }
         if (vm.current && vm.current.status === "InProgress") {
             if (!vm.current.preemptable) {
-                return reply(409, cloudError("Conflict", `Operation '${action}' is not allowed on VM '${name}' since another operation ('${vm.current.action}') is in progress.`));
+                return reply(
+                    409,
+                    cloudError(
+                        "Conflict",
+                        `Operation '${action}' is not allowed on VM '${name}' since another operation ('${vm.current.action}') is in progress.`,
+                    ),
+                );
             }
-            this.finish(vm.current, "Failed", { code: "OperationPreempted", message: "Operation execution has been preempted by a more recent operation.", httpStatus: 409 });
+            this.finish(vm.current, "Failed", {
+                code: "OperationPreempted",
+                message: "Operation execution has been preempted by a more recent operation.",
+                httpStatus: 409,
+            });
         }
         const operation: Operation = {
             id: randomUUID(),
@@ -339,7 +404,14 @@ export class AzureContractServer {
 
         if (this.lroStyle === "sync") {
             // Both 2025-04-01 examples list 200: the action completes within the request.
-            return this.waitUntilDone(operation, () => (operation.status === "Succeeded" ? reply(200) : reply(operation.error?.httpStatus ?? 500, cloudError(operation.error?.code ?? "OperationFailed", operation.error?.message ?? ""))));
+            return this.waitUntilDone(operation, () =>
+                operation.status === "Succeeded"
+                    ? reply(200)
+                    : reply(
+                          operation.error?.httpStatus ?? 500,
+                          cloudError(operation.error?.code ?? "OperationFailed", operation.error?.message ?? ""),
+                      ),
+            );
         }
         reply(202, undefined, this.trackingHeaders(operation));
     }
@@ -361,7 +433,8 @@ export class AzureContractServer {
         const base = `${this.origin}/subscriptions/${sub}/providers/Microsoft.Compute/locations/${region}`;
         const headers: Record<string, string> = { "Retry-After": String(this.options.retryAfterSeconds ?? 0) };
         if (style === "location" || style === "both") headers.Location = `${base}/operationResults/${operation.id}?api-version=2025-04-01`;
-        if (style === "azure-asyncoperation" || style === "both") headers["Azure-AsyncOperation"] = `${base}/operations/${operation.id}?api-version=2025-04-01`;
+        if (style === "azure-asyncoperation" || style === "both")
+            headers["Azure-AsyncOperation"] = `${base}/operations/${operation.id}?api-version=2025-04-01`;
         return headers;
     }
 
@@ -371,12 +444,16 @@ export class AzureContractServer {
         if (style === "location") {
             if (operation.status === "InProgress") return reply(202, undefined, this.trackingHeaders(operation));
             if (operation.status === "Succeeded") return reply(200);
-            return reply(operation.error?.httpStatus ?? 500, cloudError(operation.error?.code ?? "OperationFailed", operation.error?.message ?? ""));
+            return reply(
+                operation.error?.httpStatus ?? 500,
+                cloudError(operation.error?.code ?? "OperationFailed", operation.error?.message ?? ""),
+            );
         }
         const document: Record<string, unknown> = { name: operation.id, status: operation.status, startTime: operation.startTime };
         if (operation.endTime) document.endTime = operation.endTime;
         if (operation.error) document.error = { code: operation.error.code, message: operation.error.message };
-        const headers: Record<string, string> = operation.status === "InProgress" ? { "Retry-After": String(this.options.retryAfterSeconds ?? 0) } : {};
+        const headers: Record<string, string> =
+            operation.status === "InProgress" ? { "Retry-After": String(this.options.retryAfterSeconds ?? 0) } : {};
         reply(200, document, headers);
     }
 
@@ -387,7 +464,12 @@ export class AzureContractServer {
         operation.timers.forEach(clearTimeout);
         const vm = operation.vm;
         const preempted = error?.code === "OperationPreempted";
-        if (status !== "Succeeded" && !preempted && vm.current === operation && (vm.powerState === "stopping" || vm.powerState === "starting" || vm.powerState === "deallocating")) {
+        if (
+            status !== "Succeeded" &&
+            !preempted &&
+            vm.current === operation &&
+            (vm.powerState === "stopping" || vm.powerState === "starting" || vm.powerState === "deallocating")
+        ) {
             // A failed operation leaves the VM where it started, as far as the contract lets us tell.
             vm.setState(vm.powerState === "starting" ? "stopped" : "running", `${operation.action} ${status}`);
         }
@@ -404,13 +486,34 @@ export class AzureContractServer {
             vmAgent: {
                 vmAgentVersion: agentReady ? "2.9.1.1" : "Unknown",
                 statuses: agentReady
-                    ? [{ code: "ProvisioningState/succeeded", level: "Info", displayStatus: "Ready", message: "Guest Agent is running", time: new Date().toISOString() }]
-                    : [{ code: "ProvisioningState/Unavailable", level: "Warning", displayStatus: "Not Ready", message: "VM status blob is found but not yet populated.", time: new Date().toISOString() }],
+                    ? [
+                          {
+                              code: "ProvisioningState/succeeded",
+                              level: "Info",
+                              displayStatus: "Ready",
+                              message: "Guest Agent is running",
+                              time: new Date().toISOString(),
+                          },
+                      ]
+                    : [
+                          {
+                              code: "ProvisioningState/Unavailable",
+                              level: "Warning",
+                              displayStatus: "Not Ready",
+                              message: "VM status blob is found but not yet populated.",
+                              time: new Date().toISOString(),
+                          },
+                      ],
                 extensionHandlers: [],
             },
             disks: [],
             statuses: [
-                { code: "ProvisioningState/succeeded", level: "Info", displayStatus: "Provisioning succeeded", time: new Date().toISOString() },
+                {
+                    code: "ProvisioningState/succeeded",
+                    level: "Info",
+                    displayStatus: "Provisioning succeeded",
+                    time: new Date().toISOString(),
+                },
                 // displayStatus deliberately differs in wording from the code: clients must read `code`.
                 { code: `PowerState/${vm.powerState}`, level: "Info", displayStatus: `Virtual machine is ${vm.powerState.toUpperCase()}` },
             ],
@@ -433,17 +536,26 @@ export class AzureContractServer {
         const form = new URLSearchParams(body);
         const principals = this.options.principals ?? [];
         if (form.get("grant_type") !== "client_credentials") {
-            return reply(400, { error: "unsupported_grant_type", error_description: "AADSTS70003: The app requested an unsupported grant type." });
+            return reply(400, {
+                error: "unsupported_grant_type",
+                error_description: "AADSTS70003: The app requested an unsupported grant type.",
+            });
         }
         if (!principals.some((p) => p.tenantId === tenant)) {
             return reply(400, { error: "invalid_request", error_description: `AADSTS90002: Tenant '${tenant}' not found.` });
         }
         const principal = principals.find((p) => p.tenantId === tenant && p.clientId === form.get("client_id"));
         if (!principal) {
-            return reply(400, { error: "unauthorized_client", error_description: `AADSTS700016: Application with identifier '${form.get("client_id")}' was not found in the directory '${tenant}'.` });
+            return reply(400, {
+                error: "unauthorized_client",
+                error_description: `AADSTS700016: Application with identifier '${form.get("client_id")}' was not found in the directory '${tenant}'.`,
+            });
         }
         if (principal.clientSecret !== form.get("client_secret")) {
-            return reply(401, { error: "invalid_client", error_description: `AADSTS7000215: Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '${principal.clientId}'.` });
+            return reply(401, {
+                error: "invalid_client",
+                error_description: `AADSTS7000215: Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '${principal.clientId}'.`,
+            });
         }
         if (!(form.get("scope") ?? "").endsWith("/.default")) {
             return reply(400, { error: "invalid_scope", error_description: "AADSTS1002012: The provided value for scope is not valid." });
@@ -457,7 +569,8 @@ export class AzureContractServer {
         const authorised = appServiceStyle
             ? this.options.identityHeader !== undefined && req.headers["x-identity-header"] === this.options.identityHeader
             : req.headers.metadata === "true";
-        if (!authorised) return reply(400, { error: "invalid_request", error_description: "Required metadata header not specified or wrong" });
+        if (!authorised)
+            return reply(400, { error: "invalid_request", error_description: "Required metadata header not specified or wrong" });
         const resource = url.searchParams.get("resource");
         if (!resource) return reply(400, { error: "invalid_request", error_description: "Required query variable 'resource' is missing" });
         const lifetime = this.options.tokenLifetimeSeconds ?? 3599;
