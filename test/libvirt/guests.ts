@@ -105,14 +105,20 @@ const slotCount = 2;
 
 /** Runs `use` while holding one of the two guest slots shared by every test process. */
 export async function withGuestSlot<T>(env: PeerEnv, use: () => Promise<T>): Promise<T> {
-    const dir = path.join(env.LVPEER_STATE, "test-slots");
-    fs.mkdirSync(dir, { recursive: true });
-    const held = await acquireSlot(dir);
+    const release = await takeGuestSlot(env);
     try {
         return await use();
     } finally {
-        fs.rmSync(held, { force: true });
+        release();
     }
+}
+
+/** Takes a guest slot for a whole describe block (beforeAll); call the result to give it back. */
+export async function takeGuestSlot(env: PeerEnv): Promise<() => void> {
+    const dir = path.join(env.LVPEER_STATE, "test-slots");
+    fs.mkdirSync(dir, { recursive: true });
+    const held = await acquireSlot(dir);
+    return () => fs.rmSync(held, { force: true });
 }
 
 async function acquireSlot(dir: string): Promise<string> {
