@@ -104,10 +104,10 @@ export interface GuestServiceArgs {
 export interface GuestLifecycleArgs {
     /**
      * Application services that must stop only after the preStop hooks have run. Each gets a
-     * drop-in with its `TimeoutStopSec=` and `KillMode=`.
+     * drop-in with its `TimeoutStopSec=` and `KillMode=`. A plain name takes the defaults.
      * @default none
      */
-    readonly services?: readonly GuestServiceArgs[];
+    readonly services?: ReadonlyArray<string | GuestServiceArgs>;
     /**
      * Time kept free in `gracefulShutdownTimeout` after hooks and services, for the rest of
      * the guest's shutdown (unmounting, syncing disks, the kernel powering off). At least 2s.
