@@ -40,6 +40,9 @@ export interface ProxmoxDriverOptions {
     readonly maxPollFailures?: number;
 }
 
+/** A status read this recently is as good as a new one. */
+const freshReadingMs = 250;
+
 export const createDriver: DriverFactory<ProxmoxTarget, ProxmoxCredentials> = (target, credentials, context) =>
     new ProxmoxDriver(target, credentials, context);
 
@@ -156,6 +159,11 @@ export class ProxmoxDriver implements Driver {
     }
 
     async waitForState(targets: readonly ObservedPowerState[], deadline: number): Promise<ObservedState> {
+        // The sequence verifies right after a wait that just saw the target: that reading is current.
+        if (this.lastStatus && this.clock.now() - this.lastStatus.at <= freshReadingMs) {
+            const cached = observe(this.lastStatus.value);
+            if (targets.includes(cached.state)) return cached;
+        }
         let latest: ObservedState | undefined;
         let failures = 0;
         for (;;) {
@@ -238,17 +246,17 @@ export class ProxmoxDriver implements Driver {
         if (!taskSucceeded(status.exitstatus)) throw await this.taskFailure(upid, status.exitstatus);
     }
 
-    /** Returns the task's status if it stopped within the early window, undefined if it is still running. */
+    /**
+     * One look at the task after a short wait: a lock, a missing config or an agent error ends
+     * it within milliseconds, and then the fallback should not wait for the deadline. Returns
+     * its status if it stopped, undefined if it is still running (the guest is shutting down).
+     */
     private async watchEarly(upid: Upid, deadline: number): Promise<TaskStatus | undefined> {
-        const until = Math.min(deadline, this.clock.now() + this.earlyFailureWindowMs);
-        const step = Math.max(50, Math.floor(this.earlyFailureWindowMs / 3));
-        for (;;) {
-            const left = until - this.clock.now();
-            if (left <= 0) return undefined;
-            await this.clock.sleep(Math.min(step, left));
-            const status = await readTaskStatus(this.client, upid);
-            if (status.status === "stopped") return status;
-        }
+        const wait = Math.min(this.earlyFailureWindowMs, deadline - this.clock.now());
+        if (wait <= 0) return undefined;
+        await this.clock.sleep(wait);
+        const status = await readTaskStatus(this.client, upid);
+        return status.status === "stopped" ? status : undefined;
     }
 
     private async taskFailure(upid: Upid, exitStatus: string | undefined): Promise<Error> {

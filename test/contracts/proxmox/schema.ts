@@ -54,10 +54,16 @@ const agentPing: { path: string; info: Record<string, MethodSchema> } = {
     },
 };
 
+/**
+ * `shared/` lies beside the repository. Looked up from this file (tests) and from the working
+ * directory (compiled benchmarks run from the repository root); PVE_CONTRACT_SCHEMA overrides.
+ */
 export function schemaFile(): string {
     if (process.env.PVE_CONTRACT_SCHEMA) return process.env.PVE_CONTRACT_SCHEMA;
-    const repoRoot = path.resolve(__dirname, "../../..");
-    return path.resolve(repoRoot, "../shared/contracts/proxmox", excerptFile);
+    const candidates = [path.resolve(__dirname, "../../..", ".."), path.resolve(process.cwd(), "..")].map((dir) =>
+        path.join(dir, "shared/contracts/proxmox", excerptFile),
+    );
+    return candidates.find((file) => fs.existsSync(file)) ?? candidates[0];
 }
 
 export function loadSchema(file = schemaFile()): EndpointSchema[] {
