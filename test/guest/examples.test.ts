@@ -102,7 +102,7 @@ describeWithPeer("examples pass the validators", "validators", ["GUEST_VALIDATOR
  */
 async function runProgramUnderMocks(program: string): Promise<string[]> {
     const captured: Array<pulumi.Output<string>> = [];
-    await pulumi.runtime.setMocks({ newResource: (args) => ({ id: `${args.name}-id`, state: { ...args.inputs, observedPowerState: "running" } }), call: (args) => args.inputs }, "example", "dev", false);
+    await pulumi.runtime.setMocks({ newResource: (args) => ({ id: mockId(args), state: { ...args.inputs, observedPowerState: "running" } }), call: (args) => args.inputs }, "example", "dev", false);
     const project = "example";
     for (const match of fs.readFileSync(program, "utf8").matchAll(/\.require(Secret|Number|Boolean|Object)?\(\s*["'`]([^"'`]+)["'`]/g)) {
         const placeholder = match[1] === "Number" ? "1" : match[1] === "Boolean" ? "true" : match[1] === "Object" ? "{}" : "example";
@@ -119,11 +119,28 @@ async function runProgramUnderMocks(program: string): Promise<string[]> {
     try {
         // eslint-disable-next-line @typescript-eslint/no-require-imports
         require(program);
-        const values = await Promise.all(captured.map((o) => valueOf(o)));
+        // A program failing inside an apply never resolves its outputs: fail with its name instead.
+        const values = await withTimeout(Promise.all(captured.map((o) => valueOf(o))), 20_000, `${program} did not render its user-data`);
         // eslint-disable-next-line @typescript-eslint/no-explicit-any -- internal SDK hook, as in test/components/mocks.ts
         await (pulumi.runtime as any).waitForRPCs?.();
         return values;
     } finally {
         userDataModule.guestUserData = original;
     }
+}
+
+/** Ids shaped like the real ones where a helper parses them (an Azure VM's resource id). */
+function mockId(args: pulumi.runtime.MockResourceArgs): string {
+    if (args.type === "azure-native:compute:VirtualMachine") {
+        return `/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/example/providers/Microsoft.Compute/virtualMachines/${args.name}`;
+    }
+    return `${args.name}-id`;
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(message)), ms);
+    });
+    return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
