@@ -141,6 +141,20 @@ describe("Proxmox driver against the contract server", () => {
         expect(posts(211)).toEqual(["status/stop"]);
     });
 
+    test("an older PVE without overrule-shutdown: the stop is retried without the flag", async () => {
+        const older = await startPve({ unsupportedParameters: ["overrule-shutdown"] });
+        try {
+            const vm = older.server.addVm({ vmid: 212 });
+            const report = await transition(older.driver(212), { desired: "Off" });
+            expect(report).toMatchObject({ method: "forced", to: "stopped" });
+            expect(older.server.requests.filter((r) => r.method === "POST").map((r) => r.status)).toEqual([400, 200]);
+            expect(older.logs.join("\n")).toContain("does not support overrule-shutdown");
+            expect(vm.running).toBe(false);
+        } finally {
+            await older.server.stop();
+        }
+    });
+
     test("a missing VM is VmNotFoundError", async () => {
         const failure = await transition(pve.driver(299), { desired: "OffGraceful" }).catch((e: unknown) => e);
         expect(failure).toBeInstanceOf(VmNotFoundError);

@@ -138,13 +138,21 @@ export class ProxmoxDriver implements Driver {
      */
     async powerOffHard(): Promise<void> {
         const haManaged = (await this.recentStatus()).ha?.managed === 1;
-        const upid = await this.startTask("status/stop", haManaged ? {} : { "overrule-shutdown": true });
+        let upid: Upid;
+        try {
+            upid = await this.startTask("status/stop", haManaged ? {} : { "overrule-shutdown": true });
+        } catch (e) {
+            // Older PVE releases reject the unknown flag (400); their stop then waits for the shutdown task's lock.
+            if (!(e instanceof ProxmoxApiError && e.status === 400 && e.parameterErrors?.["overrule-shutdown"])) throw e;
+            this.log(`${this.vmDescription}: this Proxmox VE does not support overrule-shutdown; stopping without it`);
+            upid = await this.startTask("status/stop", {});
+        }
         await this.finishTask(upid);
     }
 
     async powerOn(): Promise<void> {
-        const status = await this.readStatus();
-        if (status.status === "running" && status.qmpstatus !== "running") {
+        const state = observe(await this.readStatus()).state;
+        if (state === "paused" || state === "suspended") {
             await this.finishTask(await this.startTask("status/resume", {}));
             return;
         }

@@ -32,6 +32,8 @@ export interface ContractServerOptions {
     readonly quitDelayMs?: number;
     /** The cluster's nodes. @default ["pve1"] */
     readonly nodes?: readonly string[];
+    /** Parameters this (older) PVE does not know yet, e.g. `overrule-shutdown` before 8.1. @default [] */
+    readonly unsupportedParameters?: readonly string[];
 }
 
 export interface RequestRecord {
@@ -66,8 +68,9 @@ export class ProxmoxContractServer {
             sigtermExitMs: options.sigtermExitMs ?? 20,
             quitDelayMs: options.quitDelayMs ?? 50,
             nodes: options.nodes ?? ["pve1"],
+            unsupportedParameters: options.unsupportedParameters ?? [],
         };
-        this.schema = loadSchema();
+        this.schema = withoutParameters(loadSchema(), this.options.unsupportedParameters);
         this.certificate = makeSelfSignedCertificate();
         this.server = https.createServer({ key: this.certificate.key, cert: this.certificate.cert }, (req, res) => {
             this.handle(req, res).catch((e: unknown) => this.send(res, req, 500, { data: null, message: `internal contract-server error: ${String(e)}` }, {}));
@@ -397,6 +400,25 @@ export class ProxmoxContractServer {
         res.writeHead(status, { "Content-Type": "application/json;charset=UTF-8", "Content-Length": Buffer.byteLength(text) });
         res.end(text);
     }
+}
+
+function withoutParameters(schema: EndpointSchema[], dropped: readonly string[]): EndpointSchema[] {
+    if (dropped.length === 0) return schema;
+    return schema.map((endpoint) => ({
+        ...endpoint,
+        info: Object.fromEntries(
+            Object.entries(endpoint.info).map(([method, info]) => [
+                method,
+                {
+                    ...info,
+                    parameters: {
+                        ...info.parameters,
+                        properties: Object.fromEntries(Object.entries(info.parameters.properties ?? {}).filter(([key]) => !dropped.includes(key))),
+                    },
+                },
+            ]),
+        ),
+    }));
 }
 
 function readBody(req: IncomingMessage): Promise<string> {
