@@ -28,7 +28,8 @@ import * as path from "path";
  */
 
 export type AzurePowerState = "starting" | "running" | "stopping" | "stopped" | "deallocating" | "deallocated";
-export type LroStyle = "location" | "azure-asyncoperation" | "both" | "sync";
+/** `untracked` (202 with no status URL) is outside the contract: benchmarks use it as a polling-only baseline. */
+export type LroStyle = "location" | "azure-asyncoperation" | "both" | "sync" | "untracked";
 
 /** How the guest answers the integrated-shutdown signal of a graceful powerOff. */
 export type GuestBehaviour = { readonly kind: "shutsDown"; readonly afterMs: number } | { readonly kind: "ignoresShutdown" };
@@ -108,6 +109,8 @@ export class FakeVm {
     current?: Operation;
     /** Everything the VM went through, for assertions: `running->stopping (powerOff graceful)`. */
     readonly history: string[] = [];
+    /** `Date.now()` of the last power-state change. */
+    changedAt = Date.now();
     /** How the last stop ended: the guest shut down, our client forced it, or the platform did. */
     lastStop?: "guest" | "skipShutdown" | "platformForced" | "deallocate";
 
@@ -120,12 +123,17 @@ export class FakeVm {
     setState(next: AzurePowerState, why: string): void {
         this.history.push(`${this.powerState}->${next} (${why})`);
         this.powerState = next;
+        this.changedAt = Date.now();
         if (next === "running") this.agentReadyAt = Date.now() + (this.spec.agentReadyAfterMs ?? 0);
         if (next !== "running") this.agentReadyAt = undefined;
     }
 }
 
-const certDir = path.join(__dirname, "certs");
+// Beside this file under ts-jest; from the repo root when compiled elsewhere (benchmarks).
+const certDir =
+    [path.join(__dirname, "certs"), path.join(process.cwd(), "test", "contracts", "azure", "certs")].find((dir) =>
+        fs.existsSync(path.join(dir, "ca.pem")),
+    ) ?? path.join(__dirname, "certs");
 
 export class AzureContractServer {
     readonly requests: RecordedRequest[] = [];
