@@ -62,7 +62,8 @@ async function main(): Promise<void> {
 /** Runs one approach on its own VM; lag = detection time - the moment the guest powered off. */
 async function measure(server: ProxmoxContractServer, vmid: number, delayMs: number, run: () => Promise<number>): Promise<Sample> {
     const vm = server.addVm({ vmid, shutdownDelayMs: delayMs, agentConfigured: true });
-    const mine = (path: string): boolean => decodeURIComponent(path).includes(`/qemu/${vmid}/`) || decodeURIComponent(path).includes(`:${vmid}:`);
+    const mine = (path: string): boolean =>
+        decodeURIComponent(path).includes(`/qemu/${vmid}/`) || decodeURIComponent(path).includes(`:${vmid}:`);
     const before = server.requests.filter((r) => mine(r.path)).length;
     const detectedAt = await run();
     const stoppedAt = vm.history.find((h) => h.status === "stopped")?.at;

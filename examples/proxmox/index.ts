@@ -49,4 +49,6 @@ const web = new GracefulVm("web-1", {
 
 export const vmId = vm.vmId;
 export const observedPowerState = web.observedPowerState;
-export const lastTransition = web.lastTransition.apply((r) => `${r.method}${r.fallbackReason ? ` (${r.fallbackReason})` : ""} in ${r.durationMs} ms`);
+export const lastTransition = web.lastTransition.apply(
+    (r) => `${r.method}${r.fallbackReason ? ` (${r.fallbackReason})` : ""} in ${r.durationMs} ms`,
+);

@@ -6,7 +6,11 @@ import { InputErrors } from "../../src/power/errors";
 import { recordRegistrations, secretSig, valueOf } from "../components/mocks";
 
 const token = "automation@pve!pulumi=5b0c3a8e-7d51-4e0f-a4b2-c1d2e3f4a5b6";
-const connection = { endpoint: "https://pve1.example.com:8006", apiToken: pulumi.secret(token), fingerprint: Array(32).fill("AB").join(":") };
+const connection = {
+    endpoint: "https://pve1.example.com:8006",
+    apiToken: pulumi.secret(token),
+    fingerprint: Array(32).fill("AB").join(":"),
+};
 
 async function powerInputs(resources: pulumi.runtime.MockResourceArgs[], name: string): Promise<Record<string, unknown>> {
     // eslint-disable-next-line @typescript-eslint/no-explicit-any

@@ -16,7 +16,10 @@ afterAll(async () => {
     await pve.server.stop();
 });
 
-async function transition(driver: ProxmoxDriver, request: Partial<TransitionRequest> & Pick<TransitionRequest, "desired">): Promise<TransitionReport> {
+async function transition(
+    driver: ProxmoxDriver,
+    request: Partial<TransitionRequest> & Pick<TransitionRequest, "desired">,
+): Promise<TransitionReport> {
     try {
         return await runTransition(driver, systemClock, { gracefulTimeoutMs: 5_000, verifyTimeoutMs: 5_000, ...request });
     } finally {
@@ -25,7 +28,9 @@ async function transition(driver: ProxmoxDriver, request: Partial<TransitionRequ
 }
 
 function posts(vmid: number): string[] {
-    return pve.server.requests.filter((r) => r.method === "POST" && r.path.includes(`/qemu/${vmid}/`)).map((r) => r.path.replace(/^.*\/qemu\/\d+\//, ""));
+    return pve.server.requests
+        .filter((r) => r.method === "POST" && r.path.includes(`/qemu/${vmid}/`))
+        .map((r) => r.path.replace(/^.*\/qemu\/\d+\//, ""));
 }
 
 describe("Proxmox driver against the contract server", () => {
@@ -167,7 +172,9 @@ describe("Proxmox authentication and transport", () => {
         pve.server.addVm({ vmid: 220 });
         const before = pve.server.requests.length;
         const wrongSecret = "0badc0de-0000-4000-8000-000000000000";
-        const failure = await transition(pve.driver(220, {}, undefined, `automation@pve!pulumi=${wrongSecret}`), { desired: "Off" }).catch((e: unknown) => e);
+        const failure = await transition(pve.driver(220, {}, undefined, `automation@pve!pulumi=${wrongSecret}`), { desired: "Off" }).catch(
+            (e: unknown) => e,
+        );
         expect(failure).toBeInstanceOf(AuthenticationError);
         expect((failure as Error).message).toContain("HTTP 401");
         expect((failure as Error).message).not.toContain(wrongSecret);
@@ -177,7 +184,11 @@ describe("Proxmox authentication and transport", () => {
 
     test("a token without power permission: AuthenticationError (403) naming the privilege", async () => {
         pve.server.addVm({ vmid: 221 });
-        const readOnly = pve.server.addToken({ id: "viewer@pve!ro", secret: "7e3a0c52-1111-4a4a-9c9c-abcdefabcdef", privileges: ["VM.Audit"] });
+        const readOnly = pve.server.addToken({
+            id: "viewer@pve!ro",
+            secret: "7e3a0c52-1111-4a4a-9c9c-abcdefabcdef",
+            privileges: ["VM.Audit"],
+        });
         const failure = await transition(pve.driver(221, {}, undefined, readOnly), { desired: "Off" }).catch((e: unknown) => e);
         expect(failure).toBeInstanceOf(AuthenticationError);
         expect((failure as Error).message).toContain("VM.PowerMgmt");
@@ -202,7 +213,11 @@ describe("Proxmox authentication and transport", () => {
 
     test("TLS: a CA bundle, a pinned fingerprint, or insecure each connect", async () => {
         pve.server.addVm({ vmid: 223, status: "stopped" });
-        for (const overrides of [{ fingerprint: undefined, caCert: pve.server.certificate.cert }, {}, { fingerprint: undefined, insecure: true }]) {
+        for (const overrides of [
+            { fingerprint: undefined, caCert: pve.server.certificate.cert },
+            {},
+            { fingerprint: undefined, insecure: true },
+        ]) {
             const driver = pve.driver(223, overrides);
             expect((await driver.readState()).state).toBe("stopped");
             await driver.close();

@@ -19,17 +19,23 @@ describe("VmPower lifecycle on Proxmox through the dynamic-provider host", () =>
     let apiToken = "";
     const vmId = 301;
 
-    const program = (args: Partial<GracefulVmArgs>, token = apiToken) => () => {
-        // The VM as @muhlba91/pulumi-proxmoxve's VmLegacy exposes it (outputs), without that package.
-        const vm = { nodeName: pulumi.output("pve1"), vmId: pulumi.output(vmId) };
-        new GracefulVm("web", {
-            target: {
-                proxmox: proxmoxTargetFromVm(vm, { endpoint: server.endpoint, apiToken: pulumi.secret(token), fingerprint: server.certificate.fingerprint256 }),
-            },
-            gracefulShutdownTimeout: "2s",
-            ...args,
-        });
-    };
+    const program =
+        (args: Partial<GracefulVmArgs>, token = apiToken) =>
+        () => {
+            // The VM as @muhlba91/pulumi-proxmoxve's VmLegacy exposes it (outputs), without that package.
+            const vm = { nodeName: pulumi.output("pve1"), vmId: pulumi.output(vmId) };
+            new GracefulVm("web", {
+                target: {
+                    proxmox: proxmoxTargetFromVm(vm, {
+                        endpoint: server.endpoint,
+                        apiToken: pulumi.secret(token),
+                        fingerprint: server.certificate.fingerprint256,
+                    }),
+                },
+                gracefulShutdownTimeout: "2s",
+                ...args,
+            });
+        };
     const report = (outputs: Record<string, unknown>) => outputs.lastTransition as TransitionReport;
     const posts = () => server.requests.filter((r) => r.method === "POST").map((r) => r.path.replace(/^.*\/qemu\/\d+\//, ""));
 

@@ -34,6 +34,11 @@ export async function startPve(options: Parameters<typeof ProxmoxContractServer.
         logs,
         target,
         driver: (vmId, overrides = {}, driverOptions = fastOptions, token = apiToken) =>
-            new ProxmoxDriver(target(vmId, overrides), { apiToken: token }, { clock: systemClock, log: (m) => logs.push(m) }, driverOptions),
+            new ProxmoxDriver(
+                target(vmId, overrides),
+                { apiToken: token },
+                { clock: systemClock, log: (m) => logs.push(m) },
+                driverOptions,
+            ),
     };
 }

@@ -24,8 +24,12 @@ describe("proxmox target validation", () => {
     });
 
     test("endpoint: trailing slash and /api2/json are dropped; a proxy path prefix is kept", () => {
-        expect(proxmoxSpec.parseTarget({ ...good, endpoint: "https://pve:8006/api2/json/" }, field)).toMatchObject({ endpoint: "https://pve:8006" });
-        expect(proxmoxSpec.parseTarget({ ...good, endpoint: "https://proxy.example.com/pve/" }, field)).toMatchObject({ endpoint: "https://proxy.example.com/pve" });
+        expect(proxmoxSpec.parseTarget({ ...good, endpoint: "https://pve:8006/api2/json/" }, field)).toMatchObject({
+            endpoint: "https://pve:8006",
+        });
+        expect(proxmoxSpec.parseTarget({ ...good, endpoint: "https://proxy.example.com/pve/" }, field)).toMatchObject({
+            endpoint: "https://proxy.example.com/pve",
+        });
     });
 
     test.each([
@@ -68,26 +72,36 @@ describe("proxmox target validation", () => {
 
 describe("proxmox API token validation", () => {
     test("USER@REALM!TOKENID=SECRET is accepted", () => {
-        expect(proxmoxSpec.parseCredentials({ apiToken: "automation@pve!pulumi=0f7c-uuid" }, field)).toEqual({ apiToken: "automation@pve!pulumi=0f7c-uuid" });
+        expect(proxmoxSpec.parseCredentials({ apiToken: "automation@pve!pulumi=0f7c-uuid" }, field)).toEqual({
+            apiToken: "automation@pve!pulumi=0f7c-uuid",
+        });
     });
 
-    test.each(["automation@pve=secret", "automation!pulumi=secret", "automation@pve!pulumi", "automation@pve!pulumi=", "PVEAPIToken=a@pve!b=c", " a@pve!b=c"])(
-        "rejects %j without echoing it",
-        (apiToken) => {
-            const errors = errorsOf(() => proxmoxSpec.parseCredentials({ apiToken }, field));
-            expect(errors).toHaveLength(1);
-            expect(errors[0]).toMatch(/^target\.proxmox\.apiToken: /);
-            const secretPart = apiToken.split("=").slice(1).join("=");
-            if (secretPart.length > 2) expect(errors[0]).not.toContain(secretPart);
-        },
-    );
+    test.each([
+        "automation@pve=secret",
+        "automation!pulumi=secret",
+        "automation@pve!pulumi",
+        "automation@pve!pulumi=",
+        "PVEAPIToken=a@pve!b=c",
+        " a@pve!b=c",
+    ])("rejects %j without echoing it", (apiToken) => {
+        const errors = errorsOf(() => proxmoxSpec.parseCredentials({ apiToken }, field));
+        expect(errors).toHaveLength(1);
+        expect(errors[0]).toMatch(/^target\.proxmox\.apiToken: /);
+        const secretPart = apiToken.split("=").slice(1).join("=");
+        if (secretPart.length > 2) expect(errors[0]).not.toContain(secretPart);
+    });
 
     test("a missing token names the field", () => {
         expect(errorsOf(() => proxmoxSpec.parseCredentials({}, field))).toEqual(["target.proxmox.apiToken: is required"]);
     });
 
     test("validateInputs reports proxmox target and credential errors with their fields", () => {
-        const { errors } = validateInputs({ platform: "proxmox", target: { ...good, vmId: 5 }, credentials: { apiToken: "nope-secret-value" } });
+        const { errors } = validateInputs({
+            platform: "proxmox",
+            target: { ...good, vmId: 5 },
+            credentials: { apiToken: "nope-secret-value" },
+        });
         const messages = errors.map((e) => e.message);
         expect(messages.some((m) => m.startsWith("target.proxmox.vmId"))).toBe(true);
         expect(messages.some((m) => m.startsWith("target.proxmox.apiToken"))).toBe(true);
@@ -123,6 +137,9 @@ describe("proxmox tasks and states", () => {
         expect(observe({ status: "running", qmpstatus: "prelaunch" }).state).toBe("paused");
         expect(observe({ status: "running", qmpstatus: "suspended" }).state).toBe("suspended");
         expect(observe({ status: "running", qmpstatus: "shutdown" }).state).toBe("stopping");
-        expect(observe({ status: "stopped", qmpstatus: "stopped", lock: "suspended" })).toEqual({ state: "stopped", detail: "status=stopped lock=suspended" });
+        expect(observe({ status: "stopped", qmpstatus: "stopped", lock: "suspended" })).toEqual({
+            state: "stopped",
+            detail: "status=stopped lock=suspended",
+        });
     });
 });

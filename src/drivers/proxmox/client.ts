@@ -102,7 +102,12 @@ export class ProxmoxClient {
                 res.on("data", (chunk: Buffer) => {
                     size += chunk.length;
                     if (size > maxResponseBytes) {
-                        req.destroy(new ProxmoxUnreachableError(this.options.endpoint, `the answer to ${method} ${shownPath} exceeded ${maxResponseBytes} bytes`));
+                        req.destroy(
+                            new ProxmoxUnreachableError(
+                                this.options.endpoint,
+                                `the answer to ${method} ${shownPath} exceeded ${maxResponseBytes} bytes`,
+                            ),
+                        );
                         return;
                     }
                     chunks.push(chunk);
@@ -110,14 +115,24 @@ export class ProxmoxClient {
                 res.on("error", (e) => reject(this.translateNetworkError(e, method, shownPath)));
                 res.on("end", () => {
                     try {
-                        resolve(this.unwrap<T>(method, shownPath, res.statusCode ?? 0, res.statusMessage ?? "", Buffer.concat(chunks).toString("utf8")));
+                        resolve(
+                            this.unwrap<T>(
+                                method,
+                                shownPath,
+                                res.statusCode ?? 0,
+                                res.statusMessage ?? "",
+                                Buffer.concat(chunks).toString("utf8"),
+                            ),
+                        );
                     } catch (e) {
                         reject(e);
                     }
                 });
             });
             req.setTimeout(this.timeoutMs, () => {
-                req.destroy(new ProxmoxUnreachableError(this.options.endpoint, `no answer to ${method} ${shownPath} within ${this.timeoutMs} ms`));
+                req.destroy(
+                    new ProxmoxUnreachableError(this.options.endpoint, `no answer to ${method} ${shownPath} within ${this.timeoutMs} ms`),
+                );
             });
             req.on("error", (e) => reject(this.translateNetworkError(e, method, shownPath)));
             req.end(body);
@@ -171,7 +186,10 @@ class PinnedAgent extends https.Agent {
         super({ keepAlive: true, maxSockets: 4 });
     }
 
-    override createConnection(options: https.RequestOptions, callback?: (err: Error | null, stream: Duplex) => void): Duplex | null | undefined {
+    override createConnection(
+        options: https.RequestOptions,
+        callback?: (err: Error | null, stream: Duplex) => void,
+    ): Duplex | null | undefined {
         const socket = tls.connect({ ...(options as tls.ConnectionOptions), rejectUnauthorized: false });
         const done = callback ?? (() => undefined);
         const onError = (e: Error): void => done(e, socket);
@@ -181,7 +199,13 @@ class PinnedAgent extends https.Agent {
             const presented = socket.getPeerCertificate().fingerprint256?.toUpperCase();
             if (presented !== this.fingerprint) {
                 socket.destroy();
-                done(new ProxmoxTlsError(this.endpoint, `its SHA-256 fingerprint ${presented ?? "(none)"} does not match the pinned ${this.fingerprint}`), socket);
+                done(
+                    new ProxmoxTlsError(
+                        this.endpoint,
+                        `its SHA-256 fingerprint ${presented ?? "(none)"} does not match the pinned ${this.fingerprint}`,
+                    ),
+                    socket,
+                );
                 return;
             }
             done(null, socket);

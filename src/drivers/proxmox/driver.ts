@@ -65,12 +65,7 @@ export class ProxmoxDriver implements Driver {
     private readonly maxPollFailures: number;
     private lastStatus?: { readonly at: number; readonly value: VmStatus };
 
-    constructor(
-        target: ProxmoxTarget,
-        credentials: ProxmoxCredentials,
-        context: DriverContext,
-        options: ProxmoxDriverOptions = {},
-    ) {
+    constructor(target: ProxmoxTarget, credentials: ProxmoxCredentials, context: DriverContext, options: ProxmoxDriverOptions = {}) {
         this.vmDescription = proxmoxSpec.describe(target);
         this.clock = context.clock;
         this.log = context.log;
@@ -115,7 +110,10 @@ export class ProxmoxDriver implements Driver {
             upid = await this.startTask("status/shutdown", { timeout: timeoutSeconds });
         } catch (e) {
             if (e instanceof ProxmoxApiError && /VM is paused/.test(e.pveMessage)) {
-                throw new GracefulShutdownUnavailableError("guestFrozen", `${this.vmDescription} is paused; Proxmox refuses a graceful shutdown (${e.pveMessage})`);
+                throw new GracefulShutdownUnavailableError(
+                    "guestFrozen",
+                    `${this.vmDescription} is paused; Proxmox refuses a graceful shutdown (${e.pveMessage})`,
+                );
             }
             throw e;
         }
@@ -180,7 +178,9 @@ export class ProxmoxDriver implements Driver {
                 failures = 0;
             } catch (e) {
                 if (e instanceof AuthenticationError || e instanceof VmNotFoundError || ++failures >= this.maxPollFailures) throw e;
-                this.log(`reading ${this.vmDescription} failed (${failures}/${this.maxPollFailures}), retrying: ${e instanceof Error ? e.message : String(e)}`);
+                this.log(
+                    `reading ${this.vmDescription} failed (${failures}/${this.maxPollFailures}), retrying: ${e instanceof Error ? e.message : String(e)}`,
+                );
             }
             const left = deadline - this.clock.now();
             if ((latest && targets.includes(latest.state)) || left <= 0) {
@@ -239,7 +239,10 @@ export class ProxmoxDriver implements Driver {
             throw this.vmError(e);
         }
         const upid = parseUpid(answer);
-        if (!upid) throw new Error(`Proxmox answered POST ${action} for ${this.vmDescription} with ${JSON.stringify(answer)}, not a task id (UPID)`);
+        if (!upid)
+            throw new Error(
+                `Proxmox answered POST ${action} for ${this.vmDescription} with ${JSON.stringify(answer)}, not a task id (UPID)`,
+            );
         this.log(`${this.vmDescription}: ${action} started as task ${upid.text}`);
         return upid;
     }
@@ -295,7 +298,11 @@ function isAgentEnabled(status: VmStatus): boolean {
  * off while the process has yet to exit. A hibernated VM (`lock: suspended`) is stopped.
  */
 export function observe(status: VmStatus): ObservedState {
-    const detail = [`status=${status.status}`, ...(status.qmpstatus && status.qmpstatus !== status.status ? [`qmpstatus=${status.qmpstatus}`] : []), ...(status.lock ? [`lock=${status.lock}`] : [])].join(" ");
+    const detail = [
+        `status=${status.status}`,
+        ...(status.qmpstatus && status.qmpstatus !== status.status ? [`qmpstatus=${status.qmpstatus}`] : []),
+        ...(status.lock ? [`lock=${status.lock}`] : []),
+    ].join(" ");
     return { state: observedState(status), detail };
 }
 

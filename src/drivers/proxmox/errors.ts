@@ -45,7 +45,9 @@ export class ProxmoxVmLockedError extends Error {
         vm: string,
         public readonly lock: string,
     ) {
-        super(`${vm} is locked (${lock}); Proxmox refuses power changes until the ${lock} operation finishes or the lock is removed (qm unlock)`);
+        super(
+            `${vm} is locked (${lock}); Proxmox refuses power changes until the ${lock} operation finishes or the lock is removed (qm unlock)`,
+        );
         this.name = "ProxmoxVmLockedError";
     }
 }

@@ -1,4 +1,13 @@
-import { Fields, optionalBoolean, optionalString, rejectUnknownKeys, requireInteger, requireObject, requireString, requireUrl } from "../fields";
+import {
+    Fields,
+    optionalBoolean,
+    optionalString,
+    rejectUnknownKeys,
+    requireInteger,
+    requireObject,
+    requireString,
+    requireUrl,
+} from "../fields";
 import { InputError, collectInputErrors, throwIfAny } from "../../power/errors";
 import { PlatformSpec } from "../platform";
 
@@ -55,7 +64,8 @@ export const proxmoxSpec: PlatformSpec<ProxmoxTarget, ProxmoxCredentials> = {
             collectInputErrors([
                 () => {
                     // Only VmPower used directly can get here: the component moves it to credentials.
-                    if (obj.apiToken !== undefined) throw new InputError(`${field}.apiToken`, "is a secret; pass it in credentials so it is not stored in plaintext");
+                    if (obj.apiToken !== undefined)
+                        throw new InputError(`${field}.apiToken`, "is a secret; pass it in credentials so it is not stored in plaintext");
                 },
                 () => rejectUnknownKeys(obj, field, [...targetKeys, "apiToken"]),
                 () => (endpoint = parseEndpoint(obj, field)),
@@ -71,7 +81,10 @@ export const proxmoxSpec: PlatformSpec<ProxmoxTarget, ProxmoxCredentials> = {
             ]),
         );
         if (insecure && (caCert !== undefined || fingerprint !== undefined)) {
-            throw new InputError(`${field}.insecure`, "cannot be combined with caCert or fingerprint; these verify the certificate, insecure skips verification");
+            throw new InputError(
+                `${field}.insecure`,
+                "cannot be combined with caCert or fingerprint; these verify the certificate, insecure skips verification",
+            );
         }
         return {
             endpoint,
@@ -99,7 +112,9 @@ export const proxmoxSpec: PlatformSpec<ProxmoxTarget, ProxmoxCredentials> = {
             warnings.push(`TLS certificate verification is off for ${target.endpoint}; prefer caCert or fingerprint`);
         }
         if (gracefulTimeoutMs % 1000 !== 0) {
-            warnings.push(`Proxmox counts shutdown timeouts in whole seconds; ${gracefulTimeoutMs} ms is rounded up to ${Math.ceil(gracefulTimeoutMs / 1000)} s`);
+            warnings.push(
+                `Proxmox counts shutdown timeouts in whole seconds; ${gracefulTimeoutMs} ms is rounded up to ${Math.ceil(gracefulTimeoutMs / 1000)} s`,
+            );
         }
         return warnings;
     },

@@ -20,7 +20,8 @@ export interface Upid {
     readonly user: string;
 }
 
-const upidPattern = /^UPID:([a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?):([0-9A-Fa-f]{8}):([0-9A-Fa-f]{8,9}):([0-9A-Fa-f]{8}):([^:\s]+):([^:\s]*):([^:\s]+):$/;
+const upidPattern =
+    /^UPID:([a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?):([0-9A-Fa-f]{8}):([0-9A-Fa-f]{8,9}):([0-9A-Fa-f]{8}):([^:\s]+):([^:\s]*):([^:\s]+):$/;
 
 export function parseUpid(text: unknown): Upid | undefined {
     if (typeof text !== "string") return undefined;
@@ -65,7 +66,13 @@ export async function readTaskStatus(client: ProxmoxClient, upid: Upid): Promise
  * Polls a task until it stops or `deadline` passes; returns its last status either way (a
  * task still running at the deadline is the caller's to judge).
  */
-export async function waitForTask(client: ProxmoxClient, upid: Upid, clock: Clock, deadline: number, intervalMs: number): Promise<TaskStatus> {
+export async function waitForTask(
+    client: ProxmoxClient,
+    upid: Upid,
+    clock: Clock,
+    deadline: number,
+    intervalMs: number,
+): Promise<TaskStatus> {
     for (;;) {
         const status = await readTaskStatus(client, upid);
         const left = deadline - clock.now();

@@ -25,14 +25,30 @@ export function makeSelfSignedCertificate(commonName = "pve-contract.localhost")
             execFileSync(
                 "openssl",
                 [
-                    "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-                    "-keyout", keyFile, "-out", certFile, "-days", "2", "-subj", `/CN=${commonName}`,
-                    "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+                    "req",
+                    "-x509",
+                    "-newkey",
+                    "ec",
+                    "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1",
+                    "-nodes",
+                    "-keyout",
+                    keyFile,
+                    "-out",
+                    certFile,
+                    "-days",
+                    "2",
+                    "-subj",
+                    `/CN=${commonName}`,
+                    "-addext",
+                    "subjectAltName=IP:127.0.0.1,DNS:localhost",
                 ],
                 { stdio: ["ignore", "ignore", "pipe"] },
             );
         } catch (e) {
-            throw new Error(`the Proxmox contract server needs the openssl CLI to make its certificate (apt-get install openssl): ${e instanceof Error ? e.message : String(e)}`);
+            throw new Error(
+                `the Proxmox contract server needs the openssl CLI to make its certificate (apt-get install openssl): ${e instanceof Error ? e.message : String(e)}`,
+            );
         }
         const cert = fs.readFileSync(certFile, "utf8");
         return { key: fs.readFileSync(keyFile, "utf8"), cert, fingerprint256: new X509Certificate(cert).fingerprint256 };

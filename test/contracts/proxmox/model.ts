@@ -242,7 +242,9 @@ export class SimulatedTask {
     }
 
     private finish(exitstatus: string): void {
-        this.log.push(exitstatus === "OK" ? "TASK OK" : /^WARNINGS: /.test(exitstatus) ? `TASK ${exitstatus}` : `TASK ERROR: ${exitstatus}`);
+        this.log.push(
+            exitstatus === "OK" ? "TASK OK" : /^WARNINGS: /.test(exitstatus) ? `TASK ${exitstatus}` : `TASK ERROR: ${exitstatus}`,
+        );
         this.exitstatus = exitstatus;
         this.status = "stopped";
     }

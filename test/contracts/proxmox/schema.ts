@@ -71,7 +71,9 @@ export function loadSchema(file = schemaFile()): EndpointSchema[] {
     try {
         raw = JSON.parse(fs.readFileSync(file, "utf8")) as typeof raw;
     } catch (e) {
-        throw new Error(`the Proxmox contract server reads the PVE API schema excerpt at ${file} (shared/ beside the repository): ${String(e)}`);
+        throw new Error(
+            `the Proxmox contract server reads the PVE API schema excerpt at ${file} (shared/ beside the repository): ${String(e)}`,
+        );
     }
     return [...raw.endpoints, agentPing]
         .filter((e) => e.info)
@@ -80,11 +82,16 @@ export function loadSchema(file = schemaFile()): EndpointSchema[] {
 
 /** `/nodes/{node}/tasks/{upid}` → a regex whose named groups are the path parameters. */
 function pathPattern(template: string): RegExp {
-    const source = template.replace(/[.*+?^$()|[\]\\]/g, "\\$&").replace(/\{([^}]+)\}/g, (_, name: string) => `(?<${name.replace(/[^A-Za-z0-9_]/g, "_")}>[^/]+)`);
+    const source = template
+        .replace(/[.*+?^$()|[\]\\]/g, "\\$&")
+        .replace(/\{([^}]+)\}/g, (_, name: string) => `(?<${name.replace(/[^A-Za-z0-9_]/g, "_")}>[^/]+)`);
     return new RegExp(`^${source}$`);
 }
 
-export function findEndpoint(schema: readonly EndpointSchema[], pathname: string): { endpoint: EndpointSchema; pathParameters: Record<string, string> } | undefined {
+export function findEndpoint(
+    schema: readonly EndpointSchema[],
+    pathname: string,
+): { endpoint: EndpointSchema; pathParameters: Record<string, string> } | undefined {
     for (const endpoint of schema) {
         const match = endpoint.pattern.exec(pathname);
         if (match) {
@@ -102,7 +109,10 @@ const nodeNamePattern = /^[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?$/;
  * booleans only as `1`/`0`, JSON booleans in JSON bodies), ranges, enums, and the two formats
  * this API uses for identity. Returns the converted values and per-parameter errors.
  */
-export function checkParameters(method: MethodSchema, input: Record<string, unknown>): { values: Record<string, unknown>; errors: Record<string, string> } {
+export function checkParameters(
+    method: MethodSchema,
+    input: Record<string, unknown>,
+): { values: Record<string, unknown>; errors: Record<string, string> } {
     const properties = method.parameters.properties ?? {};
     const errors: Record<string, string> = {};
     const values: Record<string, unknown> = {};
@@ -141,8 +151,10 @@ function checkValue(rule: ParameterSchema, value: unknown): { value: unknown } |
         }
         case "string": {
             if (typeof value !== "string") return `type check ('string') failed - got '${shown}'`;
-            if (rule.enum && !rule.enum.includes(value)) return `value '${value}' does not have a value in the enumeration '${rule.enum.join(", ")}'`;
-            if (rule.format === "pve-node" && !nodeNamePattern.test(value)) return "invalid format - value does not look like a valid node name";
+            if (rule.enum && !rule.enum.includes(value))
+                return `value '${value}' does not have a value in the enumeration '${rule.enum.join(", ")}'`;
+            if (rule.format === "pve-node" && !nodeNamePattern.test(value))
+                return "invalid format - value does not look like a valid node name";
             return { value };
         }
         default:

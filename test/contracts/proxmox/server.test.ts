@@ -16,7 +16,11 @@ interface RawAnswer {
 let server: ProxmoxContractServer;
 let token: string;
 
-function raw(method: string, path: string, options: { body?: string; contentType?: string; authorization?: string | null } = {}): Promise<RawAnswer> {
+function raw(
+    method: string,
+    path: string,
+    options: { body?: string; contentType?: string; authorization?: string | null } = {},
+): Promise<RawAnswer> {
     const headers: Record<string, string> = {};
     const authorization = options.authorization === undefined ? `PVEAPIToken=${token}` : options.authorization;
     if (authorization !== null) headers.Authorization = authorization;
@@ -91,7 +95,10 @@ describe("Proxmox contract server", () => {
         expect((wrong.body.errors as Record<string, string>).forceStop).toMatch(/type check \('boolean'\) failed/);
         const form = await raw("POST", "/nodes/pve1/qemu/102/status/shutdown", { body: "forceStop=1&timeout=5" });
         expect(form.status).toBe(200);
-        const json = await raw("POST", "/nodes/pve1/qemu/102/status/shutdown", { body: JSON.stringify({ forceStop: true }), contentType: "application/json" });
+        const json = await raw("POST", "/nodes/pve1/qemu/102/status/shutdown", {
+            body: JSON.stringify({ forceStop: true }),
+            contentType: "application/json",
+        });
         expect(json.status).toBe(200);
         const unknown = await raw("POST", "/nodes/pve1/qemu/102/status/stop", { body: "force=1" });
         expect(unknown.status).toBe(400);
@@ -108,7 +115,14 @@ describe("Proxmox contract server", () => {
         const upid = answer.body.data as string;
         expect(upid).toMatch(/^UPID:pve1:[0-9A-F]{8}:[0-9A-F]{8,9}:[0-9A-F]{8}:qmshutdown:103:automation@pve!ci:$/);
         const end = await taskEnd(upid);
-        expect(end).toMatchObject({ status: "stopped", exitstatus: "OK", type: "qmshutdown", id: "103", user: "automation@pve", tokenid: "ci" });
+        expect(end).toMatchObject({
+            status: "stopped",
+            exitstatus: "OK",
+            type: "qmshutdown",
+            id: "103",
+            user: "automation@pve",
+            tokenid: "ci",
+        });
     });
 
     test("a hung guest: shutdown fails with the timeout text; with forceStop it ends with warnings", async () => {
@@ -168,7 +182,10 @@ describe("Proxmox contract server", () => {
         const garbage = await raw("GET", `/nodes/pve1/tasks/${encodeURIComponent("not-a-upid")}/status`);
         expect(garbage.status).toBe(400);
         expect(garbage.body.errors).toEqual({ upid: "unable to parse worker upid" });
-        const unknown = await raw("GET", `/nodes/pve1/tasks/${encodeURIComponent("UPID:pve1:00000001:00000002:00000003:qmstop:101:root@pam:")}/status`);
+        const unknown = await raw(
+            "GET",
+            `/nodes/pve1/tasks/${encodeURIComponent("UPID:pve1:00000001:00000002:00000003:qmstop:101:root@pam:")}/status`,
+        );
         expect(unknown.body.errors).toEqual({ upid: "no such task" });
         const missing = await raw("GET", "/nodes/pve1/qemu/101/status/bogus");
         expect(missing.status).toBe(501);

@@ -73,7 +73,9 @@ export class ProxmoxContractServer {
         this.schema = withoutParameters(loadSchema(), this.options.unsupportedParameters);
         this.certificate = makeSelfSignedCertificate();
         this.server = https.createServer({ key: this.certificate.key, cert: this.certificate.cert }, (req, res) => {
-            this.handle(req, res).catch((e: unknown) => this.send(res, req, 500, { data: null, message: `internal contract-server error: ${String(e)}` }, {}));
+            this.handle(req, res).catch((e: unknown) =>
+                this.send(res, req, 500, { data: null, message: `internal contract-server error: ${String(e)}` }, {}),
+            );
         });
     }
 
@@ -138,7 +140,13 @@ export class ProxmoxContractServer {
         try {
             input = { ...Object.fromEntries(url.searchParams), ...parseBody(req.headers["content-type"], body), ...found.pathParameters };
         } catch {
-            return this.send(res, req, 400, { data: null, message: "Parameter verification failed.", errors: { body: "unable to parse request body" } }, {});
+            return this.send(
+                res,
+                req,
+                400,
+                { data: null, message: "Parameter verification failed.", errors: { body: "unable to parse request body" } },
+                {},
+            );
         }
         const { values, errors } = checkParameters(methodSchema, input);
         for (const rootOnly of ["skiplock", "keepActive", "migratedfrom", "nocheck"]) {
@@ -156,7 +164,16 @@ export class ProxmoxContractServer {
         const node = String(values.node);
         if (!this.options.nodes.includes(node)) {
             // Not established from the sources (NOTES §6): the proxy to an unknown node fails; this is our stand-in.
-            return this.send(res, req, 500, { data: null, message: `hostname lookup '${node}' failed - failed to get address info for: ${node}: Name or service not known` }, input);
+            return this.send(
+                res,
+                req,
+                500,
+                {
+                    data: null,
+                    message: `hostname lookup '${node}' failed - failed to get address info for: ${node}: Name or service not known`,
+                },
+                input,
+            );
         }
         const answer = this.route(methodSchema.name, values, token);
         return this.send(res, req, answer.status, answer.body, input);
@@ -178,7 +195,10 @@ export class ProxmoxContractServer {
         const vmid = Number(p.vmid);
         const node = String(p.node);
         const can = (privilege: string): boolean => (token.privileges ?? [auditPrivilege, powerPrivilege]).includes(privilege);
-        const denied = (path: string, privilege: string) => ({ status: 403, body: { data: null, message: `Permission check failed (${path}, ${privilege})` } });
+        const denied = (path: string, privilege: string) => ({
+            status: 403,
+            body: { data: null, message: `Permission check failed (${path}, ${privilege})` },
+        });
         const ok = (data: unknown) => ({ status: 200, body: { data } });
         const died = (message: string) => ({ status: 500, body: { data: null, message } });
         const vm = this.vms.get(vmid);
@@ -220,14 +240,28 @@ export class ProxmoxContractServer {
         }
     }
 
-    private powerAction(name: string, node: string, vmid: number, vm: SimulatedVm | undefined, p: Record<string, unknown>, token: ApiToken) {
+    private powerAction(
+        name: string,
+        node: string,
+        vmid: number,
+        vm: SimulatedVm | undefined,
+        p: Record<string, unknown>,
+        token: ApiToken,
+    ) {
         const pausedStates = ["paused", "prelaunch", "suspended"];
         if (name === "vm_shutdown" && vm?.running && pausedStates.includes(vm.qmpstatus) && !p.forceStop) {
             // Checked before forking: a shutdown would time out and still fire when the guest resumes.
             return { status: 500, body: { data: null, message: "VM is paused - cannot shutdown" } };
         }
         if (name === "vm_stop" && p["overrule-shutdown"] && vm?.haManaged) {
-            return { status: 400, body: { data: null, message: "Parameter verification failed.", errors: { "overrule-shutdown": "Not applicable for HA resources." } } };
+            return {
+                status: 400,
+                body: {
+                    data: null,
+                    message: "Parameter verification failed.",
+                    errors: { "overrule-shutdown": "Not applicable for HA resources." },
+                },
+            };
         }
         const types: Record<string, string> = {
             vm_shutdown: vm?.haManaged ? "hastop" : "qmshutdown",
@@ -336,7 +370,10 @@ export class ProxmoxContractServer {
     }
 
     private taskAction(name: string, node: string, upidText: string, p: Record<string, unknown>, token: ApiToken) {
-        const bad = (message: string) => ({ status: 400, body: { data: null, message: "Parameter verification failed.", errors: { upid: message } } });
+        const bad = (message: string) => ({
+            status: 400,
+            body: { data: null, message: "Parameter verification failed.", errors: { upid: message } },
+        });
         const parts = /^UPID:([^:]+):([0-9A-F]{8}):([0-9A-F]{8,9}):([0-9A-F]{8}):([^:]+):([^:]*):([^:]+):$/i.exec(upidText);
         if (!parts) return bad("unable to parse worker upid");
         const task = this.tasks.get(upidText);
@@ -391,7 +428,13 @@ export class ProxmoxContractServer {
         return task;
     }
 
-    private send(res: ServerResponse, req: IncomingMessage, status: number, body: Record<string, unknown>, parameters: Record<string, unknown>): void {
+    private send(
+        res: ServerResponse,
+        req: IncomingMessage,
+        status: number,
+        body: Record<string, unknown>,
+        parameters: Record<string, unknown>,
+    ): void {
         this.requests.push({ at: Date.now(), method: req.method ?? "GET", path: (req.url ?? "").split("?")[0], status, parameters });
         const text = JSON.stringify(body);
         const message = typeof body.message === "string" ? body.message : undefined;
@@ -413,7 +456,9 @@ function withoutParameters(schema: EndpointSchema[], dropped: readonly string[])
                     ...info,
                     parameters: {
                         ...info.parameters,
-                        properties: Object.fromEntries(Object.entries(info.parameters.properties ?? {}).filter(([key]) => !dropped.includes(key))),
+                        properties: Object.fromEntries(
+                            Object.entries(info.parameters.properties ?? {}).filter(([key]) => !dropped.includes(key)),
+                        ),
                     },
                 },
             ]),
