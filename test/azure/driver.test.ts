@@ -176,7 +176,7 @@ describe("azure driver: conflicts and throttling", () => {
     });
 
     test("409 while another operation runs: waits for it to finish, then retries once", async () => {
-        const rig = await startRig({ operationMs: 600 }, { powerState: "stopped" });
+        const rig = await startRig({ operationMs: 2_000 }, { powerState: "stopped" });
         const driver = rig.driver();
         const starting = driver.powerOn();
         await new Promise((r) => setTimeout(r, 100));

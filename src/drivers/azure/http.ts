@@ -1,3 +1,4 @@
+import * as fs from "fs";
 import * as http from "http";
 import * as https from "https";
 import * as tls from "tls";
@@ -40,7 +41,10 @@ export class HttpClient {
 
     /** `caCert`: extra PEM roots, trusted in addition to Node's bundled ones. */
     constructor(caCert?: string) {
-        this.httpsAgent = new https.Agent({ keepAlive: true, ...(caCert ? { ca: [...tls.rootCertificates, caCert] } : {}) });
+        this.httpsAgent = new https.Agent({
+            keepAlive: true,
+            ...(caCert ? { ca: [...tls.rootCertificates, ...extraCaCerts(), caCert] } : {}),
+        });
     }
 
     send(request: HttpRequest): Promise<HttpResponse> {
@@ -94,6 +98,17 @@ export class HttpClient {
     close(): void {
         this.httpsAgent.destroy();
         this.httpAgent.destroy();
+    }
+}
+
+/** An explicit `ca` replaces Node's defaults, including `NODE_EXTRA_CA_CERTS`: keep those. */
+function extraCaCerts(): string[] {
+    const file = process.env.NODE_EXTRA_CA_CERTS;
+    if (!file) return [];
+    try {
+        return [fs.readFileSync(file, "utf8")];
+    } catch {
+        return [];
     }
 }
 
