@@ -29,7 +29,8 @@ function graceful(args: readonly string[]): Promise<Run> {
 }
 
 describeWithPeer("graceful-vm CLI on real libvirt guests", "libvirt", libvirtPeerVariables, (env) => {
-    jest.setTimeout(120_000);
+    // Includes waiting for one of the two guest slots shared with the other libvirt test files.
+    jest.setTimeout(360_000);
     const target = (domain: string) => ["--libvirt-uri", env.LVPEER_URI, "--domain", domain];
 
     test.concurrent("graceful guest: on, status, off --graceful (exit 0), off again (nothing to do)", async () => {

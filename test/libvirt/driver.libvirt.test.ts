@@ -42,7 +42,8 @@ function ops(report: TransitionReport): string[] {
 }
 
 describeWithPeer("libvirt driver on real QEMU guests", "libvirt", libvirtPeerVariables, (env) => {
-    jest.setTimeout(120_000);
+    // Includes waiting for one of the two guest slots shared with the other libvirt test files.
+    jest.setTimeout(360_000);
 
     test.concurrent("graceful ACPI shutdown runs the pre-stop hook and ends shut off (shutdown); a second run does nothing", async () => {
         await withGuest(env, "acpi", "graceful", [], async (guest) => {

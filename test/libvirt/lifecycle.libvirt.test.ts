@@ -12,7 +12,8 @@ import { Guest, defineGuest, libvirtPeerVariables, takeGuestSlot, virsh } from "
  * Needs `npm run build` (scripts/test.sh does it): the host loads the package from lib/.
  */
 describeWithPeer("GracefulVm on libvirt through the dynamic-provider host", "libvirt", libvirtPeerVariables, (env) => {
-    jest.setTimeout(120_000);
+    // Includes waiting for one of the two guest slots shared with the other libvirt test files.
+    jest.setTimeout(360_000);
     let engine: Engine;
     let guest: Guest;
     let release: () => void = () => undefined;

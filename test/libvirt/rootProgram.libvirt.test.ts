@@ -10,7 +10,8 @@ import { Guest, defineGuest, libvirtPeerVariables, takeGuestSlot } from "./guest
  * domain, `destroy` shuts it down gracefully.
  */
 describeWithPeer("the root program (local default) on a libvirt guest", "libvirt", libvirtPeerVariables, (env) => {
-    jest.setTimeout(120_000);
+    // Includes waiting for one of the two guest slots shared with the other libvirt test files.
+    jest.setTimeout(360_000);
     let engine: Engine;
     let guest: Guest;
     let release: () => void = () => undefined;
