@@ -51,6 +51,18 @@ describe("azure driver: observed state", () => {
     });
 });
 
+test("404 SubscriptionNotFound is not mistaken for a deleted VM", async () => {
+    const rig = await startRig();
+    rig.server.inject({
+        path: /instanceView$/,
+        status: 404,
+        body: cloudError("SubscriptionNotFound", "The subscription could not be found."),
+    });
+    const failure = rig.driver().readState();
+    await expect(failure).rejects.toBeInstanceOf(ArmError);
+    await expect(failure).rejects.toThrow(/SubscriptionNotFound/);
+});
+
 describe.each(lroStyles)("azure driver with LRO style %s", (lroStyle) => {
     test("OffGraceful: the guest shuts down within the timeout; no hard power-off is sent", async () => {
         const rig = await startRig({ lroStyle }, { guest: { kind: "shutsDown", afterMs: 300 } });

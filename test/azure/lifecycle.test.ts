@@ -3,7 +3,7 @@ import { GracefulVm } from "../../components/gracefulVm";
 import { GracefulVmArgs } from "../../components/gracefulVmArgs";
 import { TransitionReport } from "../../src/power/report";
 import { Engine, EngineError, startEngine } from "../harness";
-import { AzureContractServer, FakeVm } from "../contracts/azure/server";
+import { AzureContractServer, FakeVm, cloudError } from "../contracts/azure/server";
 import { clientId, clientSecret, resourceGroupName, subscriptionId, tenantId } from "./setup";
 
 /**
@@ -169,6 +169,44 @@ describe("VmPower lifecycle on Azure through the dynamic-provider host", () => {
         expect(error.message).not.toContain("not-the-secret-9f8e");
         expect(engine.hostLogs()).not.toContain("not-the-secret-9f8e");
         expect(posts()).toEqual([]);
+    });
+
+    test("a 409 that does not go away fails the update with ARM's code and the VM's state", async () => {
+        server.inject({
+            method: "POST",
+            path: /\/start$/,
+            status: 409,
+            body: cloudError("OperationNotAllowed", "The VM is locked for maintenance."),
+        });
+        const attempt = engine.up(program({ powerState: "On" }));
+        await expect(attempt).rejects.toBeInstanceOf(EngineError);
+        const error = (await attempt.catch((e: Error) => e)) as Error;
+        expect(error.message).toMatch(
+            /Azure start failed with HTTP 409: OperationNotAllowed: The VM is locked for maintenance\. \(the VM is PowerState\/deallocated\)/,
+        );
+        expect(posts()).toEqual(["start"]);
+        expect(vm.powerState).toBe("deallocated");
+    });
+
+    test("429 with Retry-After is waited out, and the VM is started once", async () => {
+        server.inject({
+            method: "POST",
+            path: /\/start$/,
+            status: 429,
+            headers: { "Retry-After": "1" },
+            body: cloudError("TooManyRequests", "throttled"),
+        });
+        const started = Date.now();
+        const result = await engine.up(program({ powerState: "On" }));
+        expect(Date.now() - started).toBeGreaterThanOrEqual(1_000);
+        expect(report(result.outputs("web-power"))).toMatchObject({ method: "powerOn", to: "running" });
+        const statuses = server
+            .armRequests()
+            .filter((r) => r.method === "POST")
+            .map((r) => r.status);
+        expect(statuses).toEqual([429, 202]);
+        expect(posts()).toEqual(["start", "start"]);
+        expect(engine.hostLogs()).toMatch(/ARM is throttling requests \(429\); retrying in 1s/);
     });
 
     test("destroy shuts the running VM down gracefully first", async () => {

@@ -26,6 +26,7 @@ const actionTargets: Record<PowerAction, readonly ObservedPowerState[]> = {
     deallocate: ["deallocated"],
 };
 
+const vmGoneCodes = ["ResourceNotFound", "ResourceGroupNotFound", "NotFound"];
 const settledStates: readonly ObservedPowerState[] = ["running", "stopped", "deallocated", "unknown"];
 const firstPollIntervalMs = 1_000;
 
@@ -218,7 +219,9 @@ export class AzureDriver implements Driver {
     }
 
     private notFound(error: unknown): unknown {
-        if (error instanceof ArmError && error.status === 404) {
+        // SubscriptionNotFound usually means a token from the wrong tenant, not a deleted VM:
+        // treating it as "gone" would make a refresh drop the resource.
+        if (error instanceof ArmError && error.status === 404 && vmGoneCodes.includes(error.code)) {
             return new VmNotFoundError(this.vmDescription, `${error.code}${error.armMessage ? `: ${error.armMessage}` : ""}`);
         }
         return error;
