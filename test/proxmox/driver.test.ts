@@ -160,6 +160,47 @@ describe("Proxmox driver against the contract server", () => {
         }
     });
 
+    test("a failed status read while waiting is retried (up to 3 in a row), not fatal", async () => {
+        pve.server.addVm({ vmid: 213, shutdownDelayMs: 300 });
+        const failure = { method: "GET", pathSuffix: "/qemu/213/status/current", status: 595, message: "Connection timed out" };
+        pve.server.injectedFailures.push(failure, { ...failure });
+        const driver = pve.driver(213);
+        const state = await driver.waitForState(["running"], Date.now() + 2_000).finally(() => driver.close());
+        expect(state.state).toBe("running");
+        expect(pve.logs.filter((l) => l.includes("retrying") && l.includes("HTTP 595: Connection timed out"))).toHaveLength(2);
+        expect(pve.server.injectedFailures).toHaveLength(0);
+    });
+
+    test("three failed status reads in a row end the wait with the error", async () => {
+        pve.server.addVm({ vmid: 215 });
+        const failure = { method: "GET", pathSuffix: "/qemu/215/status/current", status: 595, message: "Connection timed out" };
+        pve.server.injectedFailures.push(failure, { ...failure }, { ...failure });
+        const driver = pve.driver(215);
+        const error = await driver
+            .waitForState(["stopped"], Date.now() + 5_000)
+            .catch((e: unknown) => e)
+            .finally(() => driver.close());
+        expect(error).toBeInstanceOf(ProxmoxApiError);
+        expect((error as ProxmoxApiError).status).toBe(595);
+    });
+
+    test("an HA-managed VM is stopped without overrule-shutdown (PVE refuses it for HA resources)", async () => {
+        pve.server.addVm({ vmid: 214, haManaged: true });
+        const report = await transition(pve.driver(214), { desired: "Off" });
+        expect(report).toMatchObject({ method: "forced", to: "stopped" });
+        const stop = pve.server.requests.find((r) => r.path.endsWith("/qemu/214/status/stop"));
+        expect(stop?.parameters).toEqual({ node: "pve1", vmid: "214" });
+        expect(pve.server.tasksOf(214).map((t) => t.type)).toEqual(["hastop"]);
+    });
+
+    test("an unknown node is a clear error from PVE's proxy", async () => {
+        const driver = pve.driver(201, { node: "pve9" });
+        const failure = await driver.readState().catch((e: unknown) => e);
+        await driver.close();
+        expect(failure).toBeInstanceOf(ProxmoxApiError);
+        expect((failure as Error).message).toContain("pve9");
+    });
+
     test("a missing VM is VmNotFoundError", async () => {
         const failure = await transition(pve.driver(299), { desired: "OffGraceful" }).catch((e: unknown) => e);
         expect(failure).toBeInstanceOf(VmNotFoundError);

@@ -63,6 +63,14 @@ describe("proxmox target validation", () => {
         expect(proxmoxSpec.parseTarget({ ...good, fingerprint: lower }, field).fingerprint).toBe(lower.toUpperCase());
     });
 
+    test("preview warns about skipped TLS verification and sub-second timeouts PVE rounds up", () => {
+        const target = proxmoxSpec.parseTarget({ ...good, insecure: true }, field);
+        expect(proxmoxSpec.warnings?.(target, 90_000)).toEqual([expect.stringContaining("TLS certificate verification is off")]);
+        const verified = proxmoxSpec.parseTarget(good, field);
+        expect(proxmoxSpec.warnings?.(verified, 1_500)).toEqual([expect.stringContaining("rounded up to 2 s")]);
+        expect(proxmoxSpec.warnings?.(verified, 60_000)).toEqual([]);
+    });
+
     test("identity is endpoint, node and vmId; the token is the only secret", () => {
         expect(proxmoxSpec.identityFields).toEqual(["endpoint", "node", "vmId"]);
         expect(proxmoxSpec.secretFields).toEqual(["apiToken"]);
