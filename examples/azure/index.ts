@@ -25,7 +25,9 @@ const network = new azure.network.VirtualNetwork("graceful-vm", {
 const nic = new azure.network.NetworkInterface("web-1", {
     resourceGroupName: group.name,
     location,
-    ipConfigurations: [{ name: "primary", subnet: { id: network.subnets.apply((s) => s?.[0]?.id ?? "") }, privateIPAllocationMethod: "Dynamic" }],
+    ipConfigurations: [
+        { name: "primary", subnet: { id: network.subnets.apply((s) => s?.[0]?.id ?? "") }, privateIPAllocationMethod: "Dynamic" },
+    ],
 });
 
 const web = new GracefulAzureVm("web-1", {
