@@ -1,5 +1,6 @@
 import * as https from "https";
 import { ProxmoxContractServer } from "./server";
+import { findEndpoint, loadSchema } from "./schema";
 
 /**
  * The contract server itself against the published contract, over raw HTTPS (no client code
@@ -68,6 +69,17 @@ describe("Proxmox contract server", () => {
         expect(answer.status).toBe(200);
         expect(answer.contentType).toBe("application/json;charset=UTF-8");
         expect(answer.body.data).toMatchObject({ status: "running", qmpstatus: "running", agent: 1, ha: { managed: 0 }, vmid: 101 });
+    });
+
+    test("status/current and task status data match the schema's returns (types, required keys)", async () => {
+        server.addVm({ vmid: 109, agentConfigured: true, lock: "backup" });
+        const current = await raw("GET", "/nodes/pve1/qemu/109/status/current");
+        expect(returnsProblems("/nodes/pve1/qemu/109/status/current", current.body.data)).toEqual([]);
+        const started = await raw("POST", "/nodes/pve1/qemu/109/status/stop", { body: "" });
+        const task = await raw("GET", `/nodes/pve1/tasks/${encodeURIComponent(started.body.data as string)}/status`);
+        // `tokenid` is the one extra key PVE adds for token-started tasks (NOTES §4).
+        expect(returnsProblems("/nodes/pve1/tasks/x/status", task.body.data, ["tokenid"])).toEqual([]);
+        await taskEnd(started.body.data as string);
     });
 
     test("a missing VM is HTTP 500 whose reason phrase is the message", async () => {
@@ -199,6 +211,37 @@ describe("Proxmox contract server", () => {
         expect(answer.body.message).toBe("Permission check failed (/vms/101, VM.PowerMgmt)");
     });
 });
+
+/** Differences between `data` and the published `returns` schema of the GET at `path`. */
+function returnsProblems(path: string, data: unknown, extraKeys: readonly string[] = []): string[] {
+    const found = findEndpoint(loadSchema(), path);
+    const returns = found?.endpoint.info.GET?.returns as { properties: Record<string, { type: string; optional?: number }> } | undefined;
+    if (!returns) return [`no GET schema for ${path}`];
+    const record = data as Record<string, unknown>;
+    const problems: string[] = [];
+    for (const [key, rule] of Object.entries(returns.properties)) {
+        const value = record[key];
+        if (value === undefined) {
+            if (!rule.optional) problems.push(`${key}: required but missing`);
+            continue;
+        }
+        const ok =
+            rule.type === "integer"
+                ? Number.isInteger(value)
+                : rule.type === "number"
+                  ? typeof value === "number"
+                  : rule.type === "boolean"
+                    ? value === 0 || value === 1 || typeof value === "boolean" // Perl booleans arrive as 1/0
+                    : rule.type === "object"
+                      ? typeof value === "object" && value !== null
+                      : typeof value === rule.type;
+        if (!ok) problems.push(`${key}: expected ${rule.type}, got ${JSON.stringify(value)}`);
+    }
+    for (const key of Object.keys(record)) {
+        if (!(key in returns.properties) && !extraKeys.includes(key)) problems.push(`${key}: not in the schema`);
+    }
+    return problems;
+}
 
 async function waitOn(on: ProxmoxContractServer, upid: string): Promise<string | undefined> {
     const task = on.tasks.get(upid);
