@@ -159,15 +159,26 @@ describeWithPeer("preStop hooks in a real systemd guest", "systemd-guest", ["SGP
         });
     });
 
-    describe("app that ignores SIGTERM", () => {
+    describe("app that ignores SIGTERM, and a hook that hangs", () => {
         let run: GuestRun;
         beforeAll(() => {
             const rendered = renderGuestUserData(
-                [{ name: "mark", exec: { command: ["/usr/local/bin/log-event", "hook mark"] }, timeout: "5s" }],
+                [
+                    { name: "stuck", exec: { command: ["sleep", "60"] }, timeout: "2s" },
+                    { name: "mark", exec: { command: ["/usr/local/bin/log-event", "hook mark"] }, timeout: "5s" },
+                ],
                 { services: [{ name: "sample-app.service", timeoutStopSec: "4s" }], userData: sampleAppUserData("hung"), installGuestAgent: false, margin: "5s" },
                 { platform: "libvirt", gracefulTimeoutMs: 30_000 },
             );
             run = bootAndShutDown(env.SGP_PEER_DIR, "gvm-hung", rendered.userData, 30);
+        });
+
+        test("a hook past its timeout is stopped and the next one still runs", () => {
+            const start = find(run.journal, /hook 01-stuck start/).time;
+            const timedOut = find(run.journal, /graceful-vm prestop: hook 01-stuck timed out after 2s/).time;
+            expect(timedOut - start).toBeGreaterThanOrEqual(1.95);
+            expect(timedOut - start).toBeLessThan(4);
+            expect(find(run.journal, /hook 02-mark done/).time).toBeGreaterThanOrEqual(timedOut);
         });
 
         test("the hook ran before the SIGTERM, and the app was SIGKILLed at its TimeoutStopSec", () => {
