@@ -75,14 +75,34 @@ export class Virsh {
         });
     }
 
-    /** Starts a long-running virsh (event loop, blocking agent shutdown); the caller ends it. */
+    /**
+     * Starts a long-running virsh (event loop, blocking agent shutdown); the caller ends it.
+     * If this process exits first (Ctrl-C on the CLI), it is ended too: `event --loop` would
+     * otherwise outlive us for good.
+     */
     spawn(args: readonly string[]): ChildProcess {
-        return spawn(virshBinary(), ["-q", "-c", this.uri, ...args], {
+        const child = spawn(virshBinary(), ["-q", "-c", this.uri, ...args], {
             env: virshEnvironment(),
             stdio: ["ignore", "pipe", "pipe"],
             windowsHide: true,
         });
+        endWithThisProcess(child);
+        return child;
     }
+}
+
+const liveChildren = new Set<ChildProcess>();
+let exitHookInstalled = false;
+
+function endWithThisProcess(child: ChildProcess): void {
+    liveChildren.add(child);
+    child.once("exit", () => liveChildren.delete(child));
+    child.once("error", () => liveChildren.delete(child));
+    if (exitHookInstalled) return;
+    exitHookInstalled = true;
+    process.once("exit", () => {
+        for (const running of liveChildren) running.kill("SIGTERM");
+    });
 }
 
 const notFoundPattern = /failed to get domain|domain not found|no domain with matching/i;
