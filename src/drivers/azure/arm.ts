@@ -108,16 +108,21 @@ export class ArmClient {
     async wait(pending: PendingOperation, deadline: number, signal?: AbortSignal): Promise<void> {
         if (pending.done || !pending.pollUrl) return;
         let delay = pending.retryAfterMs;
+        let pollUrl = pending.pollUrl;
         for (;;) {
             await this.pause(delay ?? this.options.defaultPollIntervalMs ?? 2_000, deadline, signal);
             if (signal?.aborted) return;
             if (this.options.clock.now() >= deadline) {
                 throw new ArmError(pending.operation, 0, "OperationTimedOut", "the operation was still running when our deadline passed");
             }
-            const response = await this.send(`${pending.operation} (status)`, "GET", pending.pollUrl, signal);
+            const response = await this.send(`${pending.operation} (status)`, "GET", pollUrl, signal);
             delay = retryAfterMs(response.headers);
             if (pending.style === "location") {
-                if (response.status === 202) continue;
+                if (response.status === 202) {
+                    // The RPC lets each 202 name the next URL to poll.
+                    pollUrl = this.trackingUrl(header(response.headers, "location")) ?? pollUrl;
+                    continue;
+                }
                 if (response.status >= 200 && response.status < 300) return;
                 throw this.errorFrom(pending.operation, response);
             }
