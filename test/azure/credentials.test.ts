@@ -149,6 +149,32 @@ describe("azure credential sources against the fake token endpoints", () => {
         expect((await rig.driver({}, {}, { credential: undefined }).readState()).state).toBe("running");
     });
 
+    test("the default chain ends with @azure/identity's DefaultAzureCredential when the program has it installed", async () => {
+        const rig = await startRig();
+        clearAzureEnv();
+        process.env.AZURE_POD_IDENTITY_AUTHORITY_HOST = "http://127.0.0.1:9";
+        process.env.PATH = "/nonexistent";
+        // A stand-in package in a program directory: it gets its token from the fake endpoint.
+        const program = fs.mkdtempSync(path.join(os.tmpdir(), "program-"));
+        const identity = path.join(program, "node_modules", "@azure", "identity");
+        fs.mkdirSync(identity, { recursive: true });
+        fs.writeFileSync(
+            path.join(identity, "index.js"),
+            `exports.DefaultAzureCredential = class { async getToken(scope) { return { token: ${JSON.stringify("placeholder")}, expiresOnTimestamp: Date.now() + 3600000, scope }; } };`,
+        );
+        const cwd = process.cwd();
+        process.chdir(program);
+        try {
+            const driver = rig.driver({}, {}, { credential: undefined });
+            // ARM refuses the stand-in's token: proof the chain reached it and used what it returned.
+            await expect(driver.readState()).rejects.toThrow(/ARM refused the token for instanceView \(401 InvalidAuthenticationToken/);
+            expect(rig.server.armRequests().every((r) => r.auth === "bearer")).toBe(true);
+        } finally {
+            process.chdir(cwd);
+            fs.rmSync(program, { recursive: true, force: true });
+        }
+    });
+
     test("a refusal ends the chain instead of trying the next source", async () => {
         const later = { getToken: jest.fn(async () => ({ token: "t", expiresOnTimestamp: Date.now() + 3_600_000 })) };
         const chain = new ChainedCredential([
