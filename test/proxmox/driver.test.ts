@@ -1,10 +1,11 @@
+import * as net from "net";
 import { ProxmoxApiError, ProxmoxTlsError, ProxmoxUnreachableError, ProxmoxVmLockedError } from "../../src/drivers/proxmox/errors";
 import { ProxmoxDriver } from "../../src/drivers/proxmox/driver";
 import { systemClock } from "../../src/power/clock";
 import { AuthenticationError, PowerTransitionError, VmNotFoundError } from "../../src/power/errors";
 import { TransitionReport } from "../../src/power/report";
 import { TransitionRequest, runTransition } from "../../src/power/transition";
-import { PveFixture, apiToken, startPve, tokenSecret } from "./setup";
+import { PveFixture, apiToken, fastOptions, startPve, tokenSecret } from "./setup";
 
 let pve: PveFixture;
 
@@ -241,6 +242,25 @@ describe("Proxmox authentication and transport", () => {
         await driver.close();
         expect(failure).toBeInstanceOf(ProxmoxUnreachableError);
         expect((failure as Error).message).toMatch(/^cannot reach Proxmox VE at https:\/\/127\.0\.0\.1:1: .*ECONNREFUSED/);
+    });
+
+    test("a server that accepts but never answers times out, pinned or not", async () => {
+        const silent = net.createServer(() => undefined);
+        await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+        const endpoint = `https://127.0.0.1:${(silent.address() as net.AddressInfo).port}`;
+        try {
+            for (const overrides of [{ endpoint }, { endpoint, fingerprint: undefined, caCert: pve.server.certificate.cert }]) {
+                const driver = pve.driver(201, overrides, { ...fastOptions, requestTimeoutMs: 300 });
+                const started = Date.now();
+                const failure = await driver.readState().catch((e: unknown) => e);
+                await driver.close();
+                expect(failure).toBeInstanceOf(ProxmoxUnreachableError);
+                expect((failure as Error).message).toMatch(/within 300 ms/);
+                expect(Date.now() - started).toBeLessThan(2_000);
+            }
+        } finally {
+            silent.close();
+        }
     });
 
     test("TLS: verified by default, so a self-signed node without caCert/fingerprint is refused", async () => {

@@ -55,7 +55,7 @@ export class ProxmoxClient {
         this.authorization = `PVEAPIToken=${options.apiToken}`;
         this.timeoutMs = options.requestTimeoutMs ?? defaultRequestTimeoutMs;
         this.agent = options.fingerprint
-            ? new PinnedAgent(options.fingerprint, options.endpoint)
+            ? new PinnedAgent(options.fingerprint, options.endpoint, this.timeoutMs)
             : new https.Agent({
                   keepAlive: true,
                   maxSockets: 4,
@@ -182,6 +182,8 @@ class PinnedAgent extends https.Agent {
     constructor(
         private readonly fingerprint: string,
         private readonly endpoint: string,
+        /** The request's own timeout only starts once HTTP has the socket, so the handshake gets its own. */
+        private readonly handshakeTimeoutMs: number,
     ) {
         super({ keepAlive: true, maxSockets: 4 });
     }
@@ -194,7 +196,11 @@ class PinnedAgent extends https.Agent {
         const done = callback ?? (() => undefined);
         const onError = (e: Error): void => done(e, socket);
         socket.once("error", onError);
+        socket.setTimeout(this.handshakeTimeoutMs, () => {
+            socket.destroy(new ProxmoxUnreachableError(this.endpoint, `no TLS handshake within ${this.handshakeTimeoutMs} ms`));
+        });
         socket.once("secureConnect", () => {
+            socket.setTimeout(0);
             socket.removeListener("error", onError);
             const presented = socket.getPeerCertificate().fingerprint256?.toUpperCase();
             if (presented !== this.fingerprint) {
