@@ -24,7 +24,11 @@ export function guestUserData(args: GracefulVmArgs, platform: string): pulumi.Ou
         return pulumi.output(render(args.preStop, args.lifecycle, args.gracefulShutdownTimeout));
     }
     return pulumi
-        .all([pulumi.output(args.preStop), pulumi.output(args.lifecycle), pulumi.output(args.gracefulShutdownTimeout as pulumi.Input<Duration> | undefined)])
+        .all([
+            pulumi.output(args.preStop),
+            pulumi.output(args.lifecycle),
+            pulumi.output(args.gracefulShutdownTimeout as pulumi.Input<Duration> | undefined),
+        ])
         .apply(([preStop, lifecycle, timeout]) => render(preStop, lifecycle, timeout));
 }
 

@@ -16,7 +16,11 @@ export const execExample: GuestExample = {
     gracefulShutdownTimeout: "2m",
     preStop: [
         { name: "flush-queue", exec: { command: ["/usr/local/bin/worker", "flush", "--wait"] }, timeout: "30s" },
-        { name: "backup-state", exec: { script: "#!/bin/sh\nset -eu\ntar -czf /var/backups/app-state.tgz -C /var/lib app\n" }, timeout: "20s" },
+        {
+            name: "backup-state",
+            exec: { script: "#!/bin/sh\nset -eu\ntar -czf /var/backups/app-state.tgz -C /var/lib app\n" },
+            timeout: "20s",
+        },
     ],
     lifecycle: { services: [{ name: "worker", timeoutStopSec: "30s" }] },
 };
@@ -49,8 +53,19 @@ export const httpGetExample: GuestExample = {
 export const combinedExample: GuestExample = {
     gracefulShutdownTimeout: "3m",
     preStop: [
-        { name: "drain", drain: { removeFile: "/var/www/html/healthz", seconds: "20s", request: { url: "http://127.0.0.1:8080/admin/drain", method: "POST" } } },
-        { name: "deregister", httpGet: { url: "https://lb.internal.example/api/v1/pools/web/members/web-1", method: "DELETE" }, timeout: "10s" },
+        {
+            name: "drain",
+            drain: {
+                removeFile: "/var/www/html/healthz",
+                seconds: "20s",
+                request: { url: "http://127.0.0.1:8080/admin/drain", method: "POST" },
+            },
+        },
+        {
+            name: "deregister",
+            httpGet: { url: "https://lb.internal.example/api/v1/pools/web/members/web-1", method: "DELETE" },
+            timeout: "10s",
+        },
         { name: "flush", exec: { command: ["/usr/local/bin/app", "flush"] }, timeout: "30s" },
     ],
     lifecycle: {
@@ -58,7 +73,9 @@ export const combinedExample: GuestExample = {
             { name: "app", timeoutStopSec: "60s" },
             { name: "nginx", timeoutStopSec: "15s", killMode: "mixed" },
         ],
-        userData: ["#cloud-config", "hostname: web-1", "packages: [nginx]", "runcmd:", "  - [systemctl, enable, --now, nginx]", ""].join("\n"),
+        userData: ["#cloud-config", "hostname: web-1", "packages: [nginx]", "runcmd:", "  - [systemctl, enable, --now, nginx]", ""].join(
+            "\n",
+        ),
     },
 };
 

@@ -30,10 +30,19 @@ export interface GuestBudget {
  */
 export function guestBudget(plan: GuestPlan): GuestBudget {
     const hookItems = plan.hooks.map((hook) => ({ label: hook.name, ms: hook.budgetMs }));
-    const serviceItems = plan.services.map((service) => ({ label: `${service.unit.replace(/\.service$/, "")} stop`, ms: service.timeoutStopMs }));
+    const serviceItems = plan.services.map((service) => ({
+        label: `${service.unit.replace(/\.service$/, "")} stop`,
+        ms: service.timeoutStopMs,
+    }));
     const hooksMs = sum(hookItems);
     const servicesMs = sum(serviceItems);
-    return { items: [...hookItems, ...serviceItems], hooksMs, servicesMs, marginMs: plan.marginMs, totalMs: hooksMs + servicesMs + plan.marginMs };
+    return {
+        items: [...hookItems, ...serviceItems],
+        hooksMs,
+        servicesMs,
+        marginMs: plan.marginMs,
+        totalMs: hooksMs + servicesMs + plan.marginMs,
+    };
 }
 
 /**
@@ -48,7 +57,10 @@ export function checkGuestBudget(plan: GuestPlan, gracefulTimeoutMs: number, pla
     const parts = budget.items.map((item) => `${item.label} ${formatDuration(item.ms)}`).join(" + ");
     const what = `hooks and services need ${formatDuration(needed)} (${parts}) plus a ${formatDuration(budget.marginMs)} margin = ${formatDuration(budget.totalMs)}`;
     if (budget.totalMs > gracefulTimeoutMs) {
-        throw new InputError("preStop", `${what}, more than gracefulShutdownTimeout ${formatDuration(gracefulTimeoutMs)}; raise gracefulShutdownTimeout or shorten the hooks`);
+        throw new InputError(
+            "preStop",
+            `${what}, more than gracefulShutdownTimeout ${formatDuration(gracefulTimeoutMs)}; raise gracefulShutdownTimeout or shorten the hooks`,
+        );
     }
     if (platform === "azure" && budget.totalMs > azureShutdownLimitMs) {
         throw new InputError("preStop", `${what}, more than the ${formatDuration(azureShutdownLimitMs)} Azure gives a guest to shut down`);

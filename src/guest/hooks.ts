@@ -42,7 +42,15 @@ export function renderGuestFiles(plan: GuestPlan): GuestFile[] {
             permissions: "0644",
             content: renderUnit(
                 ["graceful-vm: how long this service gets to stop at shutdown, counted in the host's graceful-shutdown budget."],
-                [{ name: "Service", entries: [["TimeoutStopSec", unitTimeSpan(service.timeoutStopMs)], ["KillMode", service.killMode]] }],
+                [
+                    {
+                        name: "Service",
+                        entries: [
+                            ["TimeoutStopSec", unitTimeSpan(service.timeoutStopMs)],
+                            ["KillMode", service.killMode],
+                        ],
+                    },
+                ],
             ),
         });
     }
@@ -137,7 +145,12 @@ function renderHook(hook: PlannedHook, fileName: string): GuestFile[] {
                 {
                     path,
                     permissions: "0700",
-                    content: ["#!/bin/sh", `# graceful-vm preStop hook ${hook.name}: one HTTP request, described in ${fileName}.json.`, `exec python3 ${shellQuote(guestPaths.httpRequest)} ${shellQuote(`${path}.json`)}`, ""].join("\n"),
+                    content: [
+                        "#!/bin/sh",
+                        `# graceful-vm preStop hook ${hook.name}: one HTTP request, described in ${fileName}.json.`,
+                        `exec python3 ${shellQuote(guestPaths.httpRequest)} ${shellQuote(`${path}.json`)}`,
+                        "",
+                    ].join("\n"),
                 },
             ];
         case "drain":
@@ -151,7 +164,13 @@ function renderHook(hook: PlannedHook, fileName: string): GuestFile[] {
  * quotes are about intent, and here the literal text is the intent.
  */
 export function renderExecCommand(name: string, command: readonly string[]): string {
-    return ["#!/bin/sh", `# graceful-vm preStop hook ${name}: runs exactly these arguments.`, "# shellcheck disable=SC1003,SC2016", `exec ${shellCommand(command)}`, ""].join("\n");
+    return [
+        "#!/bin/sh",
+        `# graceful-vm preStop hook ${name}: runs exactly these arguments.`,
+        "# shellcheck disable=SC1003,SC2016",
+        `exec ${shellCommand(command)}`,
+        "",
+    ].join("\n");
 }
 
 function renderDrain(hook: PlannedDrainHook, path: string, fileName: string): GuestFile[] {
@@ -164,7 +183,9 @@ function renderDrain(hook: PlannedDrainHook, path: string, fileName: string): Gu
     ];
     if (hook.createFile !== undefined) {
         const file = shellQuote(hook.createFile);
-        lines.push(`mkdir -p -- "$(dirname -- ${file})" && touch -- ${file} || echo "graceful-vm prestop: could not create the drain file" >&2`);
+        lines.push(
+            `mkdir -p -- "$(dirname -- ${file})" && touch -- ${file} || echo "graceful-vm prestop: could not create the drain file" >&2`,
+        );
     }
     if (hook.removeFile !== undefined) {
         lines.push(`rm -f -- ${shellQuote(hook.removeFile)} || echo "graceful-vm prestop: could not remove the drain file" >&2`);
@@ -182,14 +203,18 @@ function renderDrain(hook: PlannedDrainHook, path: string, fileName: string): Gu
 
 /** Kept in a root-only file, not on a command line (`ps` shows those), as headers may be tokens. */
 function requestSpec(request: PlannedRequest): string {
-    return `${JSON.stringify({
-        method: request.method,
-        url: request.url,
-        headers: request.headers,
-        body: request.body ?? null,
-        insecureSkipVerify: request.insecureSkipVerify,
-        timeoutSeconds: request.timeoutMs / 1000,
-    }, null, 2)}\n`;
+    return `${JSON.stringify(
+        {
+            method: request.method,
+            url: request.url,
+            headers: request.headers,
+            body: request.body ?? null,
+            insecureSkipVerify: request.insecureSkipVerify,
+            timeoutSeconds: request.timeoutMs / 1000,
+        },
+        null,
+        2,
+    )}\n`;
 }
 
 /** Seconds for `sleep`/`timeout`, exact to the millisecond: `5`, `1.5`. */

@@ -37,7 +37,12 @@ export function renderPlan(plan: GuestPlan, platform: PlatformName): string {
     if (plan.hooks.length > 0 || plan.services.length > 0) runcmd.push(["systemctl", "daemon-reload"]);
     if (plan.hooks.length > 0) runcmd.push(["systemctl", "enable", "--now", guestPaths.unitName]);
     const additions: CloudConfigAdditions = {
-        write_files: renderGuestFiles(plan).map((file) => ({ path: file.path, permissions: file.permissions, owner: "root:root", content: file.content })),
+        write_files: renderGuestFiles(plan).map((file) => ({
+            path: file.path,
+            permissions: file.permissions,
+            owner: "root:root",
+            content: file.content,
+        })),
         runcmd,
         packages,
     };

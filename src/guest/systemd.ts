@@ -7,12 +7,16 @@ import { InputError } from "../power/errors";
  * a specifier (`%`) to a unit file.
  */
 export function normalizeServiceName(value: unknown, field: string): string {
-    if (typeof value !== "string" || value === "") throw new InputError(field, "is required and must be a systemd service name such as \"app\" or \"app.service\"");
+    if (typeof value !== "string" || value === "")
+        throw new InputError(field, 'is required and must be a systemd service name such as "app" or "app.service"');
     const name = value.endsWith(".service") ? value : `${value}.service`;
     const stem = name.slice(0, -".service".length);
     if (name.length > 255) throw new InputError(field, "must be at most 255 characters (systemd's limit for unit names)");
     if (!/^[A-Za-z0-9:_.@-]+$/.test(stem)) {
-        throw new InputError(field, `must be a systemd service name (letters, digits, ":", "_", ".", "@", "-"), got ${JSON.stringify(value)}`);
+        throw new InputError(
+            field,
+            `must be a systemd service name (letters, digits, ":", "_", ".", "@", "-"), got ${JSON.stringify(value)}`,
+        );
     }
     const at = stem.indexOf("@");
     if (at === 0 || (at > 0 && (stem.indexOf("@", at + 1) !== -1 || at === stem.length - 1))) {

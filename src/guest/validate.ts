@@ -4,7 +4,7 @@ import { parseUserCloudConfig } from "./merge";
 import { GuestPlan, PlannedHook, PlannedRequest, PlannedService } from "./plan";
 import { normalizeServiceName } from "./systemd";
 import { checkRenderableText, describeType } from "./text";
-import { httpMethods, HttpMethod } from "./types";
+import { httpMethods } from "./types";
 
 export const guestDefaults = {
     hookTimeout: "10s",
@@ -51,13 +51,19 @@ export function planGuest(preStop: unknown, lifecycle: unknown): GuestPlan {
                     throw new InputError("lifecycle.services", `must be a list, got ${describeType(obj.services)}`);
                 });
             } else {
-                obj.services.forEach((raw, index) => checks.push(() => void services.push(planService(raw, `lifecycle.services[${index}]`))));
+                obj.services.forEach((raw, index) =>
+                    checks.push(() => void services.push(planService(raw, `lifecycle.services[${index}]`))),
+                );
             }
         }
         checks.push(() => {
             if (obj.margin === undefined || obj.margin === null) return;
             marginMs = parseDuration(obj.margin, "lifecycle.margin");
-            if (marginMs < minimumMarginMs) throw new InputError("lifecycle.margin", `must be at least 2s: the guest needs time to unmount and power off after its services stop`);
+            if (marginMs < minimumMarginMs)
+                throw new InputError(
+                    "lifecycle.margin",
+                    `must be at least 2s: the guest needs time to unmount and power off after its services stop`,
+                );
         });
         checks.push(() => {
             if (obj.userData !== undefined && obj.userData !== null) userData = parseUserCloudConfig(obj.userData, "lifecycle.userData");
@@ -78,12 +84,16 @@ function planHook(raw: unknown, field: string): PlannedHook {
     const name = hookName(obj.name, `${field}.name`);
     const kinds = hookKinds.filter((kind) => obj[kind] !== undefined && obj[kind] !== null);
     if (kinds.length !== 1) {
-        throw new InputError(field, `must have exactly one of exec, drain, httpGet; got ${kinds.length === 0 ? "none" : kinds.join(" and ")}`);
+        throw new InputError(
+            field,
+            `must have exactly one of exec, drain, httpGet; got ${kinds.length === 0 ? "none" : kinds.join(" and ")}`,
+        );
     }
     const kind = kinds[0];
     const hasTimeout = obj.timeout !== undefined && obj.timeout !== null;
     if (kind === "drain") {
-        if (hasTimeout) throw new InputError(`${field}.timeout`, "is not used by a drain hook: it takes drain.seconds plus its request's timeout");
+        if (hasTimeout)
+            throw new InputError(`${field}.timeout`, "is not used by a drain hook: it takes drain.seconds plus its request's timeout");
         return planDrain(name, obj.drain, `${field}.drain`);
     }
     const timeoutMs = parseDuration(hasTimeout ? obj.timeout : guestDefaults.hookTimeout, `${field}.timeout`);
@@ -102,7 +112,10 @@ function planHook(raw: unknown, field: string): PlannedHook {
         return { kind, name, budgetMs: timeoutMs, script };
     }
     if (!Array.isArray(exec.command) || exec.command.length === 0) {
-        throw new InputError(`${field}.exec.command`, `must be a non-empty list of arguments such as ["/usr/bin/app", "drain"], got ${describeType(exec.command)}`);
+        throw new InputError(
+            `${field}.exec.command`,
+            `must be a non-empty list of arguments such as ["/usr/bin/app", "drain"], got ${describeType(exec.command)}`,
+        );
     }
     const command = exec.command.map((arg, i) => checkRenderableText(arg, `${field}.exec.command[${i}]`));
     if (command[0] === "") throw new InputError(`${field}.exec.command[0]`, "must name a program");
@@ -112,11 +125,13 @@ function planHook(raw: unknown, field: string): PlannedHook {
 function planDrain(name: string, raw: unknown, field: string): PlannedHook {
     const obj = requireObject(raw, field);
     rejectUnknown(obj, field, ["seconds", "createFile", "removeFile", "request"]);
-    if (obj.seconds === undefined || obj.seconds === null) throw new InputError(`${field}.seconds`, "is required: how long the load balancer needs to take the VM out");
+    if (obj.seconds === undefined || obj.seconds === null)
+        throw new InputError(`${field}.seconds`, "is required: how long the load balancer needs to take the VM out");
     const drainMs = parseDuration(obj.seconds, `${field}.seconds`, { allowZero: true });
     const createFile = optionalPath(obj.createFile, `${field}.createFile`);
     const removeFile = optionalPath(obj.removeFile, `${field}.removeFile`);
-    const request = obj.request === undefined || obj.request === null ? undefined : planRequest(obj.request, `${field}.request`, undefined, true);
+    const request =
+        obj.request === undefined || obj.request === null ? undefined : planRequest(obj.request, `${field}.request`, undefined, true);
     if (!createFile && !removeFile && !request) {
         throw new InputError(field, "must mark the VM as draining: give createFile, removeFile or request");
     }
@@ -132,10 +147,15 @@ function planRequest(raw: unknown, field: string, hookTimeoutMs: number | undefi
     if (obj.headers !== undefined && obj.headers !== null) {
         const given = requireObject(obj.headers, `${field}.headers`);
         for (const [key, value] of Object.entries(given)) {
-            if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(key)) throw new InputError(`${field}.headers`, `has a header name that is not an HTTP token: ${JSON.stringify(key.slice(0, 40))}`);
+            if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(key))
+                throw new InputError(
+                    `${field}.headers`,
+                    `has a header name that is not an HTTP token: ${JSON.stringify(key.slice(0, 40))}`,
+                );
             if (typeof value !== "string") throw new InputError(`${field}.headers.${key}`, `must be a string, got ${typeof value}`);
             // Header values are often tokens: never quoted back.
-            if (/[\r\n\u0000]/.test(value)) throw new InputError(`${field}.headers.${key}`, "must not contain line breaks or NUL (they would inject headers)");
+            if (/[\r\n\u0000]/.test(value))
+                throw new InputError(`${field}.headers.${key}`, "must not contain line breaks or NUL (they would inject headers)");
             checkRenderableText(value, `${field}.headers.${key}`);
             headers.push([key, value]);
         }
@@ -151,14 +171,20 @@ function planService(raw: unknown, field: string): PlannedService {
     rejectUnknown(obj, field, ["name", "timeoutStopSec", "killMode"]);
     const unit = normalizeServiceName(obj.name, `${field}.name`);
     const timeoutStopMs = parseDuration(obj.timeoutStopSec ?? guestDefaults.serviceTimeoutStop, `${field}.timeoutStopSec`);
-    const killMode = obj.killMode === undefined || obj.killMode === null ? guestDefaults.killMode : oneOf(obj.killMode, `${field}.killMode`, ["control-group", "mixed"] as const);
+    const killMode =
+        obj.killMode === undefined || obj.killMode === null
+            ? guestDefaults.killMode
+            : oneOf(obj.killMode, `${field}.killMode`, ["control-group", "mixed"] as const);
     return { unit, timeoutStopMs, killMode };
 }
 
 function hookName(value: unknown, field: string): string {
     if (typeof value !== "string" || value === "") throw new InputError(field, "is required");
     if (!hookNamePattern.test(value)) {
-        throw new InputError(field, `must be letters, digits, ".", "_" or "-", start with a letter or digit and be at most 63 characters, got ${JSON.stringify(value.slice(0, 70))}`);
+        throw new InputError(
+            field,
+            `must be letters, digits, ".", "_" or "-", start with a letter or digit and be at most 63 characters, got ${JSON.stringify(value.slice(0, 70))}`,
+        );
     }
     return value;
 }
@@ -169,7 +195,8 @@ function rejectDuplicateNames(hooks: readonly unknown[]): void {
         const name = hook && typeof hook === "object" ? (hook as Record<string, unknown>).name : undefined;
         if (typeof name !== "string") return;
         const first = seen.get(name);
-        if (first !== undefined) throw new InputError(`preStop[${index}].name`, `${JSON.stringify(name)} is already the name of preStop[${first}]`);
+        if (first !== undefined)
+            throw new InputError(`preStop[${index}].name`, `${JSON.stringify(name)} is already the name of preStop[${first}]`);
         seen.set(name, index);
     });
 }
@@ -193,20 +220,23 @@ function optionalPath(value: unknown, field: string): string | undefined {
 function requireHttpUrl(value: unknown, field: string): string {
     if (typeof value !== "string" || value === "") throw new InputError(field, "is required: an http:// or https:// URL");
     checkRenderableText(value, field);
-    if (/[\s\u0000-\u001f\u007f]/.test(value)) throw new InputError(field, "must not contain white space or control characters (percent-encode them)");
+    if (/[\s\u0000-\u001f\u007f]/.test(value))
+        throw new InputError(field, "must not contain white space or control characters (percent-encode them)");
     let parsed: URL;
     try {
         parsed = new URL(value);
     } catch {
         throw new InputError(field, "must be an absolute http:// or https:// URL");
     }
-    if (parsed.protocol !== "http:" && parsed.protocol !== "https:") throw new InputError(field, `must use http or https, got ${parsed.protocol.replace(/:$/, "")}`);
+    if (parsed.protocol !== "http:" && parsed.protocol !== "https:")
+        throw new InputError(field, `must use http or https, got ${parsed.protocol.replace(/:$/, "")}`);
     // The normalized form is what any HTTP client sends: percent-encoded path, punycode host.
     return parsed.href;
 }
 
 function requireObject(raw: unknown, field: string): Record<string, unknown> {
-    if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw new InputError(field, `must be an object, got ${describeType(raw)}`);
+    if (typeof raw !== "object" || raw === null || Array.isArray(raw))
+        throw new InputError(field, `must be an object, got ${describeType(raw)}`);
     return raw as Record<string, unknown>;
 }
 
@@ -227,5 +257,3 @@ function oneOf<T extends string>(value: unknown, field: string, allowed: readonl
     }
     return value as T;
 }
-
-export type { HttpMethod };

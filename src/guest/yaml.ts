@@ -16,7 +16,8 @@ export function stringifyCloudConfig(value: Readonly<Record<string, unknown>>): 
             if (typeof node.value === "string" && needsEscapes.test(node.value)) node.type = "QUOTE_DOUBLE";
         },
     });
-    const text = doc.toString({ lineWidth: 0, directives: false });
+    // Indented by 4, as prettier formats YAML in this repository, so formatting leaves rendered examples alone.
+    const text = doc.toString({ lineWidth: 0, directives: false, indent: 4 });
     // Every such character is inside a double-quoted scalar now (the visitor forced it), where
     // `\uXXXX` is the escape both YAML versions define.
     return `#cloud-config\n${text.replace(needsEscapesGlobal, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`)}`;

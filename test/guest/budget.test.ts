@@ -45,11 +45,21 @@ describe("time budget", () => {
     });
 
     test("on Azure, more than 5 minutes is an error even when gracefulShutdownTimeout is longer", () => {
-        const long = planGuest([{ name: "drain", drain: { seconds: "4m", createFile: "/run/d" } }], { services: [{ name: "db", timeoutStopSec: "1m" }] });
+        const long = planGuest([{ name: "drain", drain: { seconds: "4m", createFile: "/run/d" } }], {
+            services: [{ name: "db", timeoutStopSec: "1m" }],
+        });
         expect(checkGuestBudget(long, 600_000, "proxmox").totalMs).toBe(310_000);
         const error = thrown(() => checkGuestBudget(long, 600_000, "azure"));
-        expect(error.message).toMatch(/drain 4m \+ db stop 1m\) plus a 10s margin = 5m10s, more than the 5m Azure gives a guest to shut down/);
-        expect(checkGuestBudget(planGuest([{ name: "drain", drain: { seconds: "4m", createFile: "/run/d" } }], { margin: "20s" }), 600_000, "azure").totalMs).toBe(260_000);
+        expect(error.message).toMatch(
+            /drain 4m \+ db stop 1m\) plus a 10s margin = 5m10s, more than the 5m Azure gives a guest to shut down/,
+        );
+        expect(
+            checkGuestBudget(
+                planGuest([{ name: "drain", drain: { seconds: "4m", createFile: "/run/d" } }], { margin: "20s" }),
+                600_000,
+                "azure",
+            ).totalMs,
+        ).toBe(260_000);
     });
 
     test("nothing to run means nothing to check", () => {

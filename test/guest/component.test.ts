@@ -40,12 +40,16 @@ describe("GracefulVm: preStop and lifecycle", () => {
                     ],
                     lifecycle: { services: [{ name: "app", timeoutStopSec: "60s" }] },
                 }),
-        ).toThrow(/^preStop: hooks and services need 1m35s \(drain 30s \+ deregister 5s \+ app stop 1m\) plus a 10s margin = 1m45s, more than gracefulShutdownTimeout 1m30s/);
+        ).toThrow(
+            /^preStop: hooks and services need 1m35s \(drain 30s \+ deregister 5s \+ app stop 1m\) plus a 10s margin = 1m45s, more than gracefulShutdownTimeout 1m30s/,
+        );
     });
 
     test("the default gracefulShutdownTimeout (60s) is what the budget is checked against", async () => {
         await recordRegistrations();
-        expect(() => new GracefulVm("default", { target, preStop: [{ name: "d", drain: { seconds: "55s", createFile: "/run/d" } }] })).toThrow(/more than gracefulShutdownTimeout 1m\b/);
+        expect(
+            () => new GracefulVm("default", { target, preStop: [{ name: "d", drain: { seconds: "55s", createFile: "/run/d" } }] }),
+        ).toThrow(/more than gracefulShutdownTimeout 1m\b/);
     });
 
     test("a bad hook fails at construction naming its field", async () => {
@@ -66,11 +70,19 @@ describe("GracefulVm: preStop and lifecycle", () => {
         const vm = new GracefulVm("outputs", {
             target,
             gracefulShutdownTimeout: pulumi.output("2m"),
-            preStop: [token.apply((t) => ({ name: "deregister", httpGet: { url: "http://lb/deregister", headers: { Authorization: t } }, timeout: "5s" }))],
+            preStop: [
+                token.apply((t) => ({
+                    name: "deregister",
+                    httpGet: { url: "http://lb/deregister", headers: { Authorization: t } },
+                    timeout: "5s",
+                })),
+            ],
         });
         expect(await pulumi.isSecret(vm.userData)).toBe(true);
         const config = parseUserData((await valueOf(vm.userData)) ?? "");
-        expect(JSON.parse(fileAt(config, `${guestPaths.hooksDir}/01-deregister.json`).content).headers).toEqual([["Authorization", "Bearer tok-Sup3rS3cret"]]);
+        expect(JSON.parse(fileAt(config, `${guestPaths.hooksDir}/01-deregister.json`).content).headers).toEqual([
+            ["Authorization", "Bearer tok-Sup3rS3cret"],
+        ]);
     });
 
     test("Azure: a budget over 5 minutes fails even with a longer gracefulShutdownTimeout", async () => {

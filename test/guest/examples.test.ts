@@ -19,7 +19,10 @@ const renderedDir = path.join(root, "examples/guest/rendered");
 
 function renderExample(name: string): string {
     const example = guestExamples[name];
-    return renderGuestUserData(example.preStop, example.lifecycle, { platform: "libvirt", gracefulTimeoutMs: parseDuration(example.gracefulShutdownTimeout, "gracefulShutdownTimeout") }).userData;
+    return renderGuestUserData(example.preStop, example.lifecycle, {
+        platform: "libvirt",
+        gracefulTimeoutMs: parseDuration(example.gracefulShutdownTimeout, "gracefulShutdownTimeout"),
+    }).userData;
 }
 
 /** Every `#cloud-config` file under examples/. */
@@ -50,12 +53,16 @@ describe("examples/guest", () => {
         const file = path.join(renderedDir, `${name}.yaml`);
         const expected = renderExample(name);
         if (process.env.UPDATE_GUEST_EXAMPLES === "1") fs.writeFileSync(file, expected);
-        expect(fs.existsSync(file) ? fs.readFileSync(file, "utf8") : `(missing ${file}: UPDATE_GUEST_EXAMPLES=1 npx jest test/guest/examples)`).toBe(expected);
+        expect(
+            fs.existsSync(file) ? fs.readFileSync(file, "utf8") : `(missing ${file}: UPDATE_GUEST_EXAMPLES=1 npx jest test/guest/examples)`,
+        ).toBe(expected);
         expect(Object.keys(parseUserData(expected))).toEqual(expect.arrayContaining(["write_files", "runcmd", "packages"]));
     });
 
     test("there is a rendered example per hook kind", () => {
-        const kinds = new Set(Object.values(guestExamples).flatMap((e) => e.preStop.map((h) => (h.exec ? "exec" : h.drain ? "drain" : "httpGet"))));
+        const kinds = new Set(
+            Object.values(guestExamples).flatMap((e) => e.preStop.map((h) => (h.exec ? "exec" : h.drain ? "drain" : "httpGet"))),
+        );
         expect([...kinds].sort()).toEqual(["drain", "exec", "httpGet"]);
     });
 });
@@ -102,14 +109,23 @@ describeWithPeer("examples pass the validators", "validators", ["GUEST_VALIDATOR
  */
 async function runProgramUnderMocks(program: string): Promise<string[]> {
     const captured: Array<pulumi.Output<string>> = [];
-    await pulumi.runtime.setMocks({ newResource: (args) => ({ id: mockId(args), state: { ...args.inputs, observedPowerState: "running" } }), call: (args) => args.inputs }, "example", "dev", false);
+    await pulumi.runtime.setMocks(
+        {
+            newResource: (args) => ({ id: mockId(args), state: { ...args.inputs, observedPowerState: "running" } }),
+            call: (args) => args.inputs,
+        },
+        "example",
+        "dev",
+        false,
+    );
     const project = "example";
     for (const match of fs.readFileSync(program, "utf8").matchAll(/\.require(Secret|Number|Boolean|Object)?\(\s*["'`]([^"'`]+)["'`]/g)) {
         const placeholder = match[1] === "Number" ? "1" : match[1] === "Boolean" ? "true" : match[1] === "Object" ? "{}" : "example";
         pulumi.runtime.setConfig(match[2].includes(":") ? match[2] : `${project}:${match[2]}`, placeholder);
     }
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const userDataModule = require(path.join(root, "lib/components/userData")) as { guestUserData: (...args: unknown[]) => pulumi.Output<string> | undefined };
+    const userDataModule = require(path.join(root, "lib/components/userData")) as {
+        guestUserData: (...args: unknown[]) => pulumi.Output<string> | undefined;
+    };
     const original = userDataModule.guestUserData;
     userDataModule.guestUserData = (...args: unknown[]) => {
         const output = original(...args);
@@ -117,7 +133,6 @@ async function runProgramUnderMocks(program: string): Promise<string[]> {
         return output;
     };
     try {
-        // eslint-disable-next-line @typescript-eslint/no-require-imports
         require(program);
         // A program failing inside an apply never resolves its outputs: fail with its name instead.
         const values = await withTimeout(Promise.all(captured.map((o) => valueOf(o))), 20_000, `${program} did not render its user-data`);

@@ -19,7 +19,9 @@ describe("preStop through the dynamic-provider host", () => {
 
     const program = (args: Partial<GracefulVmArgs>, onUserData?: (userData: string | undefined) => void) => () => {
         const vm = new GracefulVm("web", {
-            target: { custom: { module: hypervisor.driverModule, name: "web-1", options: { stateFile: hypervisor.stateFile, vm: "web-1" } } },
+            target: {
+                custom: { module: hypervisor.driverModule, name: "web-1", options: { stateFile: hypervisor.stateFile, vm: "web-1" } },
+            },
             ...args,
         });
         vm.userData.apply((u) => onUserData?.(u));
@@ -44,7 +46,9 @@ describe("preStop through the dynamic-provider host", () => {
             }),
             { preview: true },
         );
-        await expect(attempt).rejects.toThrow(/preStop: hooks and services need 1m35s \(drain 30s \+ deregister 5s \+ app stop 1m\) plus a 10s margin = 1m45s, more than gracefulShutdownTimeout 1m30s/);
+        await expect(attempt).rejects.toThrow(
+            /preStop: hooks and services need 1m35s \(drain 30s \+ deregister 5s \+ app stop 1m\) plus a 10s margin = 1m45s, more than gracefulShutdownTimeout 1m30s/,
+        );
         expect(engine.state()).toEqual([]);
         expect(hypervisor.takeJournal()).toEqual([]);
     });
@@ -58,7 +62,15 @@ describe("preStop through the dynamic-provider host", () => {
                     gracefulShutdownTimeout: "2m",
                     preStop: [
                         { name: "drain", drain: { seconds: "30s", createFile: "/run/app/draining" } },
-                        pulumi.secret(headerToken).apply((t) => ({ name: "deregister", httpGet: { url: "https://lb/deregister", method: "POST" as const, headers: { Authorization: `Bearer ${t}` } }, timeout: "5s" })),
+                        pulumi.secret(headerToken).apply((t) => ({
+                            name: "deregister",
+                            httpGet: {
+                                url: "https://lb/deregister",
+                                method: "POST" as const,
+                                headers: { Authorization: `Bearer ${t}` },
+                            },
+                            timeout: "5s",
+                        })),
                     ],
                     lifecycle: { services: [{ name: "app", timeoutStopSec: "60s" }] },
                 },
@@ -76,7 +88,9 @@ describe("preStop through the dynamic-provider host", () => {
 
     test("hooks still unknown at preview are judged once known, not before", async () => {
         let rendered: string | undefined = "not called";
-        const unknownHooks = pulumi.output(pulumi.unknown) as unknown as pulumi.Output<Array<{ name: string; drain: { seconds: string; createFile: string } }>>;
+        const unknownHooks = pulumi.output(pulumi.unknown) as unknown as pulumi.Output<
+            Array<{ name: string; drain: { seconds: string; createFile: string } }>
+        >;
         const result = await engine.up(
             program({ powerState: "On", gracefulShutdownTimeout: "2m", preStop: unknownHooks }, (u) => (rendered = u)),
             { preview: true },

@@ -19,13 +19,78 @@ import { CloudConfig, fileAt, parseUserData, parseWithPyYaml, runValidator, temp
 
 /** Characters that mean something to a shell, systemd, YAML, JSON or a terminal. */
 const specials = [
-    "'", '"', "$", "%", "\\", "\n", "\r", "\t", "`", "#", ":", "-", " ", "{", "}", "[", "]", "*", "?", "&", "!", "|", ">", "<", ";", "(", ")", "~", "=", ",",
-    "%%", "%n", "%i", "$(id)", "${HOME}", "'\\''", "\\n", "yes", "no", "on", "0644", "1:20", "null", "~", "---", "...", "- ", ": ", " #",
-    "é", "✓", "😀", "\u00a0", "\u0085", "\u2028", "\u2029", "\ufeff", "\ufffe", "\u0001", "\u001b", "\u007f", "\u009f", "\u200b",
+    "'",
+    '"',
+    "$",
+    "%",
+    "\\",
+    "\n",
+    "\r",
+    "\t",
+    "`",
+    "#",
+    ":",
+    "-",
+    " ",
+    "{",
+    "}",
+    "[",
+    "]",
+    "*",
+    "?",
+    "&",
+    "!",
+    "|",
+    ">",
+    "<",
+    ";",
+    "(",
+    ")",
+    "~",
+    "=",
+    ",",
+    "%%",
+    "%n",
+    "%i",
+    "$(id)",
+    "${HOME}",
+    "'\\''",
+    "\\n",
+    "yes",
+    "no",
+    "on",
+    "0644",
+    "1:20",
+    "null",
+    "~",
+    "---",
+    "...",
+    "- ",
+    ": ",
+    " #",
+    "é",
+    "✓",
+    "😀",
+    "\u00a0",
+    "\u0085",
+    "\u2028",
+    "\u2029",
+    "\ufeff",
+    "\ufffe",
+    "\u0001",
+    "\u001b",
+    "\u007f",
+    "\u009f",
+    "\u200b",
 ];
 const specialString = fc.string({ unit: fc.constantFrom(...specials), maxLength: 12 }).map((parts) => parts);
 const anyText = fc
-    .oneof(specialString, fc.string({ unit: "grapheme", maxLength: 30 }), fc.string({ unit: "binary", maxLength: 30 }), fc.string({ maxLength: 30 }))
+    .oneof(
+        specialString,
+        fc.string({ unit: "grapheme", maxLength: 30 }),
+        fc.string({ unit: "binary", maxLength: 30 }),
+        fc.string({ maxLength: 30 }),
+    )
     .filter((s) => !s.includes("\u0000") && !/[\uD800-\uDFFF]/.test(s.replace(/[\uD800-\uDBFF][\uDC00-\uDFFF]/g, "")));
 /** Header values cannot hold line breaks (they would inject headers): generated without them. */
 const headerText = anyText.map((s) => s.replace(/[\r\n]/g, ""));
@@ -37,18 +102,31 @@ interface Case {
     readonly file: string;
 }
 
-const caseArbitrary: fc.Arbitrary<Case> = fc.record({ argument: anyText, body: anyText, header: headerText, file: anyText.map((s) => `/run/drain/${s.replace(/\//g, "_") || "x"}`) });
+const caseArbitrary: fc.Arbitrary<Case> = fc.record({
+    argument: anyText,
+    body: anyText,
+    header: headerText,
+    file: anyText.map((s) => `/run/drain/${s.replace(/\//g, "_") || "x"}`),
+});
 
 function hooksFor(c: Case): PreStopHook[] {
     return [
         { name: "print", exec: { command: ["printf", "%s\\n", c.argument] }, timeout: "5s" },
         { name: "drain", drain: { seconds: 1, createFile: c.file } },
-        { name: "call", httpGet: { url: "http://127.0.0.1:9/x", method: "POST", headers: { "X-Value": c.header }, body: c.body }, timeout: "3s" },
+        {
+            name: "call",
+            httpGet: { url: "http://127.0.0.1:9/x", method: "POST", headers: { "X-Value": c.header }, body: c.body },
+            timeout: "3s",
+        },
     ];
 }
 
 function render(c: Case): string {
-    return renderGuestUserData(hooksFor(c), { services: ["app"], installGuestAgent: false }, { platform: "custom", gracefulTimeoutMs: 120_000 }).userData;
+    return renderGuestUserData(
+        hooksFor(c),
+        { services: ["app"], installGuestAgent: false },
+        { platform: "custom", gracefulTimeoutMs: 120_000 },
+    ).userData;
 }
 
 function printHookPath(): string {
@@ -57,7 +135,10 @@ function printHookPath(): string {
 
 function checkParsed(config: CloudConfig, c: Case): void {
     expect(fileAt(config, printHookPath()).content).toBe(renderExecCommand("print", ["printf", "%s\\n", c.argument]));
-    const spec = JSON.parse(fileAt(config, `${guestPaths.hooksDir}/03-call.json`).content) as { body: string; headers: Array<[string, string]> };
+    const spec = JSON.parse(fileAt(config, `${guestPaths.hooksDir}/03-call.json`).content) as {
+        body: string;
+        headers: Array<[string, string]>;
+    };
     expect(spec.body).toBe(c.body);
     expect(spec.headers).toEqual([["X-Value", c.header]]);
     expect(fileAt(config, `${guestPaths.hooksDir}/02-drain`).content).toContain(shellCommand(["touch", "--", c.file]));
@@ -102,7 +183,11 @@ describe("rendered user-data with generated adversarial strings", () => {
             for (const shell of shells) {
                 const args = shell.endsWith("busybox") ? ["sh", script] : [script];
                 const result = spawnSync(shell, args, { encoding: "utf8", env: { PATH: "/usr/bin:/bin", HOME: "/nonexistent" } });
-                expect({ shell, status: result.status, stdout: result.stdout }).toEqual({ shell, status: 0, stdout: `${sample.c.argument}\n` });
+                expect({ shell, status: result.status, stdout: result.stdout }).toEqual({
+                    shell,
+                    status: 0,
+                    stdout: `${sample.c.argument}\n`,
+                });
             }
         });
     });
@@ -126,7 +211,14 @@ describe("generated names and service names are accepted verbatim or rejected na
     });
 
     test("service names", () => {
-        const serviceName = fc.oneof(anyText, fc.string({ unit: fc.constantFrom("a", "Z", "0", ":", "_", ".", "@", "-", "%", "$", "\\", "\n", " ", "/"), minLength: 1, maxLength: 12 }));
+        const serviceName = fc.oneof(
+            anyText,
+            fc.string({
+                unit: fc.constantFrom("a", "Z", "0", ":", "_", ".", "@", "-", "%", "$", "\\", "\n", " ", "/"),
+                minLength: 1,
+                maxLength: 12,
+            }),
+        );
         fc.assert(
             fc.property(serviceName, (name) => {
                 try {
@@ -150,10 +242,19 @@ describeWithPeer("(c) the validators pass rendered user-data with generated stri
     test("cloud-init schema, systemd-analyze verify and shellcheck on a sample", () => {
         const dir = tempDir("validate");
         const cases = fc.sample(caseArbitrary, { numRuns: 12, seed: 4242 });
-        const services = fc.sample(fc.string({ unit: fc.constantFrom("a", "Z", "0", ":", "_", ".", "-"), minLength: 1, maxLength: 10 }).filter((s) => /^[A-Za-z0-9]/.test(s) && !/\.$|\.\./.test(s)), { numRuns: 12, seed: 7 });
+        const services = fc.sample(
+            fc
+                .string({ unit: fc.constantFrom("a", "Z", "0", ":", "_", ".", "-"), minLength: 1, maxLength: 10 })
+                .filter((s) => /^[A-Za-z0-9]/.test(s) && !/\.$|\.\./.test(s)),
+            { numRuns: 12, seed: 7 },
+        );
         const files = cases.map((c, i) => {
             const file = path.join(dir, `generated-${i}.yaml`);
-            const userData = renderGuestUserData(hooksFor(c), { services: [services[i], "app@1"] }, { platform: "libvirt", gracefulTimeoutMs: 300_000 }).userData;
+            const userData = renderGuestUserData(
+                hooksFor(c),
+                { services: [services[i], "app@1"] },
+                { platform: "libvirt", gracefulTimeoutMs: 300_000 },
+            ).userData;
             fs.writeFileSync(file, userData);
             return file;
         });

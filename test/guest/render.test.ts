@@ -6,20 +6,35 @@ import { InputError } from "../../src/power/errors";
 import { fileAt, parseUserData } from "./helpers";
 
 const hooks: PreStopHook[] = [
-    { name: "drain", drain: { seconds: "20s", createFile: "/run/app/draining", request: { url: "http://127.0.0.1:8080/admin/drain", method: "POST" } } },
-    { name: "deregister", httpGet: { url: "https://lb.example/v1/targets/web-1", method: "DELETE", headers: { Authorization: "Bearer tok" } }, timeout: "5s" },
+    {
+        name: "drain",
+        drain: { seconds: "20s", createFile: "/run/app/draining", request: { url: "http://127.0.0.1:8080/admin/drain", method: "POST" } },
+    },
+    {
+        name: "deregister",
+        httpGet: { url: "https://lb.example/v1/targets/web-1", method: "DELETE", headers: { Authorization: "Bearer tok" } },
+        timeout: "5s",
+    },
     { name: "flush", exec: { command: ["/usr/local/bin/app", "flush", "--all"] }, timeout: "15s" },
 ];
 const options = { platform: "libvirt" as const, gracefulTimeoutMs: 180_000 };
 
 describe("rendered user-data", () => {
-    const { userData } = renderGuestUserData(hooks, { services: ["app", { name: "worker", timeoutStopSec: "45s", killMode: "mixed" }] }, options);
+    const { userData } = renderGuestUserData(
+        hooks,
+        { services: ["app", { name: "worker", timeoutStopSec: "45s", killMode: "mixed" }] },
+        options,
+    );
     const config = parseUserData(userData);
 
     test("is #cloud-config with write_files, runcmd and the platform's agent", () => {
         expect(userData.split("\n")[0]).toBe("#cloud-config");
         expect(config.packages).toEqual(["qemu-guest-agent"]);
-        expect(config.runcmd).toEqual([["systemctl", "daemon-reload"], ["systemctl", "enable", "--now", "graceful-vm-prestop.service"], "systemctl start --no-block qemu-guest-agent.service || true"]);
+        expect(config.runcmd).toEqual([
+            ["systemctl", "daemon-reload"],
+            ["systemctl", "enable", "--now", "graceful-vm-prestop.service"],
+            "systemctl start --no-block qemu-guest-agent.service || true",
+        ]);
         for (const file of config.write_files ?? []) expect(typeof file.permissions).toBe("string");
     });
 
@@ -42,14 +57,25 @@ describe("rendered user-data", () => {
     });
 
     test("each service gets a drop-in with TimeoutStopSec and KillMode", () => {
-        expect(fileAt(config, "/etc/systemd/system/app.service.d/50-graceful-vm.conf").content).toMatch(/\[Service\]\nTimeoutStopSec=30s\nKillMode=control-group\n$/);
-        expect(fileAt(config, "/etc/systemd/system/worker.service.d/50-graceful-vm.conf").content).toMatch(/\[Service\]\nTimeoutStopSec=45s\nKillMode=mixed\n$/);
+        expect(fileAt(config, "/etc/systemd/system/app.service.d/50-graceful-vm.conf").content).toMatch(
+            /\[Service\]\nTimeoutStopSec=30s\nKillMode=control-group\n$/,
+        );
+        expect(fileAt(config, "/etc/systemd/system/worker.service.d/50-graceful-vm.conf").content).toMatch(
+            /\[Service\]\nTimeoutStopSec=45s\nKillMode=mixed\n$/,
+        );
     });
 
     test("request headers live in a root-only file, not on a command line", () => {
         const spec = fileAt(config, `${guestPaths.hooksDir}/02-deregister.json`);
         expect(spec.permissions).toBe("0600");
-        expect(JSON.parse(spec.content)).toEqual({ method: "DELETE", url: "https://lb.example/v1/targets/web-1", headers: [["Authorization", "Bearer tok"]], body: null, insecureSkipVerify: false, timeoutSeconds: 5 });
+        expect(JSON.parse(spec.content)).toEqual({
+            method: "DELETE",
+            url: "https://lb.example/v1/targets/web-1",
+            headers: [["Authorization", "Bearer tok"]],
+            body: null,
+            insecureSkipVerify: false,
+            timeoutSeconds: 5,
+        });
         const scripts = (config.write_files ?? []).filter((f) => !f.path.endsWith(".json")).map((f) => f.content);
         expect(scripts.join("\n")).not.toContain("Bearer tok");
     });
@@ -62,7 +88,16 @@ describe("rendered user-data", () => {
     });
 
     test("a script hook keeps its own interpreter, or gets /bin/sh", () => {
-        const rendered = parseUserData(renderGuestUserData([{ name: "a", exec: { script: "#!/bin/bash\necho a" } }, { name: "b", exec: { script: "echo b" } }], undefined, options).userData);
+        const rendered = parseUserData(
+            renderGuestUserData(
+                [
+                    { name: "a", exec: { script: "#!/bin/bash\necho a" } },
+                    { name: "b", exec: { script: "echo b" } },
+                ],
+                undefined,
+                options,
+            ).userData,
+        );
         expect(fileAt(rendered, `${guestPaths.hooksDir}/01-a`).content).toBe("#!/bin/bash\necho a\n");
         expect(fileAt(rendered, `${guestPaths.hooksDir}/02-b`).content).toBe("#!/bin/sh\necho b\n");
     });
@@ -70,7 +105,9 @@ describe("rendered user-data", () => {
 
 describe("guest agents", () => {
     const packagesFor = (platform: "libvirt" | "proxmox" | "vsphere" | "azure" | "custom", lifecycle?: object): unknown =>
-        parseUserData(renderGuestUserData([{ name: "x", exec: { command: ["true"] } }], lifecycle, { platform, gracefulTimeoutMs: 60_000 }).userData).packages;
+        parseUserData(
+            renderGuestUserData([{ name: "x", exec: { command: ["true"] } }], lifecycle, { platform, gracefulTimeoutMs: 60_000 }).userData,
+        ).packages;
     test.each([
         ["libvirt", ["qemu-guest-agent"]],
         ["proxmox", ["qemu-guest-agent"]],
@@ -116,7 +153,17 @@ describe("merging with the user's own #cloud-config", () => {
     });
 
     test("their values keep their YAML 1.1 types", () => {
-        const typed = parseUserData(renderGuestUserData(undefined, { userData: "#cloud-config\npackage_upgrade: true\nssh_pwauth: no\nbootcmd:\n  - echo on\n", installGuestAgent: false, services: ["app"] }, options).userData);
+        const typed = parseUserData(
+            renderGuestUserData(
+                undefined,
+                {
+                    userData: "#cloud-config\npackage_upgrade: true\nssh_pwauth: no\nbootcmd:\n  - echo on\n",
+                    installGuestAgent: false,
+                    services: ["app"],
+                },
+                options,
+            ).userData,
+        );
         expect(typed.package_upgrade).toBe(true);
         expect(typed.ssh_pwauth).toBe(false);
         expect(typed.bootcmd).toEqual(["echo on"]);
@@ -131,7 +178,10 @@ describe("merging with the user's own #cloud-config", () => {
 
     test("an empty or header-only user-data is merged as nothing", () => {
         for (const text of ["", "#cloud-config", "#cloud-config\n"]) {
-            const result = parseUserData(renderGuestUserData([{ name: "x", exec: { command: ["true"] } }], { userData: text, installGuestAgent: false }, options).userData);
+            const result = parseUserData(
+                renderGuestUserData([{ name: "x", exec: { command: ["true"] } }], { userData: text, installGuestAgent: false }, options)
+                    .userData,
+            );
             expect(Object.keys(result).sort()).toEqual(["runcmd", "write_files"]);
         }
     });

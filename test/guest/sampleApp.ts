@@ -21,7 +21,8 @@ export function sampleAppUserData(mode: "graceful" | "hung"): string {
             {
                 path: "/usr/local/bin/log-event",
                 permissions: "0755",
-                content: '#!/bin/sh\nline="$(date +%s.%N) event:"\nfor arg in "$@"; do line="$line [$arg]"; done\nprintf \'%s\\n\' "$line" >> /var/log/peer/events.log\n',
+                content:
+                    '#!/bin/sh\nline="$(date +%s.%N) event:"\nfor arg in "$@"; do line="$line [$arg]"; done\nprintf \'%s\\n\' "$line" >> /var/log/peer/events.log\n',
             },
             {
                 path: "/usr/local/bin/log-health",
@@ -32,10 +33,14 @@ export function sampleAppUserData(mode: "graceful" | "hung"): string {
             {
                 path: "/etc/systemd/system/sample-app.service",
                 permissions: "0644",
-                content: "[Unit]\nDescription=Sample app\n[Service]\nEnvironmentFile=/etc/default/sample-app\nExecStart=/usr/local/bin/sample-app\nRuntimeDirectory=sample-app\nRuntimeDirectoryPreserve=yes\n[Install]\nWantedBy=multi-user.target\n",
+                content:
+                    "[Unit]\nDescription=Sample app\n[Service]\nEnvironmentFile=/etc/default/sample-app\nExecStart=/usr/local/bin/sample-app\nRuntimeDirectory=sample-app\nRuntimeDirectoryPreserve=yes\n[Install]\nWantedBy=multi-user.target\n",
             },
         ],
-        runcmd: [["systemctl", "daemon-reload"], ["systemctl", "enable", "--now", "sample-app.service"]],
+        runcmd: [
+            ["systemctl", "daemon-reload"],
+            ["systemctl", "enable", "--now", "sample-app.service"],
+        ],
     };
     return `#cloud-config\n${YAML.stringify(config, { version: "1.1" })}`;
 }

@@ -21,7 +21,16 @@ const hooks: PreStopHook[] = [
     { name: "first", exec: { command: ["/usr/local/bin/log-event", "hook first", trickyArgument] }, timeout: "5s" },
     { name: "drain", drain: { createFile: "/run/sample-app/draining", seconds: "2s" } },
     { name: "check-health", exec: { command: ["/usr/local/bin/log-health"] }, timeout: "5s" },
-    { name: "deregister", httpGet: { url: "http://127.0.0.1:8080/deregister?vm=web-1&why=$shutdown", method: "POST", headers: { "X-Token": "t0k'en" }, body: "{\"vm\": \"web-1\"}" }, timeout: "5s" },
+    {
+        name: "deregister",
+        httpGet: {
+            url: "http://127.0.0.1:8080/deregister?vm=web-1&why=$shutdown",
+            method: "POST",
+            headers: { "X-Token": "t0k'en" },
+            body: '{"vm": "web-1"}',
+        },
+        timeout: "5s",
+    },
     { name: "last", exec: { script: 'log-event "hook last" "from a script"\n' }, timeout: "5s" },
 ];
 
@@ -70,12 +79,44 @@ function bootAndShutDown(peerDir: string, name: string, userData: string, shutdo
     fs.mkdirSync(logDir);
     const userDataFile = path.join(work, "user-data");
     fs.writeFileSync(userDataFile, userData);
-    const run = spawnSync("bash", [path.join(peerDir, "run.sh"), "--name", name, "--user-data", userDataFile, "--log-dir", logDir, "--timeout", "120"], { encoding: "utf8" });
+    const run = spawnSync(
+        "bash",
+        [path.join(peerDir, "run.sh"), "--name", name, "--user-data", userDataFile, "--log-dir", logDir, "--timeout", "120"],
+        { encoding: "utf8" },
+    );
     try {
         if (run.status !== 0) throw new Error(`run.sh exited ${run.status} (3 = cloud-init error):\n${run.stderr.slice(-3000)}`);
-        const show = spawnSync("bash", [path.join(peerDir, "exec.sh"), name, "systemctl", "show", "sample-app.service", "graceful-vm-prestop.service", "-p", "Id", "-p", "ActiveState", "-p", "KillMode", "-p", "TimeoutStopUSec"], { encoding: "utf8" });
-        const down = spawnSync("bash", [path.join(peerDir, "shutdown.sh"), name, "--timeout", String(shutdownTimeoutSeconds), "--kill-on-timeout"], { encoding: "utf8" });
-        const vars = Object.fromEntries(down.stdout.split("\n").filter((l) => l.includes("=")).map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]));
+        const show = spawnSync(
+            "bash",
+            [
+                path.join(peerDir, "exec.sh"),
+                name,
+                "systemctl",
+                "show",
+                "sample-app.service",
+                "graceful-vm-prestop.service",
+                "-p",
+                "Id",
+                "-p",
+                "ActiveState",
+                "-p",
+                "KillMode",
+                "-p",
+                "TimeoutStopUSec",
+            ],
+            { encoding: "utf8" },
+        );
+        const down = spawnSync(
+            "bash",
+            [path.join(peerDir, "shutdown.sh"), name, "--timeout", String(shutdownTimeoutSeconds), "--kill-on-timeout"],
+            { encoding: "utf8" },
+        );
+        const vars = Object.fromEntries(
+            down.stdout
+                .split("\n")
+                .filter((l) => l.includes("="))
+                .map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]),
+        );
         return {
             events: readEvents(path.join(logDir, "events.log")),
             journal: readJournal(path.join(logDir, "guest", "journal.txt")),
@@ -97,7 +138,12 @@ describeWithPeer("preStop hooks in a real systemd guest", "systemd-guest", ["SGP
         beforeAll(() => {
             const rendered = renderGuestUserData(
                 hooks,
-                { services: [{ name: "sample-app", timeoutStopSec: "10s" }], userData: sampleAppUserData("graceful"), installGuestAgent: false, margin: "5s" },
+                {
+                    services: [{ name: "sample-app", timeoutStopSec: "10s" }],
+                    userData: sampleAppUserData("graceful"),
+                    installGuestAgent: false,
+                    margin: "5s",
+                },
                 { platform: "libvirt", gracefulTimeoutMs },
             );
             budgetHooksMs = rendered.budget.hooksMs;
@@ -130,7 +176,9 @@ describeWithPeer("preStop hooks in a real systemd guest", "systemd-guest", ["SGP
         });
 
         test("the httpGet hook sent its method, URL, header and body", () => {
-            expect(find(run.events, /^app: POST /).text).toBe(`app: POST /deregister?vm=web-1&why=$shutdown token=t0k'en body={"vm": "web-1"}`);
+            expect(find(run.events, /^app: POST /).text).toBe(
+                `app: POST /deregister?vm=web-1&why=$shutdown token=t0k'en body={"vm": "web-1"}`,
+            );
         });
 
         test("every hook finished before the app got SIGTERM, within the hooks' budget", () => {
@@ -143,16 +191,35 @@ describeWithPeer("preStop hooks in a real systemd guest", "systemd-guest", ["SGP
             const sigterm = find(run.events, /^app: SIGTERM received/).time;
             expect(lastHook).toBeLessThanOrEqual(sigterm);
             // Both from systemd itself, in one stream: the preStop unit stopped before the app's stop began.
-            expect(find(run.journal, /Stopped graceful-vm-prestop\.service|Finished graceful-vm-prestop|graceful-vm-prestop\.service: Deactivated/).time).toBeLessThanOrEqual(find(run.journal, /Stopping sample-app\.service/).time);
+            expect(
+                find(
+                    run.journal,
+                    /Stopped graceful-vm-prestop\.service|Finished graceful-vm-prestop|graceful-vm-prestop\.service: Deactivated/,
+                ).time,
+            ).toBeLessThanOrEqual(find(run.journal, /Stopping sample-app\.service/).time);
             expect(done - begin).toBeLessThan(budgetHooksMs / 1000);
-            expect(run.journal.some((e) => /timed out|failed with exit code/.test(e.text) && /graceful-vm prestop/.test(e.text))).toBe(false);
+            expect(run.journal.some((e) => /timed out|failed with exit code/.test(e.text) && /graceful-vm prestop/.test(e.text))).toBe(
+                false,
+            );
         });
 
         test("the service drop-in was applied and the app stopped gracefully", () => {
-            const units = run.unitsBefore.split("\n\n").map((block) => Object.fromEntries(block.trim().split("\n").map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)])));
+            const units = run.unitsBefore.split("\n\n").map((block) =>
+                Object.fromEntries(
+                    block
+                        .trim()
+                        .split("\n")
+                        .map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]),
+                ),
+            );
             expect(units).toEqual([
                 { Id: "sample-app.service", ActiveState: "active", KillMode: "control-group", TimeoutStopUSec: "10s" },
-                { Id: "graceful-vm-prestop.service", ActiveState: "active", KillMode: "control-group", TimeoutStopUSec: `${budgetHooksMs / 1000 + 1}s` },
+                {
+                    Id: "graceful-vm-prestop.service",
+                    ActiveState: "active",
+                    KillMode: "control-group",
+                    TimeoutStopUSec: `${budgetHooksMs / 1000 + 1}s`,
+                },
             ]);
             expect(find(run.events, /^app: SIGTERM received/).text).toBe("app: SIGTERM received, exiting");
             expect(run.journal.some((e) => /sample-app\.service: State 'stop-sigterm' timed out/.test(e.text))).toBe(false);
@@ -167,7 +234,12 @@ describeWithPeer("preStop hooks in a real systemd guest", "systemd-guest", ["SGP
                     { name: "stuck", exec: { command: ["sleep", "60"] }, timeout: "2s" },
                     { name: "mark", exec: { command: ["/usr/local/bin/log-event", "hook mark"] }, timeout: "5s" },
                 ],
-                { services: [{ name: "sample-app.service", timeoutStopSec: "4s" }], userData: sampleAppUserData("hung"), installGuestAgent: false, margin: "5s" },
+                {
+                    services: [{ name: "sample-app.service", timeoutStopSec: "4s" }],
+                    userData: sampleAppUserData("hung"),
+                    installGuestAgent: false,
+                    margin: "5s",
+                },
                 { platform: "libvirt", gracefulTimeoutMs: 30_000 },
             );
             run = bootAndShutDown(env.SGP_PEER_DIR, "gvm-hung", rendered.userData, 30);
@@ -191,7 +263,9 @@ describeWithPeer("preStop hooks in a real systemd guest", "systemd-guest", ["SGP
             expect(hook).toBeLessThanOrEqual(sigterm);
             expect(killed - stopping).toBeGreaterThanOrEqual(3.95);
             expect(killed - stopping).toBeLessThan(5.5);
-            expect(run.journal.some((e) => /sample-app\.service: Main process exited, code=killed, status=9\/KILL/.test(e.text))).toBe(true);
+            expect(run.journal.some((e) => /sample-app\.service: Main process exited, code=killed, status=9\/KILL/.test(e.text))).toBe(
+                true,
+            );
             expect(run.shutdownSeconds).toBeLessThan(30);
         });
     });

@@ -19,7 +19,13 @@ describe("planGuest: rejected inputs name their field", () => {
     const cases: Array<[string, unknown, unknown, string, RegExp]> = [
         ["preStop not a list", { name: "x" }, undefined, "preStop", /list of hooks/],
         ["hook without a kind", [{ name: "h" }], undefined, "preStop[0]", /exactly one of exec, drain, httpGet; got none/],
-        ["hook with two kinds", [{ name: "h", exec: { command: ["true"] }, httpGet: { url: "http://x" } }], undefined, "preStop[0]", /exec and httpGet/],
+        [
+            "hook with two kinds",
+            [{ name: "h", exec: { command: ["true"] }, httpGet: { url: "http://x" } }],
+            undefined,
+            "preStop[0]",
+            /exec and httpGet/,
+        ],
         ["name with a space", [{ name: "my hook", exec: { command: ["true"] } }], undefined, "preStop[0].name", /letters, digits/],
         ["name with a newline", [{ name: "a\nb", exec: { command: ["true"] } }], undefined, "preStop[0].name", /letters, digits/],
         ["name with a slash", [{ name: "../etc", exec: { command: ["true"] } }], undefined, "preStop[0].name", /letters, digits/],
@@ -31,34 +37,112 @@ describe("planGuest: rejected inputs name their field", () => {
         ["empty command", [exec([])], undefined, "preStop[0].exec.command", /non-empty list/],
         ["empty program", [exec([""])], undefined, "preStop[0].exec.command[0]", /name a program/],
         ["number argument", [exec(["sleep", 5])], undefined, "preStop[0].exec.command[1]", /must be a string/],
-        ["command and script", [{ name: "h", exec: { command: ["true"], script: "true" } }], undefined, "preStop[0].exec", /exactly one of command/],
+        [
+            "command and script",
+            [{ name: "h", exec: { command: ["true"], script: "true" } }],
+            undefined,
+            "preStop[0].exec",
+            /exactly one of command/,
+        ],
         ["NUL in a script", [{ name: "h", exec: { script: "echo \u0000" } }], undefined, "preStop[0].exec.script", /NUL/],
         ["bad timeout", [{ name: "h", exec: { command: ["true"] }, timeout: "soon" }], undefined, "preStop[0].timeout", /duration/],
-        ["timeout on a drain", [{ name: "d", drain: { seconds: 5, createFile: "/run/d" }, timeout: "5s" }], undefined, "preStop[0].timeout", /not used by a drain/],
+        [
+            "timeout on a drain",
+            [{ name: "d", drain: { seconds: 5, createFile: "/run/d" }, timeout: "5s" }],
+            undefined,
+            "preStop[0].timeout",
+            /not used by a drain/,
+        ],
         ["drain without seconds", [{ name: "d", drain: { createFile: "/run/d" } }], undefined, "preStop[0].drain.seconds", /required/],
-        ["drain marking nothing", [{ name: "d", drain: { seconds: 5 } }], undefined, "preStop[0].drain", /createFile, removeFile or request/],
-        ["relative drain file", [{ name: "d", drain: { seconds: 5, createFile: "run/d" } }], undefined, "preStop[0].drain.createFile", /absolute path/],
+        [
+            "drain marking nothing",
+            [{ name: "d", drain: { seconds: 5 } }],
+            undefined,
+            "preStop[0].drain",
+            /createFile, removeFile or request/,
+        ],
+        [
+            "relative drain file",
+            [{ name: "d", drain: { seconds: 5, createFile: "run/d" } }],
+            undefined,
+            "preStop[0].drain.createFile",
+            /absolute path/,
+        ],
         ["ftp URL", [{ name: "u", httpGet: { url: "ftp://lb/x" } }], undefined, "preStop[0].httpGet.url", /http or https/],
-        ["URL with a newline", [{ name: "u", httpGet: { url: "http://lb/x\nHost: evil" } }], undefined, "preStop[0].httpGet.url", /white space or control/],
+        [
+            "URL with a newline",
+            [{ name: "u", httpGet: { url: "http://lb/x\nHost: evil" } }],
+            undefined,
+            "preStop[0].httpGet.url",
+            /white space or control/,
+        ],
         ["not a URL", [{ name: "u", httpGet: { url: "lb/deregister" } }], undefined, "preStop[0].httpGet.url", /absolute http/],
-        ["header injection", [{ name: "u", httpGet: { url: "http://lb/x", headers: { "X-A": "v\r\nX-B: w" } } }], undefined, "preStop[0].httpGet.headers.X-A", /line breaks/],
-        ["bad header name", [{ name: "u", httpGet: { url: "http://lb/x", headers: { "X A": "v" } } }], undefined, "preStop[0].httpGet.headers", /HTTP token/],
-        ["bad method", [{ name: "u", httpGet: { url: "http://lb/x", method: "TRACE" } }], undefined, "preStop[0].httpGet.method", /one of GET/],
-        ["unknown hook key", [{ name: "u", httpGet: { url: "http://lb/x" }, retries: 3 }], undefined, "preStop[0].retries", /not a known setting/],
+        [
+            "header injection",
+            [{ name: "u", httpGet: { url: "http://lb/x", headers: { "X-A": "v\r\nX-B: w" } } }],
+            undefined,
+            "preStop[0].httpGet.headers.X-A",
+            /line breaks/,
+        ],
+        [
+            "bad header name",
+            [{ name: "u", httpGet: { url: "http://lb/x", headers: { "X A": "v" } } }],
+            undefined,
+            "preStop[0].httpGet.headers",
+            /HTTP token/,
+        ],
+        [
+            "bad method",
+            [{ name: "u", httpGet: { url: "http://lb/x", method: "TRACE" } }],
+            undefined,
+            "preStop[0].httpGet.method",
+            /one of GET/,
+        ],
+        [
+            "unknown hook key",
+            [{ name: "u", httpGet: { url: "http://lb/x" }, retries: 3 }],
+            undefined,
+            "preStop[0].retries",
+            /not a known setting/,
+        ],
         ["service with %", undefined, { services: [{ name: "app%i" }] }, "lifecycle.services[0].name", /systemd service name/],
         ["service with $", undefined, { services: [{ name: "app$X" }] }, "lifecycle.services[0].name", /systemd service name/],
-        ["service with a newline", undefined, { services: ["app\nExecStart=/bin/evil"] }, "lifecycle.services[0].name", /systemd service name/],
+        [
+            "service with a newline",
+            undefined,
+            { services: ["app\nExecStart=/bin/evil"] },
+            "lifecycle.services[0].name",
+            /systemd service name/,
+        ],
         ["service with a backslash", undefined, { services: ["dev-x\\x2dy"] }, "lifecycle.services[0].name", /systemd service name/],
         ["service with a space", undefined, { services: ["my app"] }, "lifecycle.services[0].name", /systemd service name/],
         ["service template", undefined, { services: ["getty@"] }, "lifecycle.services[0].name", /not a template/],
         ["service listed twice", undefined, { services: ["app", "app.service"] }, "lifecycle.services[1].name", /listed twice/],
-        ["KillMode process", undefined, { services: [{ name: "app", killMode: "process" }] }, "lifecycle.services[0].killMode", /control-group, mixed/],
-        ["bad TimeoutStopSec", undefined, { services: [{ name: "app", timeoutStopSec: "2 minutes" }] }, "lifecycle.services[0].timeoutStopSec", /duration/],
+        [
+            "KillMode process",
+            undefined,
+            { services: [{ name: "app", killMode: "process" }] },
+            "lifecycle.services[0].killMode",
+            /control-group, mixed/,
+        ],
+        [
+            "bad TimeoutStopSec",
+            undefined,
+            { services: [{ name: "app", timeoutStopSec: "2 minutes" }] },
+            "lifecycle.services[0].timeoutStopSec",
+            /duration/,
+        ],
         ["margin below 2s", undefined, { margin: "1s" }, "lifecycle.margin", /at least 2s/],
         ["shell script user-data", undefined, { userData: "#!/bin/sh\necho hi\n" }, "lifecycle.userData", /shell script/],
         ["MIME user-data", undefined, { userData: "Content-Type: multipart/mixed; boundary=x\n" }, "lifecycle.userData", /MIME multipart/],
         ["user-data not YAML", undefined, { userData: "#cloud-config\nruncmd: [a, b\n" }, "lifecycle.userData", /not valid YAML/],
-        ["user-data runcmd not a list", undefined, { userData: "#cloud-config\nruncmd: echo hi\n" }, "lifecycle.userData.runcmd", /must be a list/],
+        [
+            "user-data runcmd not a list",
+            undefined,
+            { userData: "#cloud-config\nruncmd: echo hi\n" },
+            "lifecycle.userData.runcmd",
+            /must be a list/,
+        ],
         ["installGuestAgent not boolean", undefined, { installGuestAgent: "yes" }, "lifecycle.installGuestAgent", /true or false/],
         ["unknown lifecycle key", undefined, { servics: [] }, "lifecycle.servics", /not a known setting/],
     ];
@@ -70,13 +154,28 @@ describe("planGuest: rejected inputs name their field", () => {
     });
 
     test("every problem is reported at once", () => {
-        const errors = errorsOf(() => planGuest([{ name: "bad name", exec: { command: ["true"] } }, { name: "u", httpGet: { url: "ftp://x" } }], { margin: "1s", services: ["a b"] }));
-        expect(errors.map((e) => e.field).sort()).toEqual(["lifecycle.margin", "lifecycle.services[0].name", "preStop[0].name", "preStop[1].httpGet.url"]);
+        const errors = errorsOf(() =>
+            planGuest(
+                [
+                    { name: "bad name", exec: { command: ["true"] } },
+                    { name: "u", httpGet: { url: "ftp://x" } },
+                ],
+                { margin: "1s", services: ["a b"] },
+            ),
+        );
+        expect(errors.map((e) => e.field).sort()).toEqual([
+            "lifecycle.margin",
+            "lifecycle.services[0].name",
+            "preStop[0].name",
+            "preStop[1].httpGet.url",
+        ]);
     });
 
     test("header values, which may be tokens, are never quoted back", () => {
         const token = "s3cr3t-token-value";
-        const errors = errorsOf(() => planGuest([{ name: "u", httpGet: { url: "http://lb/x", headers: { Authorization: `Bearer ${token}\n` } } }], undefined));
+        const errors = errorsOf(() =>
+            planGuest([{ name: "u", httpGet: { url: "http://lb/x", headers: { Authorization: `Bearer ${token}\n` } } }], undefined),
+        );
         expect(errors[0].message).not.toContain(token);
     });
 });
@@ -106,19 +205,28 @@ describe("planGuest: accepted inputs", () => {
     });
 
     test("a drain's budget is its wait plus its request's timeout", () => {
-        const plan = planGuest([{ name: "d", drain: { seconds: 20, request: { url: "http://127.0.0.1:8080/drain", timeout: "3s" } } }], undefined);
+        const plan = planGuest(
+            [{ name: "d", drain: { seconds: 20, request: { url: "http://127.0.0.1:8080/drain", timeout: "3s" } } }],
+            undefined,
+        );
         expect(plan.hooks[0].budgetMs).toBe(23_000);
     });
 
     test("URLs are sent in their normalized form", () => {
-        const plan = planGuest([{ name: "u", httpGet: { url: "http://LB.example/é?q=a b'" .replace(" ", "%20") } }], undefined);
+        const plan = planGuest([{ name: "u", httpGet: { url: "http://LB.example/é?q=a b'".replace(" ", "%20") } }], undefined);
         const hook = plan.hooks[0];
         expect(hook.kind === "httpGet" && hook.request.url).toBe("http://lb.example/%C3%A9?q=a%20b%27");
     });
 
     test("any text is accepted in command arguments and scripts", () => {
         const weird = ["'", '"', "$HOME", "%n", "\\", "\n", "`id`", "${x}", "é ✓ 😀", "--", "-e", "a=b", "*", "~"];
-        const plan = planGuest([{ name: "w", exec: { command: ["printf", ...weird] } }, { name: "s", exec: { script: weird.join("\n") } }], undefined);
+        const plan = planGuest(
+            [
+                { name: "w", exec: { command: ["printf", ...weird] } },
+                { name: "s", exec: { script: weird.join("\n") } },
+            ],
+            undefined,
+        );
         expect(plan.hooks).toHaveLength(2);
     });
 });
