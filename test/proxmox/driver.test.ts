@@ -245,7 +245,8 @@ describe("Proxmox authentication and transport", () => {
     });
 
     test("a server that accepts but never answers times out, pinned or not", async () => {
-        const silent = net.createServer(() => undefined);
+        const accepted: net.Socket[] = [];
+        const silent = net.createServer((socket) => void accepted.push(socket));
         await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
         const endpoint = `https://127.0.0.1:${(silent.address() as net.AddressInfo).port}`;
         try {
@@ -259,6 +260,7 @@ describe("Proxmox authentication and transport", () => {
                 expect(Date.now() - started).toBeLessThan(2_000);
             }
         } finally {
+            accepted.forEach((socket) => socket.destroy());
             silent.close();
         }
     });
