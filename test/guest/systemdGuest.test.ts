@@ -147,7 +147,7 @@ describeWithPeer("preStop hooks in a real systemd guest", "systemd-guest", ["SGP
                 { platform: "libvirt", gracefulTimeoutMs },
             );
             budgetHooksMs = rendered.budget.hooksMs;
-            run = bootAndShutDown(env.SGP_PEER_DIR, "gvm-graceful", rendered.userData, gracefulTimeoutMs / 1000);
+            run = bootAndShutDown(env.SGP_PEER_DIR, `gvm-graceful-${process.pid}`, rendered.userData, gracefulTimeoutMs / 1000);
         });
 
         test("the guest powered off by itself, within gracefulShutdownTimeout", () => {
@@ -242,7 +242,7 @@ describeWithPeer("preStop hooks in a real systemd guest", "systemd-guest", ["SGP
                 },
                 { platform: "libvirt", gracefulTimeoutMs: 30_000 },
             );
-            run = bootAndShutDown(env.SGP_PEER_DIR, "gvm-hung", rendered.userData, 30);
+            run = bootAndShutDown(env.SGP_PEER_DIR, `gvm-hung-${process.pid}`, rendered.userData, 30);
         });
 
         test("a hook past its timeout is stopped and the next one still runs", () => {
