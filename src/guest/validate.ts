@@ -119,6 +119,8 @@ function planHook(raw: unknown, field: string): PlannedHook {
     }
     const command = exec.command.map((arg, i) => checkRenderableText(arg, `${field}.exec.command[${i}]`));
     if (command[0] === "") throw new InputError(`${field}.exec.command[0]`, "must name a program");
+    // `exec -l prog` is an option to bash's exec (and /bin/sh is bash on some distributions).
+    if (command[0].startsWith("-")) throw new InputError(`${field}.exec.command[0]`, "must name a program, not an option");
     return { kind, name, budgetMs: timeoutMs, command };
 }
 

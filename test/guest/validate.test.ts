@@ -36,6 +36,7 @@ describe("planGuest: rejected inputs name their field", () => {
         ["lone surrogate", [exec(["printf", "a\uD800b"])], undefined, "preStop[0].exec.command[1]", /valid Unicode/],
         ["empty command", [exec([])], undefined, "preStop[0].exec.command", /non-empty list/],
         ["empty program", [exec([""])], undefined, "preStop[0].exec.command[0]", /name a program/],
+        ["program that looks like an option", [exec(["-l", "x"])], undefined, "preStop[0].exec.command[0]", /not an option/],
         ["number argument", [exec(["sleep", 5])], undefined, "preStop[0].exec.command[1]", /must be a string/],
         [
             "command and script",
