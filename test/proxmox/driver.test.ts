@@ -121,6 +121,17 @@ describe("Proxmox driver against the contract server", () => {
         expect(vm.qmpstatus).toBe("running");
     });
 
+    test("a hibernated VM (lock: suspended) counts as stopped; On starts it, which resumes it", async () => {
+        const vm = pve.server.addVm({ vmid: 216, status: "stopped", lock: "suspended" });
+        const off = await transition(pve.driver(216), { desired: "OffGraceful" });
+        expect(off).toMatchObject({ method: "none", to: "stopped", stateDetail: "status=stopped lock=suspended" });
+        const on = await transition(pve.driver(216), { desired: "On" });
+        expect(on).toMatchObject({ from: "stopped", to: "running", method: "powerOn" });
+        expect(posts(216)).toEqual(["status/start"]);
+        expect(vm.history.at(-1)?.how).toBe("resumed from disk");
+        expect(vm.lock).toBeUndefined();
+    });
+
     test("already stopped: nothing is sent", async () => {
         pve.server.addVm({ vmid: 209, status: "stopped" });
         for (const desired of ["OffGraceful", "Off"] as const) {

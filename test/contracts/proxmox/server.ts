@@ -286,6 +286,12 @@ export class ProxmoxContractServer {
                     return;
                 case "vm_suspend":
                     if (!vm.running) throw new Error(`VM ${vmid} not running`);
+                    if (p.todisk) {
+                        // Hibernation: the state goes to disk, the process ends, the config keeps `lock: suspended`.
+                        vm.stop("suspended to disk");
+                        vm.lock = "suspended";
+                        return;
+                    }
                     vm.qmpstatus = "paused";
                     return;
                 default:
@@ -360,10 +366,16 @@ export class ProxmoxContractServer {
         if (!release) throw new Error(`can't lock file '/var/lock/qemu-server/lock-${vm.vmid}.conf' - got timeout`);
         try {
             if (vm.template) throw new Error("you can't start a vm if it's a template");
-            if (vm.lock) throw new Error(`VM is locked (${vm.lock})`);
+            // The schema's `todisk`: "Will be resumed on next VM start." The suspended lock does not block it.
+            const hibernated = vm.lock === "suspended";
+            if (vm.lock && !hibernated) throw new Error(`VM is locked (${vm.lock})`);
             if (vm.running) throw new Error(`VM ${vm.vmid} already running`);
             await t.sleep(vm.guest.startDelayMs);
-            vm.start("start");
+            if (hibernated) {
+                t.write("resuming VM from the state saved on disk");
+                vm.lock = undefined;
+            }
+            vm.start(hibernated ? "resumed from disk" : "start");
         } finally {
             release();
         }
