@@ -36,7 +36,8 @@ export interface VmBehaviour {
 export function setBehaviour(sim: Vcsim, vm: string, behaviour: VmBehaviour): Promise<Record<string, unknown>> {
     const query = new URLSearchParams({ name: vm, tools: "running", shutdown: "ok", delay: "1s", ...behaviour });
     return new Promise((resolve, reject) => {
-        const request = https.request(`${sim.ctlUrl}/vm?${query}`, { method: "POST", ca: sim.caCert }, (response) => {
+        // agent: false: no kept-alive socket outlives the test file.
+        const request = https.request(`${sim.ctlUrl}/vm?${query}`, { method: "POST", ca: sim.caCert, agent: false }, (response) => {
             let body = "";
             response.on("data", (chunk: Buffer) => (body += chunk.toString()));
             response.on("end", () => {

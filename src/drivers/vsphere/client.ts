@@ -172,12 +172,28 @@ export class VimClient {
         return this.taskOf("PowerOnVM_Task", await this.transport.call("PowerOnVM_Task", vm, ""));
     }
 
-    async createFilter(obj: MoRef, paths: readonly string[]): Promise<MoRef> {
+    /**
+     * A PropertyCollector of this session's own. WaitForUpdatesEx on the shared one would race
+     * with any other waiter in the session (and vcsim 0.24 routes updates to one session only).
+     */
+    async createPropertyCollector(): Promise<MoRef> {
+        const response = await this.transport.call("CreatePropertyCollector", this.serviceContent.propertyCollector, "");
+        const collector = moRefOf(child(response, "returnval"));
+        if (!collector) throw new Error("vSphere CreatePropertyCollector returned no collector");
+        return collector;
+    }
+
+    /** Also cancels its pending wait and destroys its filters. */
+    async destroyPropertyCollector(collector: MoRef): Promise<void> {
+        await this.transport.call("DestroyPropertyCollector", collector, "");
+    }
+
+    async createFilter(collector: MoRef, obj: MoRef, paths: readonly string[]): Promise<MoRef> {
         const spec = xmlElement(
             "spec",
             xmlElement("propSet", xmlParam("type", obj.type) + paths.map((p) => xmlParam("pathSet", p)).join("")) + xmlElement("objectSet", xmlMoRef("obj", obj)),
         );
-        const response = await this.transport.call("CreateFilter", this.serviceContent.propertyCollector, spec + xmlParam("partialUpdates", false));
+        const response = await this.transport.call("CreateFilter", collector, spec + xmlParam("partialUpdates", false));
         const filter = moRefOf(child(response, "returnval"));
         if (!filter) throw new Error("vSphere CreateFilter returned no filter");
         return filter;
@@ -191,10 +207,10 @@ export class VimClient {
      * Waits up to `maxWaitSeconds` for changes after `version` ("" = the current values at once).
      * Resolves undefined when nothing changed in time. Only `filter`'s changes are returned.
      */
-    async waitForUpdates(filter: MoRef, version: string, maxWaitSeconds: number, options: CallOptions = {}): Promise<PropertyUpdate | undefined> {
+    async waitForUpdates(collector: MoRef, filter: MoRef, version: string, maxWaitSeconds: number, options: CallOptions = {}): Promise<PropertyUpdate | undefined> {
         const response = await this.transport.call(
             "WaitForUpdatesEx",
-            this.serviceContent.propertyCollector,
+            collector,
             xmlParam("version", version) + xmlElement("options", xmlParam("maxWaitSeconds", maxWaitSeconds)),
             { ...options, timeoutMs: maxWaitSeconds * 1000 + 60_000 },
         );
@@ -216,8 +232,8 @@ export class VimClient {
     }
 
     /** Ends a WaitForUpdatesEx the caller stopped listening to, so it cannot swallow later changes. */
-    async cancelWaitForUpdates(): Promise<void> {
-        await this.transport.call("CancelWaitForUpdates", this.serviceContent.propertyCollector, "");
+    async cancelWaitForUpdates(collector: MoRef): Promise<void> {
+        await this.transport.call("CancelWaitForUpdates", collector, "");
     }
 
     /** RetrievePropertiesEx, following ContinueRetrievePropertiesEx tokens across pages. */

@@ -106,6 +106,7 @@ export class VsphereDriver implements Driver {
         if (this.closed) return;
         this.closed = true;
         try {
+            await this.waiter.close().catch((e: unknown) => this.context.log(`DestroyPropertyCollector failed: ${e instanceof Error ? e.message : String(e)}`));
             if (this.client.transport.hasSession) await this.client.logout();
         } finally {
             this.client.transport.destroy();

@@ -30,13 +30,17 @@ const maxWaitSecondsCap = 60;
 const powerStatePath = "runtime.powerState";
 
 /**
- * Waits for `runtime.powerState` to reach a target: one PropertyFilter per wait and a
+ * Waits for `runtime.powerState` to reach a target: a PropertyCollector of the driver's own
+ * (created at the first wait, destroyed at close), one PropertyFilter per wait and a
  * WaitForUpdatesEx long poll, so a change arrives as soon as the server sees it. The long poll
  * is cut at the deadline (aborted, then CancelWaitForUpdates so the abandoned call cannot
- * swallow a later change). Servers without the PropertyCollector methods get polling.
+ * swallow a later change; that clean-up runs in the background and is awaited before the next
+ * wait and at close). Servers without the PropertyCollector methods get polling.
  */
 export class PowerStateWaiter {
     private eventsUnsupported = false;
+    private cleanup: Promise<void> = Promise.resolve();
+    private collector: MoRef | undefined;
 
     constructor(
         private readonly client: VimClient,
@@ -59,8 +63,24 @@ export class PowerStateWaiter {
         }
     }
 
+    /** Waits for any background clean-up, then drops the private collector. Safe to call twice. */
+    async close(): Promise<void> {
+        await this.cleanup;
+        const collector = this.collector;
+        this.collector = undefined;
+        if (collector) await this.client.destroyPropertyCollector(collector);
+    }
+
+    private async ownCollector(): Promise<MoRef> {
+        this.collector ??= await this.client.createPropertyCollector();
+        return this.collector;
+    }
+
     private async watch(targets: readonly ObservedPowerState[], deadline: number, initial: ObservedState): Promise<ObservedState> {
-        const filter = await this.client.createFilter(this.vm, [powerStatePath]);
+        await this.cleanup;
+        const collector = await this.ownCollector();
+        const filter = await this.client.createFilter(collector, this.vm, [powerStatePath]);
+        let cutAtDeadline = false;
         try {
             let state = initial;
             let version = "";
@@ -68,8 +88,11 @@ export class PowerStateWaiter {
                 const remaining = deadline - this.options.clock.now();
                 // The first call (version "") only returns the current values and never waits.
                 if (version !== "" && remaining <= 0) return state;
-                const update = await this.waitOnce(filter, version, remaining);
-                if (update === "deadline") return state;
+                const update = await this.waitOnce(collector, filter, version, remaining);
+                if (update === "deadline") {
+                    cutAtDeadline = true;
+                    return state;
+                }
                 if (update) {
                     version = update.version;
                     if (update.objectLeft) throw new VmNotFoundError(this.vm.value, "it was removed while waiting for its power state");
@@ -78,16 +101,29 @@ export class PowerStateWaiter {
                 if (targets.includes(state.state)) return state;
             }
         } finally {
-            await this.client.destroyFilter(filter).catch((e: unknown) => this.options.log(`DestroyPropertyFilter failed: ${e instanceof Error ? e.message : String(e)}`));
+            const destroy = (): Promise<void> =>
+                this.client.destroyFilter(filter).catch((e: unknown) => this.options.log(`DestroyPropertyFilter failed: ${e instanceof Error ? e.message : String(e)}`));
+            if (cutAtDeadline) {
+                // The abandoned long poll is still open on the server, where it could swallow a
+                // later change: cancel it, then drop the filter. That can take a server tick
+                // (250 ms on vcsim), so it runs behind the caller's hard power-off, and the
+                // next wait (or close) waits for it.
+                this.cleanup = this.client
+                    .cancelWaitForUpdates(collector)
+                    .catch(() => undefined)
+                    .then(destroy);
+            } else {
+                await destroy();
+            }
         }
     }
 
     /** One WaitForUpdatesEx, raced against the deadline on the injected clock. */
-    private async waitOnce(filter: MoRef, version: string, remainingMs: number): Promise<PropertyUpdate | undefined | "deadline"> {
+    private async waitOnce(collector: MoRef, filter: MoRef, version: string, remainingMs: number): Promise<PropertyUpdate | undefined | "deadline"> {
         const maxWaitSeconds = Math.min(maxWaitSecondsCap, Math.max(1, Math.ceil(remainingMs / 1000)));
         const call = new AbortController();
         const timer = new AbortController();
-        const pending = this.client.waitForUpdates(filter, version, maxWaitSeconds, { signal: call.signal });
+        const pending = this.client.waitForUpdates(collector, filter, version, maxWaitSeconds, { signal: call.signal });
         const deadlineReached = this.options.clock.sleep(Math.max(0, remainingMs), timer.signal).then(() => "deadline" as const);
         try {
             const first = await Promise.race([pending.then((update) => ({ update })), version === "" ? new Promise<never>(() => undefined) : deadlineReached]);
@@ -97,9 +133,7 @@ export class PowerStateWaiter {
         }
         call.abort();
         const late = await pending.catch(() => "aborted" as const);
-        if (late !== "aborted") return late;
-        await this.client.cancelWaitForUpdates().catch(() => undefined);
-        return "deadline";
+        return late === "aborted" ? "deadline" : late;
     }
 
     private async poll(targets: readonly ObservedPowerState[], deadline: number, initial: ObservedState): Promise<ObservedState> {
