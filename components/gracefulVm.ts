@@ -32,6 +32,8 @@ export class GracefulVm extends pulumi.ComponentResource {
         const spec = platformSpec(platform, "target");
         const platformTarget = pulumi.output(args.target[platform]);
         throwEarly(platform, args);
+        // Rendering validates the hooks and the time budget: fail before anything registers.
+        const userData = guestUserData(args, platform);
 
         this.power = new VmPower(
             `${name}-power`,
@@ -50,7 +52,7 @@ export class GracefulVm extends pulumi.ComponentResource {
         );
         this.observedPowerState = this.power.observedPowerState;
         this.lastTransition = this.power.lastTransition;
-        this.userData = guestUserData(args, platform) ?? pulumi.output(undefined);
+        this.userData = userData ?? pulumi.output(undefined);
         this.registerOutputs({
             observedPowerState: this.observedPowerState,
             lastTransition: this.lastTransition,
