@@ -3,7 +3,7 @@ import { Clock, systemClock } from "../power/clock";
 import { Driver } from "../power/driver";
 import { parseDuration } from "../power/duration";
 import { PowerTransitionError } from "../power/errors";
-import { TransitionReport, summarizeReport } from "../power/report";
+import { TransitionReport } from "../power/report";
 import { DesiredPowerState } from "../power/states";
 import { TransitionRequest, runTransition } from "../power/transition";
 import { VmPowerInputs } from "./inputs";
@@ -53,15 +53,18 @@ export function transition(
             waitForGuestAgent: inputs.waitForGuestAgent,
             onProgress: context.onProgress,
         });
-        context.log?.(redact(summarizeReport(report), secretValues(inputs.credentials)));
-        return report;
+        // The report lands in plaintext state: no credential may ride along in an error text.
+        return redactReport(report, secretValues(inputs.credentials));
     });
 }
 
 function scrub(error: unknown, secrets: readonly string[]): Error {
     if (error instanceof PowerTransitionError) {
-        const report = JSON.parse(redact(JSON.stringify(error.report), secrets)) as TransitionReport;
-        return new PowerTransitionError(redact(error.message, secrets), report);
+        return new PowerTransitionError(redact(error.message, secrets), redactReport(error.report as TransitionReport, secrets));
     }
     return redactError(error, secrets);
+}
+
+function redactReport(report: TransitionReport, secrets: readonly string[]): TransitionReport {
+    return secrets.length === 0 ? report : (JSON.parse(redact(JSON.stringify(report), secrets)) as TransitionReport);
 }

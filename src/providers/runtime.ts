@@ -2,6 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { platformSpec } from "../drivers/registry";
 import { parseDuration } from "../power/duration";
 import { VmNotFoundError } from "../power/errors";
+import { summarizeReport } from "../power/report";
 import { isSatisfied } from "../power/states";
 import { VmPowerInputs, VmPowerOutputs, containsUnknown, validateInputs } from "./inputs";
 import { transition, withDriver } from "./operations";
@@ -45,7 +46,9 @@ export async function diff(_id: string, olds: Props, news: Props): Promise<pulum
     return {
         changes: changed.length > 0 || replaces.length > 0,
         replaces,
-        deleteBeforeReplace: false,
+        // The old resource's delete shuts its VM down; doing it first means a replacement
+        // that still names the same VM ends in the desired state, not switched off.
+        deleteBeforeReplace: replaces.length > 0,
         stables: [],
     };
 }
@@ -76,7 +79,8 @@ export async function remove(_id: string, props: Props): Promise<void> {
     const inputs = props as unknown as VmPowerOutputs;
     if (inputs.shutdownOnDestroy === "none") return;
     try {
-        await transition(inputs, inputs.shutdownOnDestroy === "hard" ? "Off" : "OffGraceful", { log });
+        const report = await transition(inputs, inputs.shutdownOnDestroy === "hard" ? "Off" : "OffGraceful", { log });
+        log(summarizeReport(report));
     } catch (e) {
         // Nothing left to shut down.
         if (e instanceof VmNotFoundError) return;
@@ -86,6 +90,7 @@ export async function remove(_id: string, props: Props): Promise<void> {
 
 async function apply(inputs: VmPowerInputs): Promise<Props> {
     const report = await transition(inputs, inputs.powerState, { log });
+    log(summarizeReport(report));
     return {
         ...inputs,
         observedPowerState: report.to,
@@ -99,19 +104,30 @@ function resourceId(inputs: VmPowerInputs): string {
     return `${inputs.platform}:${spec.describe(spec.parseTarget(inputs.target, `target.${inputs.platform}`))}`;
 }
 
-/** Identity fields that changed to a known different value: a different VM. */
+/**
+ * Identity fields that changed to a known different value: a different VM. Targets are compared
+ * as the platform parses them, so spelling out a default (`uri: qemu:///system`) is no change.
+ */
 function identityChanges(old: VmPowerInputs, next: VmPowerInputs): string[] {
     if (containsUnknown(next.platform)) return [];
     if (old.platform !== next.platform) return ["target"];
-    const spec = platformSpec(next.platform, "target");
-    const oldTarget = old.target ?? {};
-    const nextTarget = next.target ?? {};
-    if (containsUnknown(nextTarget)) {
+    if (containsUnknown(next.target)) {
         // Not known until the VM's own resource is updated: decide at apply time, never
         // announce a replacement in preview that may not happen.
         return [];
     }
-    return spec.identityFields.some((f) => JSON.stringify(oldTarget[f]) !== JSON.stringify(nextTarget[f])) ? ["target"] : [];
+    const spec = platformSpec(next.platform, "target");
+    const identity = (target: Record<string, unknown> | undefined): string => {
+        let parsed: unknown = target ?? {};
+        try {
+            parsed = spec.parseTarget(target, `target.${next.platform}`);
+        } catch {
+            // An old target that no longer validates is compared as stored.
+        }
+        const fields = parsed as Record<string, unknown>;
+        return JSON.stringify(spec.identityFields.map((f) => fields[f]));
+    };
+    return identity(old.target) !== identity(next.target) ? ["target"] : [];
 }
 
 const comparedInputs = [

@@ -35,7 +35,12 @@ describe("VmPower diff", () => {
 
     test("a different VM (identity field) is a replacement", async () => {
         const result = await diff("id", olds, { ...inputs, target: { ...inputs.target, name: "web-2" } });
-        expect(result).toMatchObject({ changes: true, replaces: ["target"] });
+        expect(result).toMatchObject({ changes: true, replaces: ["target"], deleteBeforeReplace: true });
+    });
+
+    test("spelling out what the platform would assume anyway is no replacement", async () => {
+        const result = await diff("id", olds, { ...inputs, target: { ...inputs.target, options: { vm: "web-1", extra: 1 } } });
+        expect(result.replaces).toEqual([]);
     });
 
     test("a target not known yet (preview) is an update, not an announced replacement", async () => {
