@@ -4,9 +4,10 @@ import { platformSpec } from "../src/drivers/registry";
 import { InputError, InputErrors } from "../src/power/errors";
 import { TransitionReport } from "../src/power/report";
 import { ObservedPowerState } from "../src/power/states";
-import { unknownValue, validateInputs } from "../src/providers/inputs";
-import { VmPower } from "../src/providers/vmPower";
+import { validateInputs } from "../src/providers/inputs";
+import { VmPower, vmPowerPolicyKeys } from "../src/providers/vmPower";
 import { GracefulVmArgs } from "./gracefulVmArgs";
+import { knownParts } from "./known";
 import { guestUserData } from "./userData";
 
 /**
@@ -41,12 +42,7 @@ export class GracefulVm extends pulumi.ComponentResource {
                 platform,
                 target: pulumi.unsecret(platformTarget.apply((t) => omit(t ?? {}, spec.secretFields))),
                 credentials: spec.secretFields.length > 0 ? platformTarget.apply((t) => pick(t ?? {}, spec.secretFields)) : undefined,
-                powerState: args.powerState,
-                gracefulShutdownTimeout: args.gracefulShutdownTimeout,
-                forceAfterTimeout: args.forceAfterTimeout,
-                shutdownOnDestroy: args.shutdownOnDestroy,
-                stopBeforeDeallocate: args.stopBeforeDeallocate,
-                waitForGuestAgent: args.waitForGuestAgent,
+                ...pick(args, vmPowerPolicyKeys),
             },
             { parent: this },
         );
@@ -82,25 +78,10 @@ function throwEarly(platform: PlatformName, args: GracefulVmArgs): void {
         platform,
         target: isObject ? omit(split as Record<string, unknown>, spec.secretFields) : split,
         credentials: isObject && spec.secretFields.length > 0 ? pick(split as Record<string, unknown>, spec.secretFields) : undefined,
-        powerState: knownParts(args.powerState),
-        gracefulShutdownTimeout: knownParts(args.gracefulShutdownTimeout),
-        forceAfterTimeout: knownParts(args.forceAfterTimeout),
-        shutdownOnDestroy: knownParts(args.shutdownOnDestroy),
-        stopBeforeDeallocate: knownParts(args.stopBeforeDeallocate),
-        waitForGuestAgent: knownParts(args.waitForGuestAgent),
+        ...(knownParts(pick(args, vmPowerPolicyKeys)) as Record<string, unknown>),
     });
     if (errors.length === 1) throw errors[0];
     if (errors.length > 1) throw new InputErrors(errors);
-}
-
-/** The value with every Output or Promise inside it replaced by the "not known yet" marker. */
-function knownParts(value: unknown): unknown {
-    if (pulumi.Output.isInstance(value) || value instanceof Promise) return unknownValue;
-    if (Array.isArray(value)) return value.map(knownParts);
-    if (value && typeof value === "object" && Object.getPrototypeOf(value) === Object.prototype) {
-        return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, knownParts(v)]));
-    }
-    return value;
 }
 
 function omit<T extends object>(obj: T, keys: readonly string[]): Record<string, unknown> {

@@ -4,6 +4,7 @@ import { renderGuestUserData } from "../src/guest/render";
 import { Duration, parseDuration } from "../src/power/duration";
 import { inputDefaults } from "../src/providers/inputs";
 import { GracefulVmArgs } from "./gracefulVmArgs";
+import { isKnown } from "./known";
 
 /**
  * The cloud-init user-data installing the component's `preStop` hooks and `lifecycle` settings,
@@ -30,12 +31,4 @@ export function guestUserData(args: GracefulVmArgs, platform: string): pulumi.Ou
             pulumi.output(args.gracefulShutdownTimeout as pulumi.Input<Duration> | undefined),
         ])
         .apply(([preStop, lifecycle, timeout]) => render(preStop, lifecycle, timeout));
-}
-
-/** A plain value all the way down: no Output or Promise anywhere inside. */
-function isKnown(value: unknown): boolean {
-    if (pulumi.Output.isInstance(value) || value instanceof Promise) return false;
-    if (Array.isArray(value)) return value.every(isKnown);
-    if (value !== null && typeof value === "object") return Object.values(value).every(isKnown);
-    return true;
 }

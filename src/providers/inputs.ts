@@ -1,7 +1,7 @@
 import { PlatformName } from "../drivers/platform";
 import { isPlatformName, platformSpec } from "../drivers/registry";
 import { Duration, parseDuration } from "../power/duration";
-import { InputError, InputErrors } from "../power/errors";
+import { InputError, InputErrors, collectInputErrors } from "../power/errors";
 import { TransitionReport } from "../power/report";
 import {
     DesiredPowerState,
@@ -60,14 +60,8 @@ const knownKeys = ["platform", "target", "credentials", ...Object.keys(inputDefa
  */
 export function validateInputs(raw: Record<string, unknown>): { inputs: VmPowerInputs; errors: InputError[] } {
     const errors: InputError[] = [];
-    const attempt = (fn: () => void): void => {
-        try {
-            fn();
-        } catch (e) {
-            if (e instanceof InputErrors) errors.push(...e.errors);
-            else if (e instanceof InputError) errors.push(e);
-            else throw e;
-        }
+    const attempt = (check: () => void): void => {
+        errors.push(...collectInputErrors([check]));
     };
     const merged: Record<string, unknown> = { ...inputDefaults };
     for (const [key, value] of Object.entries(raw)) {

@@ -5,26 +5,56 @@ import { TransitionReport } from "../power/report";
 import { DesiredPowerState, ObservedPowerState, ShutdownOnDestroyPolicy } from "../power/states";
 import { vmPowerProvider } from "./provider";
 
+/** How a VM's power is held and changed: shared by VmPower and the GracefulVm component. */
+export interface VmPowerPolicyArgs {
+    /**
+     * The power state to hold the VM in. `Off` powers off hard; `OffGraceful` asks the guest to
+     * shut down and powers off hard only after `gracefulShutdownTimeout`; `Deallocated` (Azure)
+     * also releases the compute so billing stops.
+     * @default "On"
+     */
+    readonly powerState?: pulumi.Input<DesiredPowerState>;
+    /**
+     * How long the guest gets to shut itself down (`"90s"`, `"2m"`, `"1m30s"`, or seconds)
+     * before a hard power-off.
+     * @default "60s"
+     */
+    readonly gracefulShutdownTimeout?: pulumi.Input<Duration>;
+    /**
+     * Power off hard when the graceful shutdown fails or times out. With `false`, the update
+     * fails instead and the VM keeps running.
+     * @default true
+     */
+    readonly forceAfterTimeout?: pulumi.Input<boolean>;
+    /**
+     * What happens to the VM when this resource is destroyed, before the VM's own resource
+     * deletes it: `graceful` (as `OffGraceful`), `hard`, or `none`.
+     * @default "graceful"
+     */
+    readonly shutdownOnDestroy?: pulumi.Input<ShutdownOnDestroyPolicy>;
+    /** How `Deallocated` stops a running VM first. @default "graceful" */
+    readonly stopBeforeDeallocate?: pulumi.Input<"graceful" | "hard">;
+    /** After powering on, wait until the guest agent answers. @default false */
+    readonly waitForGuestAgent?: pulumi.Input<boolean>;
+}
+
+export const vmPowerPolicyKeys = [
+    "powerState",
+    "gracefulShutdownTimeout",
+    "forceAfterTimeout",
+    "shutdownOnDestroy",
+    "stopBeforeDeallocate",
+    "waitForGuestAgent",
+] as const satisfies readonly (keyof VmPowerPolicyArgs)[];
+
 /** Arguments of the low-level VmPower resource. Most users want the GracefulVm component. */
-export interface VmPowerArgs {
+export interface VmPowerArgs extends VmPowerPolicyArgs {
     /** Which driver handles the VM. */
     readonly platform: pulumi.Input<PlatformName>;
     /** The platform's non-secret target fields (see the platform's `*TargetArgs`). */
     readonly target: pulumi.Input<Record<string, pulumi.Input<unknown>>>;
     /** The platform's secret fields. Always stored as a Pulumi secret. @default none */
     readonly credentials?: pulumi.Input<Record<string, pulumi.Input<unknown>>>;
-    /** @default "On" */
-    readonly powerState?: pulumi.Input<DesiredPowerState>;
-    /** @default "60s" */
-    readonly gracefulShutdownTimeout?: pulumi.Input<Duration>;
-    /** @default true */
-    readonly forceAfterTimeout?: pulumi.Input<boolean>;
-    /** @default "graceful" */
-    readonly shutdownOnDestroy?: pulumi.Input<ShutdownOnDestroyPolicy>;
-    /** @default "graceful" */
-    readonly stopBeforeDeallocate?: pulumi.Input<"graceful" | "hard">;
-    /** @default false */
-    readonly waitForGuestAgent?: pulumi.Input<boolean>;
 }
 
 /**
