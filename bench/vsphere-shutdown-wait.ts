@@ -44,7 +44,9 @@ async function main(): Promise<void> {
         { label: "poll every 2s,    delay 1.13s", delay: "1130ms", tuning: { waitMode: "poll", pollIntervalMs: 2000 } },
     ];
     console.log(`vSphere graceful shutdown against vcsim (${sim.url}), ${runs} runs per row, VM ${vm}`);
-    console.log(`${"mode".padEnd(30)} ${"lag median".padStart(10)} ${"lag p90".padStart(8)} ${"lag max".padStart(8)} ${"SOAP calls".padStart(10)} ${"in wait".padStart(8)} ${"duration".padStart(9)}`);
+    console.log(
+        `${"mode".padEnd(30)} ${"lag median".padStart(10)} ${"lag p90".padStart(8)} ${"lag max".padStart(8)} ${"SOAP calls".padStart(10)} ${"in wait".padStart(8)} ${"duration".padStart(9)}`,
+    );
     const medians: Record<string, Sample> = {};
     for (const scenario of scenarios) {
         await setBehaviour(sim, vm, { delay: scenario.delay });
@@ -68,7 +70,9 @@ async function main(): Promise<void> {
     await ensurePower(sim, vm, "running");
     const events = medians[scenarios[0].label];
     const polling = medians[scenarios[1].label];
-    console.log(`lag ratio polling/events (delay 1s): ${(polling.lagMs / Math.max(1, events.lagMs)).toFixed(1)}x; SOAP calls ${events.totalCalls} vs ${polling.totalCalls}`);
+    console.log(
+        `lag ratio polling/events (delay 1s): ${(polling.lagMs / Math.max(1, events.lagMs)).toFixed(1)}x; SOAP calls ${events.totalCalls} vs ${polling.totalCalls}`,
+    );
     console.log(`goal: median lag under 100 ms with WaitForUpdatesEx: ${events.lagMs < 100 ? "met" : "not met"} (${fmt(events.lagMs)})`);
 }
 
@@ -146,7 +150,10 @@ function peerEnvironment(): Record<string, string> {
     if (vcsimVariables.every((v) => process.env[v])) return Object.fromEntries(vcsimVariables.map((v) => [v, process.env[v] as string]));
     const script = path.resolve(__dirname, "..", "..", "scripts", "peers", "vsphere.sh");
     const fallback = path.resolve(process.cwd(), "scripts", "peers", "vsphere.sh");
-    const exports = execFileSync("bash", [fs.existsSync(script) ? script : fallback, "start"], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
+    const exports = execFileSync("bash", [fs.existsSync(script) ? script : fallback, "start"], {
+        encoding: "utf8",
+        stdio: ["ignore", "pipe", "inherit"],
+    });
     const env: Record<string, string> = {};
     for (const line of exports.split("\n")) {
         const match = /^export ([A-Z_]+)=(.*)$/.exec(line.trim());

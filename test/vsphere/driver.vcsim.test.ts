@@ -26,7 +26,10 @@ describeWithPeer("vSphere driver against vcsim", "vsphere", vcsimVariables, (env
         return driver;
     }
 
-    async function transition(name: string, request: Partial<TransitionRequest> & Pick<TransitionRequest, "desired">): Promise<{ report: TransitionReport; driver: VsphereDriver }> {
+    async function transition(
+        name: string,
+        request: Partial<TransitionRequest> & Pick<TransitionRequest, "desired">,
+    ): Promise<{ report: TransitionReport; driver: VsphereDriver }> {
         const driver = await driverFor(name);
         const report = await runTransition(driver, systemClock, { gracefulTimeoutMs: 10_000, verifyTimeoutMs: 10_000, ...request });
         return { report, driver };
@@ -47,7 +50,14 @@ describeWithPeer("vSphere driver against vcsim", "vsphere", vcsimVariables, (env
 
     test("graceful: ShutdownGuest, the guest powers off after its 1 s delay, no hard power-off", async () => {
         const { report, driver } = await transition(vm, { desired: "OffGraceful" });
-        expect(report).toMatchObject({ from: "running", to: "stopped", method: "graceful", gracefulMethod: "vmware-tools", guestTools: "VMware Tools guestToolsRunning", stateDetail: "poweredOff" });
+        expect(report).toMatchObject({
+            from: "running",
+            to: "stopped",
+            method: "graceful",
+            gracefulMethod: "vmware-tools",
+            guestTools: "VMware Tools guestToolsRunning",
+            stateDetail: "poweredOff",
+        });
         expect(report.fallbackReason).toBeUndefined();
         expect(ops(report)).not.toContain("powerOffHard");
         expect(calls(driver, "ShutdownGuest")).toBe(1);
@@ -66,6 +76,7 @@ describeWithPeer("vSphere driver against vcsim", "vsphere", vcsimVariables, (env
         const started = Date.now();
         const { report, driver } = await transition(vm, { desired: "OffGraceful", gracefulTimeoutMs: 2_000 });
         const elapsed = Date.now() - started;
+        if (report.method !== "forced") console.log(JSON.stringify(report, null, 1));
         expect(report).toMatchObject({ to: "stopped", method: "forced", fallbackReason: "timeout", gracefulMethod: "vmware-tools" });
         expect(ops(report)).toContain("powerOffHard");
         expect(calls(driver, "PowerOffVM_Task")).toBe(1);
@@ -105,7 +116,13 @@ describeWithPeer("vSphere driver against vcsim", "vsphere", vcsimVariables, (env
     ] as const)("tools %s: says so in the report and powers off hard at once", async (tools, detail) => {
         await setBehaviour(sim, vm, { tools });
         const { report, driver } = await transition(vm, { desired: "OffGraceful", gracefulTimeoutMs: 30_000 });
-        expect(report).toMatchObject({ to: "stopped", method: "forced", fallbackReason: "toolsUnavailable", fallbackDetail: detail, guestTools: detail });
+        expect(report).toMatchObject({
+            to: "stopped",
+            method: "forced",
+            fallbackReason: "toolsUnavailable",
+            fallbackDetail: detail,
+            guestTools: detail,
+        });
         expect(calls(driver, "ShutdownGuest")).toBe(0);
         expect(report.durationMs).toBeLessThan(5_000);
     });
@@ -190,14 +207,19 @@ describeWithPeer("vSphere driver against vcsim", "vsphere", vcsimVariables, (env
         expect(report).toMatchObject({ to: "stopped", method: "graceful" });
         expect(report.fallbackReason).toBeUndefined();
         expect(report.notes.join(" ")).toMatch(/finished shutting down at the deadline/);
-        expect(report.calls.find((c) => c.op === "powerOffHard")).toMatchObject({ ok: false, error: expect.stringContaining("InvalidPowerState") });
+        expect(report.calls.find((c) => c.op === "powerOffHard")).toMatchObject({
+            ok: false,
+            error: expect.stringContaining("InvalidPowerState"),
+        });
     });
 
     test("wrong password: AuthenticationError after exactly one Login, password not echoed", async () => {
         const wrong = "Wr0ng-S3cret-x9";
         const transports: SoapTransport[] = [];
         const logs: string[] = [];
-        const attempt = openVsphereDriver(parsedTarget(sim, vm), credentials(sim, wrong), context(logs), { onTransport: (t) => transports.push(t) });
+        const attempt = openVsphereDriver(parsedTarget(sim, vm), credentials(sim, wrong), context(logs), {
+            onTransport: (t) => transports.push(t),
+        });
         await expect(attempt).rejects.toBeInstanceOf(AuthenticationError);
         const error = (await attempt.catch((e: unknown) => e)) as Error;
         expect(error.message).toMatch(/refused the login of "user" \(InvalidLogin\)/);
@@ -247,9 +269,15 @@ describeWithPeer("vSphere driver against vcsim", "vsphere", vcsimVariables, (env
         const withoutCa = { ...parsedTarget(sim, vm), caCert: undefined };
         const refused = openVsphereDriver(withoutCa, credentials(sim), context());
         await expect(refused).rejects.toBeInstanceOf(VsphereConnectionError);
-        await expect(refused).rejects.toThrow(/certificate of 127\.0\.0\.1:\d+ is not trusted \(DEPTH_ZERO_SELF_SIGNED_CERT\).*caCert.*insecure/);
+        await expect(refused).rejects.toThrow(
+            /certificate of 127\.0\.0\.1:\d+ is not trusted \(DEPTH_ZERO_SELF_SIGNED_CERT\).*caCert.*insecure/,
+        );
         const logs: string[] = [];
-        const insecure = await openVsphereDriver(parsedTarget(sim, vm, { caCert: undefined, insecure: true }), credentials(sim), context(logs));
+        const insecure = await openVsphereDriver(
+            parsedTarget(sim, vm, { caCert: undefined, insecure: true }),
+            credentials(sim),
+            context(logs),
+        );
         opened.push(insecure);
         expect((await insecure.readState()).state).toBe("running");
         expect(insecure.vmDescription).toMatch(/\(TLS not verified\)/);

@@ -25,9 +25,11 @@ describeWithPeer("GracefulVm on vSphere through the dynamic-provider host", "vsp
         caCert: sim.caCert,
         ...extra,
     });
-    const program = (args: Partial<GracefulVmArgs>, extra: Partial<VsphereTargetArgs> = {}) => () => {
-        new GracefulVm("web", { target: { vsphere: target(extra) }, gracefulShutdownTimeout: "2s", ...args });
-    };
+    const program =
+        (args: Partial<GracefulVmArgs>, extra: Partial<VsphereTargetArgs> = {}) =>
+        () => {
+            new GracefulVm("web", { target: { vsphere: target(extra) }, gracefulShutdownTimeout: "2s", ...args });
+        };
     const report = (outputs: Record<string, unknown>) => outputs.lastTransition as TransitionReport;
     const powerNow = async (): Promise<string> => {
         const driver = await open(sim, vm);
@@ -54,7 +56,13 @@ describeWithPeer("GracefulVm on vSphere through the dynamic-provider host", "vsp
         expect(result.steps.map((s) => s.op)).toEqual(["create"]);
         const outputs = result.outputs("web-power");
         expect(outputs.observedPowerState).toBe("running");
-        expect(report(outputs)).toMatchObject({ platform: "vsphere", from: "stopped", to: "running", method: "powerOn", stateDetail: "poweredOn" });
+        expect(report(outputs)).toMatchObject({
+            platform: "vsphere",
+            from: "stopped",
+            to: "running",
+            method: "powerOn",
+            stateDetail: "poweredOn",
+        });
         expect(report(outputs).vm).toMatch(/^vsphere 127\.0\.0\.1:\d+ VM DC0_C0_RP0_VM1 \(vm-\d+\)$/);
         expect(result.secretOutputs("web-power")).toContain("credentials");
         expect(outputs.target).not.toHaveProperty("password");
@@ -65,7 +73,13 @@ describeWithPeer("GracefulVm on vSphere through the dynamic-provider host", "vsp
         const result = await engine.up(program({ powerState: "OffGraceful" }));
         expect(result.steps.map((s) => s.op)).toEqual(["update"]);
         const r = report(result.outputs("web-power"));
-        expect(r).toMatchObject({ from: "running", to: "stopped", method: "graceful", gracefulMethod: "vmware-tools", guestTools: "VMware Tools guestToolsRunning" });
+        expect(r).toMatchObject({
+            from: "running",
+            to: "stopped",
+            method: "graceful",
+            gracefulMethod: "vmware-tools",
+            guestTools: "VMware Tools guestToolsRunning",
+        });
         expect(r.calls.map((c) => c.op)).not.toContain("powerOffHard");
         expect(await powerNow()).toBe("stopped");
     });
@@ -98,7 +112,11 @@ describeWithPeer("GracefulVm on vSphere through the dynamic-provider host", "vsp
         await engine.up(program({ powerState: "On" }));
         await setBehaviour(sim, vm, { tools: "notRunning" });
         const result = await engine.up(program({ powerState: "OffGraceful" }));
-        expect(report(result.outputs("web-power"))).toMatchObject({ method: "forced", fallbackReason: "toolsUnavailable", fallbackDetail: "VMware Tools guestToolsNotRunning (toolsNotRunning)" });
+        expect(report(result.outputs("web-power"))).toMatchObject({
+            method: "forced",
+            fallbackReason: "toolsUnavailable",
+            fallbackDetail: "VMware Tools guestToolsNotRunning (toolsNotRunning)",
+        });
         await setBehaviour(sim, vm, {});
     });
 

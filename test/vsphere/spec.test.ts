@@ -72,7 +72,13 @@ describe("vsphere spec", () => {
 
     test("all problems are reported at once, each naming its field", () => {
         const errors = errorOf(() => vsphereSpec.parseTarget({ url: "http://x", vm: "", insecure: "yes", colour: "blue" }, field));
-        expect(errors.map((e) => e.field).sort()).toEqual(["target.vsphere.colour", "target.vsphere.insecure", "target.vsphere.url", "target.vsphere.username", "target.vsphere.vm"]);
+        expect(errors.map((e) => e.field).sort()).toEqual([
+            "target.vsphere.colour",
+            "target.vsphere.insecure",
+            "target.vsphere.url",
+            "target.vsphere.username",
+            "target.vsphere.vm",
+        ]);
     });
 
     test("the password belongs in the credentials, not the target", () => {
@@ -114,7 +120,12 @@ describe("vsphere spec", () => {
     });
 
     test("through VmPower's input validation, Deallocated is refused on vSphere", () => {
-        const { errors } = validateInputs({ platform: "vsphere", target: base, credentials: { password: "pw-123" }, powerState: "Deallocated" });
+        const { errors } = validateInputs({
+            platform: "vsphere",
+            target: base,
+            credentials: { password: "pw-123" },
+            powerState: "Deallocated",
+        });
         expect(errors.map((e) => e.field)).toEqual(["powerState"]);
     });
 });

@@ -38,8 +38,14 @@ describe("vim25 XML", () => {
                 `<requestedState>poweredOff</requestedState><existingState>poweredOff</existingState></fault><localizedMessage>*types.InvalidPowerState</localizedMessage></val>`,
         );
         const fault = faultFromLocalizedMethodFault(doc, "PowerOffVM_Task on vm-57");
-        expect(fault).toMatchObject({ faultType: "InvalidPowerState", faultString: "", fields: { existingState: "poweredOff", requestedState: "poweredOff" } });
-        expect(fault.message).toBe("vSphere PowerOffVM_Task on vm-57 failed with InvalidPowerState: existingState=poweredOff, requestedState=poweredOff");
+        expect(fault).toMatchObject({
+            faultType: "InvalidPowerState",
+            faultString: "",
+            fields: { existingState: "poweredOff", requestedState: "poweredOff" },
+        });
+        expect(fault.message).toBe(
+            "vSphere PowerOffVM_Task on vm-57 failed with InvalidPowerState: existingState=poweredOff, requestedState=poweredOff",
+        );
     });
 
     test("entities are decoded and text is escaped on the way out", () => {
@@ -57,22 +63,40 @@ describe("vim25 XML", () => {
 
 describe("vim25 faults", () => {
     const fault = (detail: string, faultstring = "") =>
-        parseXml(`<soapenv:Fault xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xsi="${xsiNamespace}"><faultcode>ServerFaultCode</faultcode><faultstring>${faultstring}</faultstring><detail>${detail}</detail></soapenv:Fault>`);
+        parseXml(
+            `<soapenv:Fault xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xsi="${xsiNamespace}"><faultcode>ServerFaultCode</faultcode><faultstring>${faultstring}</faultstring><detail>${detail}</detail></soapenv:Fault>`,
+        );
 
     test("the type comes from the detail's XSI type", () => {
-        const f = faultFromSoap(fault(`<InvalidLoginFault xmlns="urn:vim25" xsi:type="InvalidLogin"></InvalidLoginFault>`, "Login failure"), "Login on SessionManager");
+        const f = faultFromSoap(
+            fault(`<InvalidLoginFault xmlns="urn:vim25" xsi:type="InvalidLogin"></InvalidLoginFault>`, "Login failure"),
+            "Login on SessionManager",
+        );
         expect(f).toMatchObject({ faultType: "InvalidLogin", faultString: "Login failure" });
         expect(f.message).toBe("vSphere Login on SessionManager failed with InvalidLogin: Login failure");
     });
 
     test("without an XSI type, from the element name minus Fault", () => {
-        expect(faultFromSoap(fault(`<ToolsUnavailableFault xmlns="urn:vim25"/>`), "ShutdownGuest on vm-1").faultType).toBe("ToolsUnavailable");
+        expect(faultFromSoap(fault(`<ToolsUnavailableFault xmlns="urn:vim25"/>`), "ShutdownGuest on vm-1").faultType).toBe(
+            "ToolsUnavailable",
+        );
     });
 
     test("NoPermission shows the missing privilege; MethodNotFound counts as a missing method", () => {
-        const noPermission = faultFromSoap(fault(`<NoPermissionFault xmlns="urn:vim25" xsi:type="NoPermission"><object type="VirtualMachine">vm-1</object><privilegeId>VirtualMachine.Interact.PowerOff</privilegeId></NoPermissionFault>`, "Permission to perform this operation was denied."), "PowerOffVM_Task on vm-1");
-        expect(noPermission.message).toMatch(/NoPermission: Permission to perform this operation was denied\., privilegeId=VirtualMachine\.Interact\.PowerOff/);
-        const missing = faultFromSoap(fault(`<MethodNotFoundFault xmlns="urn:vim25" xsi:type="MethodNotFound"><method>FindAllByUuid</method></MethodNotFoundFault>`), "FindAllByUuid on SearchIndex");
+        const noPermission = faultFromSoap(
+            fault(
+                `<NoPermissionFault xmlns="urn:vim25" xsi:type="NoPermission"><object type="VirtualMachine">vm-1</object><privilegeId>VirtualMachine.Interact.PowerOff</privilegeId></NoPermissionFault>`,
+                "Permission to perform this operation was denied.",
+            ),
+            "PowerOffVM_Task on vm-1",
+        );
+        expect(noPermission.message).toMatch(
+            /NoPermission: Permission to perform this operation was denied\., privilegeId=VirtualMachine\.Interact\.PowerOff/,
+        );
+        const missing = faultFromSoap(
+            fault(`<MethodNotFoundFault xmlns="urn:vim25" xsi:type="MethodNotFound"><method>FindAllByUuid</method></MethodNotFoundFault>`),
+            "FindAllByUuid on SearchIndex",
+        );
         expect(isMethodMissing(missing)).toBe(true);
         expect(isMethodMissing(noPermission)).toBe(false);
     });

@@ -61,7 +61,11 @@ export class VimClient {
     }
 
     async login(userName: string, password: string): Promise<void> {
-        await this.transport.call("Login", this.serviceContent.sessionManager, xmlParam("userName", userName) + xmlParam("password", password));
+        await this.transport.call(
+            "Login",
+            this.serviceContent.sessionManager,
+            xmlParam("userName", userName) + xmlParam("password", password),
+        );
     }
 
     async logout(): Promise<void> {
@@ -102,7 +106,9 @@ export class VimClient {
         const found = await this.findVms(container, ["config.instanceUuid", "config.uuid"]);
         const wanted = uuid.toLowerCase();
         const byInstance = found.filter((vm) => vm.values.get("config.instanceUuid")?.toLowerCase() === wanted);
-        return (byInstance.length > 0 ? byInstance : found.filter((vm) => vm.values.get("config.uuid")?.toLowerCase() === wanted)).map((vm) => vm.ref);
+        return (byInstance.length > 0 ? byInstance : found.filter((vm) => vm.values.get("config.uuid")?.toLowerCase() === wanted)).map(
+            (vm) => vm.ref,
+        );
     }
 
     /** VMs called `name` anywhere under `container` (a Folder or Datacenter). */
@@ -123,7 +129,11 @@ export class VimClient {
         const view = moRefOf(child(created, "returnval"));
         if (!view) throw new Error("vSphere CreateContainerView returned no view");
         try {
-            const traversal = xmlElement("selectSet", xmlParam("name", "view") + xmlParam("type", "ContainerView") + xmlParam("path", "view") + xmlParam("skip", false), "TraversalSpec");
+            const traversal = xmlElement(
+                "selectSet",
+                xmlParam("name", "view") + xmlParam("type", "ContainerView") + xmlParam("path", "view") + xmlParam("skip", false),
+                "TraversalSpec",
+            );
             const spec =
                 xmlElement("propSet", xmlParam("type", "VirtualMachine") + paths.map((p) => xmlParam("pathSet", p)).join("")) +
                 xmlElement("objectSet", xmlMoRef("obj", view) + xmlParam("skip", true) + traversal);
@@ -191,7 +201,8 @@ export class VimClient {
     async createFilter(collector: MoRef, obj: MoRef, paths: readonly string[]): Promise<MoRef> {
         const spec = xmlElement(
             "spec",
-            xmlElement("propSet", xmlParam("type", obj.type) + paths.map((p) => xmlParam("pathSet", p)).join("")) + xmlElement("objectSet", xmlMoRef("obj", obj)),
+            xmlElement("propSet", xmlParam("type", obj.type) + paths.map((p) => xmlParam("pathSet", p)).join("")) +
+                xmlElement("objectSet", xmlMoRef("obj", obj)),
         );
         const response = await this.transport.call("CreateFilter", collector, spec + xmlParam("partialUpdates", false));
         const filter = moRefOf(child(response, "returnval"));
@@ -207,7 +218,13 @@ export class VimClient {
      * Waits up to `maxWaitSeconds` for changes after `version` ("" = the current values at once).
      * Resolves undefined when nothing changed in time. Only `filter`'s changes are returned.
      */
-    async waitForUpdates(collector: MoRef, filter: MoRef, version: string, maxWaitSeconds: number, options: CallOptions = {}): Promise<PropertyUpdate | undefined> {
+    async waitForUpdates(
+        collector: MoRef,
+        filter: MoRef,
+        version: string,
+        maxWaitSeconds: number,
+        options: CallOptions = {},
+    ): Promise<PropertyUpdate | undefined> {
         const response = await this.transport.call(
             "WaitForUpdatesEx",
             collector,
@@ -239,7 +256,11 @@ export class VimClient {
     /** RetrievePropertiesEx, following ContinueRetrievePropertiesEx tokens across pages. */
     private async *retrieveAll(specSet: string): AsyncGenerator<XmlElement> {
         const collector = this.serviceContent.propertyCollector;
-        let response = await this.transport.call("RetrievePropertiesEx", collector, xmlElement("specSet", specSet) + xmlElement("options", ""));
+        let response = await this.transport.call(
+            "RetrievePropertiesEx",
+            collector,
+            xmlElement("specSet", specSet) + xmlElement("options", ""),
+        );
         for (;;) {
             const result = child(response, "returnval");
             yield* children(result, "objects");

@@ -91,11 +91,27 @@ export class VsphereDriver implements Driver {
     async powerOffHard(): Promise<void> {
         // An InvalidPowerState here (the guest finished at the deadline) is thrown as is: the
         // sequence re-reads the state and counts it as a graceful success.
-        await this.guard(async () => awaitTask(this.client, await this.client.powerOffTask(this.vm), `PowerOffVM_Task on ${this.vm.value}`, this.context.clock, this.taskTimeoutMs));
+        await this.guard(async () =>
+            awaitTask(
+                this.client,
+                await this.client.powerOffTask(this.vm),
+                `PowerOffVM_Task on ${this.vm.value}`,
+                this.context.clock,
+                this.taskTimeoutMs,
+            ),
+        );
     }
 
     async powerOn(): Promise<void> {
-        await this.guard(async () => awaitTask(this.client, await this.client.powerOnTask(this.vm), `PowerOnVM_Task on ${this.vm.value}`, this.context.clock, this.taskTimeoutMs));
+        await this.guard(async () =>
+            awaitTask(
+                this.client,
+                await this.client.powerOnTask(this.vm),
+                `PowerOnVM_Task on ${this.vm.value}`,
+                this.context.clock,
+                this.taskTimeoutMs,
+            ),
+        );
     }
 
     waitForState(targets: readonly ObservedPowerState[], deadline: number): Promise<ObservedState> {
@@ -106,7 +122,9 @@ export class VsphereDriver implements Driver {
         if (this.closed) return;
         this.closed = true;
         try {
-            await this.waiter.close().catch((e: unknown) => this.context.log(`DestroyPropertyCollector failed: ${e instanceof Error ? e.message : String(e)}`));
+            await this.waiter
+                .close()
+                .catch((e: unknown) => this.context.log(`DestroyPropertyCollector failed: ${e instanceof Error ? e.message : String(e)}`));
             if (this.client.transport.hasSession) await this.client.logout();
         } finally {
             this.client.transport.destroy();
@@ -124,8 +142,12 @@ export class VsphereDriver implements Driver {
 
 /** The faults the core acts on, as the core's errors; everything else unchanged. */
 export function translateFault(error: unknown, vmDescription: string): unknown {
-    if (isFault(error, "ManagedObjectNotFound")) return new VmNotFoundError(vmDescription, "vSphere no longer knows it (ManagedObjectNotFound)");
-    if (isFault(error, "NotAuthenticated")) return new AuthenticationError(`the vSphere session for ${vmDescription} is not authenticated (NotAuthenticated): it expired or was closed`);
+    if (isFault(error, "ManagedObjectNotFound"))
+        return new VmNotFoundError(vmDescription, "vSphere no longer knows it (ManagedObjectNotFound)");
+    if (isFault(error, "NotAuthenticated"))
+        return new AuthenticationError(
+            `the vSphere session for ${vmDescription} is not authenticated (NotAuthenticated): it expired or was closed`,
+        );
     return error;
 }
 
@@ -148,7 +170,9 @@ export async function openVsphereDriver(
             await client.login(target.username, credentials.password);
         } catch (e) {
             if (isFault(e, "InvalidLogin", "NoPermission")) {
-                throw new AuthenticationError(`vSphere at ${url.host} refused the login of "${target.username}" (${e.faultType}); check target.vsphere.username and password`);
+                throw new AuthenticationError(
+                    `vSphere at ${url.host} refused the login of "${target.username}" (${e.faultType}); check target.vsphere.username and password`,
+                );
             }
             throw e;
         }
@@ -163,4 +187,5 @@ export async function openVsphereDriver(
     }
 }
 
-export const createDriver: DriverFactory<VsphereTarget, VsphereCredentials> = (target, credentials, context) => openVsphereDriver(target, credentials, context);
+export const createDriver: DriverFactory<VsphereTarget, VsphereCredentials> = (target, credentials, context) =>
+    openVsphereDriver(target, credentials, context);

@@ -68,9 +68,7 @@ const shownFields: Record<string, readonly string[]> = {
 };
 
 function describeFault(faultType: string, operation: string, faultString: string, fields: Readonly<Record<string, string>>): string {
-    const shown = (shownFields[faultType] ?? [])
-        .filter((name) => fields[name] !== undefined)
-        .map((name) => `${name}=${fields[name]}`);
+    const shown = (shownFields[faultType] ?? []).filter((name) => fields[name] !== undefined).map((name) => `${name}=${fields[name]}`);
     const parts = [faultString, ...shown].filter((p) => p !== "");
     return `vSphere ${operation} failed with ${faultType}${parts.length > 0 ? `: ${parts.join(", ")}` : ""}`;
 }

@@ -20,7 +20,10 @@ export async function locateVm(client: VimClient, target: VsphereTarget, descrip
     switch (selector.kind) {
         case "path": {
             // With a datacenter, a path may be relative to its VM folder (`folder/web-1`).
-            const path = target.datacenter && !selector.path.startsWith(`${target.datacenter}/`) ? `${target.datacenter}/vm/${selector.path}` : selector.path;
+            const path =
+                target.datacenter && !selector.path.startsWith(`${target.datacenter}/`)
+                    ? `${target.datacenter}/vm/${selector.path}`
+                    : selector.path;
             const found = await client.findByInventoryPath(path);
             if (!found) throw new VmNotFoundError(description, `nothing at inventory path ${path}`);
             if (found.type !== virtualMachine) throw new VmNotFoundError(description, `${path} is a ${found.type}, not a VirtualMachine`);
@@ -29,7 +32,12 @@ export async function locateVm(client: VimClient, target: VsphereTarget, descrip
         case "uuid": {
             const matches = await client.findVmsByUuid(selector.uuid, datacenter ?? client.serviceContent.rootFolder, datacenter);
             if (matches.length === 0) throw new VmNotFoundError(description, "no VM has that instance or BIOS UUID");
-            if (matches.length > 1) throw new AmbiguousVmError(description, matches, "clones share a BIOS UUID: use the instance UUID (config.instanceUuid) or the moid");
+            if (matches.length > 1)
+                throw new AmbiguousVmError(
+                    description,
+                    matches,
+                    "clones share a BIOS UUID: use the instance UUID (config.instanceUuid) or the moid",
+                );
             return matches[0];
         }
         case "moid": {
@@ -40,8 +48,17 @@ export async function locateVm(client: VimClient, target: VsphereTarget, descrip
         }
         case "name": {
             const matches = await client.findVmsByName(selector.name, datacenter ?? client.serviceContent.rootFolder);
-            if (matches.length === 0) throw new VmNotFoundError(description, `no VM is called ${JSON.stringify(selector.name)}${target.datacenter ? ` in ${target.datacenter}` : ""}`);
-            if (matches.length > 1) throw new AmbiguousVmError(description, matches, "name it by inventory path (DC/vm/folder/name), UUID or moid, or set datacenter");
+            if (matches.length === 0)
+                throw new VmNotFoundError(
+                    description,
+                    `no VM is called ${JSON.stringify(selector.name)}${target.datacenter ? ` in ${target.datacenter}` : ""}`,
+                );
+            if (matches.length > 1)
+                throw new AmbiguousVmError(
+                    description,
+                    matches,
+                    "name it by inventory path (DC/vm/folder/name), UUID or moid, or set datacenter",
+                );
             return matches[0];
         }
     }
@@ -50,7 +67,10 @@ export async function locateVm(client: VimClient, target: VsphereTarget, descrip
 async function findDatacenter(client: VimClient, name: string, description: string): Promise<MoRef> {
     const found = await client.findByInventoryPath(name);
     if (!found || found.type !== "Datacenter") {
-        throw new VmNotFoundError(description, `datacenter ${JSON.stringify(name)} was not found${found ? ` (${name} is a ${found.type})` : ""}`);
+        throw new VmNotFoundError(
+            description,
+            `datacenter ${JSON.stringify(name)} was not found${found ? ` (${name} is a ${found.type})` : ""}`,
+        );
     }
     return found;
 }

@@ -25,18 +25,27 @@ export function parseVmSelector(text: string, field: string): VmSelector {
     const prefix = prefixed && (prefixes as readonly string[]).includes(prefixed[1]) ? prefixed[1] : undefined;
     const value = prefix !== undefined && prefixed ? prefixed[2] : text;
     if (value === "") throw new InputError(field, `names nothing after "${prefix}:"`);
-    const kind = prefix ?? (value.includes("/") ? "path" : uuidPattern.test(value) ? "uuid" : vcenterMoidPattern.test(value) ? "moid" : "name");
+    const kind =
+        prefix ?? (value.includes("/") ? "path" : uuidPattern.test(value) ? "uuid" : vcenterMoidPattern.test(value) ? "moid" : "name");
     switch (kind) {
         case "path":
             if (value.startsWith("/") || value.endsWith("/") || value.includes("//")) {
-                throw new InputError(field, `must be an inventory path like "DC0/vm/folder/web-1" (no leading, trailing or doubled "/"), got ${JSON.stringify(value)}`);
+                throw new InputError(
+                    field,
+                    `must be an inventory path like "DC0/vm/folder/web-1" (no leading, trailing or doubled "/"), got ${JSON.stringify(value)}`,
+                );
             }
             return { kind, path: value };
         case "uuid":
-            if (!uuidPattern.test(value)) throw new InputError(field, `must be a UUID like 4211cb7c-1f0e-4e2a-9a5b-0123456789ab after "uuid:", got ${JSON.stringify(value)}`);
+            if (!uuidPattern.test(value))
+                throw new InputError(
+                    field,
+                    `must be a UUID like 4211cb7c-1f0e-4e2a-9a5b-0123456789ab after "uuid:", got ${JSON.stringify(value)}`,
+                );
             return { kind, uuid: value.toLowerCase() };
         case "moid":
-            if (!moidPattern.test(value)) throw new InputError(field, `must be a managed object id like vm-57 after "moid:", got ${JSON.stringify(value)}`);
+            if (!moidPattern.test(value))
+                throw new InputError(field, `must be a managed object id like vm-57 after "moid:", got ${JSON.stringify(value)}`);
             return { kind, moid: value };
         default:
             return { kind: "name", name: value };

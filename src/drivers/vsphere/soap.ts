@@ -103,12 +103,16 @@ export class SoapTransport {
         try {
             document = parseXml(response.text);
         } catch {
-            throw new VsphereConnectionError(`vSphere ${operation}: HTTP ${response.status} with a body that is not XML (is ${this.options.url.href} a vSphere SDK endpoint?)`);
+            throw new VsphereConnectionError(
+                `vSphere ${operation}: HTTP ${response.status} with a body that is not XML (is ${this.options.url.href} a vSphere SDK endpoint?)`,
+            );
         }
         const soapBody = document.namespace === soapEnvelopeNamespace ? child(document, "Body") : undefined;
         const result = soapBody?.children[0];
         if (!result) {
-            throw new VsphereConnectionError(`vSphere ${operation}: HTTP ${response.status} without a SOAP body (is ${this.options.url.href} a vSphere SDK endpoint?)`);
+            throw new VsphereConnectionError(
+                `vSphere ${operation}: HTTP ${response.status} without a SOAP body (is ${this.options.url.href} a vSphere SDK endpoint?)`,
+            );
         }
         if (result.name === "Fault" && result.namespace === soapEnvelopeNamespace) throw faultFromSoap(result, operation);
         if (response.status !== 200) {
@@ -150,7 +154,9 @@ export class SoapTransport {
                     response.on("data", (chunk: Buffer) => {
                         size += chunk.length;
                         if (size > maxResponseBytes) {
-                            request.destroy(new VsphereConnectionError(`vSphere ${method}: response larger than ${maxResponseBytes} bytes`));
+                            request.destroy(
+                                new VsphereConnectionError(`vSphere ${method}: response larger than ${maxResponseBytes} bytes`),
+                            );
                             return;
                         }
                         chunks.push(chunk);
@@ -159,7 +165,13 @@ export class SoapTransport {
                     response.on("error", (e) => reject(this.connectionError(e, method, options)));
                 },
             );
-            request.on("timeout", () => request.destroy(new VsphereConnectionError(`vSphere ${method}: no answer from ${url.host} within ${options.timeoutMs ?? this.requestTimeoutMs} ms`)));
+            request.on("timeout", () =>
+                request.destroy(
+                    new VsphereConnectionError(
+                        `vSphere ${method}: no answer from ${url.host} within ${options.timeoutMs ?? this.requestTimeoutMs} ms`,
+                    ),
+                ),
+            );
             request.on("error", (e: NodeJS.ErrnoException) => {
                 // A kept-alive socket the server closed in the meantime: the request never
                 // reached it, so sending it again on a fresh socket is safe.
@@ -192,7 +204,9 @@ export class SoapTransport {
             );
         }
         if (code === "ERR_TLS_CERT_ALTNAME_INVALID") {
-            return new VsphereConnectionError(`the TLS certificate of ${host} is not valid for that name (${error.message}); use the host name the certificate names in target.vsphere.url`);
+            return new VsphereConnectionError(
+                `the TLS certificate of ${host} is not valid for that name (${error.message}); use the host name the certificate names in target.vsphere.url`,
+            );
         }
         return new VsphereConnectionError(`cannot reach vSphere at ${host} (${method}): ${code ? `${code} ` : ""}${error.message}`);
     }

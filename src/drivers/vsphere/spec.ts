@@ -37,10 +37,15 @@ export function normaliseSdkUrl(text: string, field: string): URL {
     try {
         url = new URL(withScheme);
     } catch {
-        throw new InputError(field, `must be the vSphere SDK URL such as https://vcenter.example.com/sdk, got ${JSON.stringify(text.replace(/\/\/[^/@]*@/, "//(hidden)@"))}`);
+        throw new InputError(
+            field,
+            `must be the vSphere SDK URL such as https://vcenter.example.com/sdk, got ${JSON.stringify(text.replace(/\/\/[^/@]*@/, "//(hidden)@"))}`,
+        );
     }
-    if (url.protocol !== "https:") throw new InputError(field, `must use https: (the password would travel in clear text over ${url.protocol})`);
-    if (url.username || url.password) throw new InputError(field, "must not embed credentials; use target.vsphere.username and password, which stay secret");
+    if (url.protocol !== "https:")
+        throw new InputError(field, `must use https: (the password would travel in clear text over ${url.protocol})`);
+    if (url.username || url.password)
+        throw new InputError(field, "must not embed credentials; use target.vsphere.username and password, which stay secret");
     if (url.search || url.hash) throw new InputError(field, "must not have a query or fragment");
     if (url.pathname === "/" || url.pathname === "") url.pathname = "/sdk";
     return url;
@@ -90,7 +95,8 @@ export const vsphereSpec: PlatformSpec<VsphereTarget, VsphereCredentials> = {
             [
                 () => rejectUnknownKeys(obj, field, [...targetKeys, ...credentialKeys]),
                 () => {
-                    if (obj.password !== undefined) throw new InputError(`${field}.password`, "belongs in the credentials (secret) input, not the target");
+                    if (obj.password !== undefined)
+                        throw new InputError(`${field}.password`, "belongs in the credentials (secret) input, not the target");
                 },
                 () => (url = normaliseSdkUrl(requireString(obj, "url", field), `${field}.url`)),
                 () => (username = requireString(obj, "username", field, { maxLength: 256 })),
@@ -98,12 +104,20 @@ export const vsphereSpec: PlatformSpec<VsphereTarget, VsphereCredentials> = {
                     vm = requireString(obj, "vm", field, { maxLength: 2048 });
                     selector = parseVmSelector(vm, `${field}.vm`);
                 },
-                () => (datacenter = optionalString(obj, "datacenter", field, { maxLength: 1024, pattern: /^[^/].*[^/]$|^[^/]$/, description: "a datacenter name or folder path without leading or trailing /" })),
+                () =>
+                    (datacenter = optionalString(obj, "datacenter", field, {
+                        maxLength: 1024,
+                        pattern: /^[^/].*[^/]$|^[^/]$/,
+                        description: "a datacenter name or folder path without leading or trailing /",
+                    })),
                 () => (insecure = optionalBoolean(obj, "insecure", field) ?? false),
                 () => (caCert = parseCaCert(obj.caCert, `${field}.caCert`)),
                 () => {
                     if (obj.insecure === true && obj.caCert !== undefined && obj.caCert !== null) {
-                        throw new InputError(`${field}.insecure`, "cannot be combined with caCert: either verify against the CA or do not verify");
+                        throw new InputError(
+                            `${field}.insecure`,
+                            "cannot be combined with caCert: either verify against the CA or do not verify",
+                        );
                     }
                 },
             ],
@@ -121,10 +135,9 @@ export const vsphereSpec: PlatformSpec<VsphereTarget, VsphereCredentials> = {
 
     parseCredentials(raw, field) {
         const obj = requireObject(raw ?? {}, field);
-        return validateAll(
-            [() => rejectUnknownKeys(obj, field, credentialKeys)],
-            () => ({ password: requirePassword(obj.password, `${field}.password`) }),
-        );
+        return validateAll([() => rejectUnknownKeys(obj, field, credentialKeys)], () => ({
+            password: requirePassword(obj.password, `${field}.password`),
+        }));
     },
 
     describe(target) {

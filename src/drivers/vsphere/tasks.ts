@@ -36,4 +36,3 @@ export async function awaitTask(client: VimClient, task: MoRef, operation: strin
         delay = Math.min(delay * 2, maxPollDelayMs);
     }
 }
-

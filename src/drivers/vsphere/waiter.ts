@@ -102,7 +102,9 @@ export class PowerStateWaiter {
             }
         } finally {
             const destroy = (): Promise<void> =>
-                this.client.destroyFilter(filter).catch((e: unknown) => this.options.log(`DestroyPropertyFilter failed: ${e instanceof Error ? e.message : String(e)}`));
+                this.client
+                    .destroyFilter(filter)
+                    .catch((e: unknown) => this.options.log(`DestroyPropertyFilter failed: ${e instanceof Error ? e.message : String(e)}`));
             if (cutAtDeadline) {
                 // The abandoned long poll is still open on the server, where it could swallow a
                 // later change: cancel it, then drop the filter. That can take a server tick
@@ -119,14 +121,22 @@ export class PowerStateWaiter {
     }
 
     /** One WaitForUpdatesEx, raced against the deadline on the injected clock. */
-    private async waitOnce(collector: MoRef, filter: MoRef, version: string, remainingMs: number): Promise<PropertyUpdate | undefined | "deadline"> {
+    private async waitOnce(
+        collector: MoRef,
+        filter: MoRef,
+        version: string,
+        remainingMs: number,
+    ): Promise<PropertyUpdate | undefined | "deadline"> {
         const maxWaitSeconds = Math.min(maxWaitSecondsCap, Math.max(1, Math.ceil(remainingMs / 1000)));
         const call = new AbortController();
         const timer = new AbortController();
         const pending = this.client.waitForUpdates(collector, filter, version, maxWaitSeconds, { signal: call.signal });
         const deadlineReached = this.options.clock.sleep(Math.max(0, remainingMs), timer.signal).then(() => "deadline" as const);
         try {
-            const first = await Promise.race([pending.then((update) => ({ update })), version === "" ? new Promise<never>(() => undefined) : deadlineReached]);
+            const first = await Promise.race([
+                pending.then((update) => ({ update })),
+                version === "" ? new Promise<never>(() => undefined) : deadlineReached,
+            ]);
             if (first !== "deadline") return first.update;
         } finally {
             timer.abort();
