@@ -88,6 +88,15 @@ describeWithPeer("vSphere driver against vcsim", "vsphere", vcsimVariables, (env
         expect((await driver.readState()).state).toBe("stopped");
     });
 
+    test("polling mode (servers without WaitForUpdatesEx) reaches the same graceful result", async () => {
+        const driver = await open(sim, vm, { waitMode: "poll", pollIntervalMs: 200 });
+        opened.push(driver);
+        const report = await runTransition(driver, systemClock, { desired: "OffGraceful", gracefulTimeoutMs: 10_000 });
+        expect(report).toMatchObject({ to: "stopped", method: "graceful", gracefulMethod: "vmware-tools" });
+        expect(calls(driver, "WaitForUpdatesEx")).toBe(0);
+        expect(calls(driver, "RetrievePropertiesEx")).toBeGreaterThanOrEqual(5);
+    });
+
     test("a wait cut at its deadline returns on time and does not swallow the next change", async () => {
         await setBehaviour(sim, vm, { shutdown: "hang" });
         const driver = await driverFor();
