@@ -21,8 +21,9 @@ case "${1:-}" in
       echo "vsphere peer: install attempt $attempt failed; retrying in 10 s" >&2
       sleep 10
     done
-    # 1 s guest shutdown delay: long enough to observe, short enough for tests.
-    exports="$(bash "$peer/start.sh" "$port" -- -shutdown-delay 1s 2>&2)"
+    # 1 s guest shutdown delay: long enough to observe, short enough for tests. A password no
+    # other text contains, so tests can grep logs and state for it (vcsim's default is "pass").
+    exports="$(bash "$peer/start.sh" "$port" -- -shutdown-delay 1s -password "${VSPHERE_TEST_PASSWORD:-vcsim-Pw-4f9Q}" 2>&2)"
     grep -E '^export VCSIM_(URL|USERNAME|PASSWORD|CA_FILE|CTL_URL)=' <<<"$exports" \
       || { echo "vsphere peer printed no VCSIM_* exports" >&2; exit 1; }
     ;;

@@ -69,6 +69,7 @@ describeWithPeer("vSphere driver against vcsim", "vsphere", vcsimVariables, (env
         expect(wait?.durationMs).toBeGreaterThanOrEqual(800);
         expect(wait?.durationMs).toBeLessThan(2000);
         expect((await driver.readState()).state).toBe("stopped");
+        expect(JSON.stringify(report)).not.toContain(sim.password);
     });
 
     test("hung guest: forced with PowerOffVM_Task right after the deadline", async () => {
