@@ -2,7 +2,17 @@ import tseslint from "typescript-eslint";
 import pulumi from "@pulumi/eslint-plugin";
 
 export default tseslint.config(
-    { ignores: ["lib/**", "node_modules/**", "coverage/**", "examples/**/node_modules/**", "test/fixtures/*.js", "scripts/*.js", "jest.config.js"] },
+    {
+        ignores: [
+            "lib/**",
+            "node_modules/**",
+            "coverage/**",
+            "examples/**/node_modules/**",
+            "test/fixtures/*.js",
+            "scripts/*.js",
+            "jest.config.js",
+        ],
+    },
     ...tseslint.configs.recommended,
     {
         files: ["**/*.ts"],

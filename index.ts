@@ -2,5 +2,13 @@ export * from "./components";
 export * from "./src/power";
 export * from "./src/providers";
 export type { PlatformName, PlatformSpec, DriverContext, DriverFactory } from "./src/drivers/platform";
-export type { PreStopHook, GuestLifecycleArgs, GuestServiceArgs, ExecHookArgs, DrainHookArgs, HttpRequestArgs, HttpMethod } from "./src/guest/types";
+export type {
+    PreStopHook,
+    GuestLifecycleArgs,
+    GuestServiceArgs,
+    ExecHookArgs,
+    DrainHookArgs,
+    HttpRequestArgs,
+    HttpMethod,
+} from "./src/guest/types";
 export { renderGuestUserData, checkGuestBudget, planGuest } from "./src/guest";

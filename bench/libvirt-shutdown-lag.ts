@@ -43,7 +43,9 @@ async function main(): Promise<void> {
             const methods: Method[] = round % 2 === 0 ? ["events", "poll-2s"] : ["poll-2s", "events"];
             const results = await Promise.all(guests.map((guest, i) => measure(env, guest, methods[i])));
             samples.push(...results);
-            console.log(`round ${round + 1}/${rounds}: ${results.map((s) => `${s.method} lag ${s.lagMs} ms (off after ${s.shutdownMs} ms)`).join(", ")}`);
+            console.log(
+                `round ${round + 1}/${rounds}: ${results.map((s) => `${s.method} lag ${s.lagMs} ms (off after ${s.shutdownMs} ms)`).join(", ")}`,
+            );
         }
     } finally {
         await Promise.all(guests.map((g) => g.remove()));
@@ -52,8 +54,12 @@ async function main(): Promise<void> {
     const poll = samples.filter((s) => s.method === "poll-2s").map((s) => s.lagMs);
     console.log("");
     console.log("lag from libvirt's Stopped event to the driver returning (ms):");
-    console.log(`  events + 2 s safety poll: median ${median(events)}, min ${Math.min(...events)}, max ${Math.max(...events)}  (n=${events.length}; goal: median < 100)`);
-    console.log(`  plain 2 s polling loop:   median ${median(poll)}, min ${Math.min(...poll)}, max ${Math.max(...poll)}  (n=${poll.length})`);
+    console.log(
+        `  events + 2 s safety poll: median ${median(events)}, min ${Math.min(...events)}, max ${Math.max(...events)}  (n=${events.length}; goal: median < 100)`,
+    );
+    console.log(
+        `  plain 2 s polling loop:   median ${median(poll)}, min ${Math.min(...poll)}, max ${Math.max(...poll)}  (n=${poll.length})`,
+    );
     console.log(`  ratio poll/events (medians): ${(median(poll) / Math.max(1, median(events))).toFixed(1)}x`);
 }
 
@@ -84,10 +90,14 @@ async function measure(env: PeerEnv, guest: Guest, method: Method): Promise<Samp
 
 /** An independent watcher: resolves with libvirt's timestamp of the domain's Stopped event. */
 function watchStopped(env: PeerEnv, domain: string): { child: ChildProcess; stoppedAt: Promise<number> } {
-    const child = spawn("virsh", ["-q", "-c", env.LVPEER_URI, "event", "--domain", domain, "--event", "lifecycle", "--loop", "--timestamp"], {
-        stdio: ["ignore", "pipe", "ignore"],
-        env: { ...process.env, LC_ALL: "C", TZ: "UTC" },
-    });
+    const child = spawn(
+        "virsh",
+        ["-q", "-c", env.LVPEER_URI, "event", "--domain", domain, "--event", "lifecycle", "--loop", "--timestamp"],
+        {
+            stdio: ["ignore", "pipe", "ignore"],
+            env: { ...process.env, LC_ALL: "C", TZ: "UTC" },
+        },
+    );
     const stoppedAt = new Promise<number>((resolve, reject) => {
         createInterface({ input: child.stdout! }).on("line", (line) => {
             const match = /^(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d\.\d+)([+-]\d{4}): event 'lifecycle' .*: Stopped/.exec(line);

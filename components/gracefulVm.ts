@@ -60,7 +60,10 @@ export class GracefulVm extends pulumi.ComponentResource {
 function targetPlatform(args: GracefulVmArgs): PlatformName {
     const given = platformNames.filter((p) => args.target?.[p] !== undefined);
     if (given.length !== 1) {
-        throw new InputError("target", `must name exactly one of ${platformNames.join(", ")}; got ${given.length === 0 ? "none" : given.join(" and ")}`);
+        throw new InputError(
+            "target",
+            `must name exactly one of ${platformNames.join(", ")}; got ${given.length === 0 ? "none" : given.join(" and ")}`,
+        );
     }
     return given[0];
 }

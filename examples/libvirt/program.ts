@@ -20,6 +20,7 @@ export function localVm(config = new pulumi.Config("graceful-vm")): GracefulVm {
         powerState: config.get<DesiredPowerState>("powerState", { allowedValues: ["On", "Off", "OffGraceful"] }) ?? "On",
         gracefulShutdownTimeout: config.get("gracefulShutdownTimeout") ?? "60s",
         forceAfterTimeout: config.getBoolean("forceAfterTimeout") ?? true,
-        shutdownOnDestroy: config.get<ShutdownOnDestroyPolicy>("shutdownOnDestroy", { allowedValues: ["graceful", "hard", "none"] }) ?? "graceful",
+        shutdownOnDestroy:
+            config.get<ShutdownOnDestroyPolicy>("shutdownOnDestroy", { allowedValues: ["graceful", "hard", "none"] }) ?? "graceful",
     });
 }

@@ -16,7 +16,10 @@ const configKeys = ["target", "gracefulShutdownTimeout", "forceAfterTimeout", "w
 
 /** `clientSecret` -> `GRACEFUL_VM_CLIENT_SECRET`. */
 export function secretEnvName(field: string): string {
-    return `GRACEFUL_VM_${field.replace(/([a-z0-9])([A-Z])/g, "$1_$2").replace(/[^A-Za-z0-9]+/g, "_").toUpperCase()}`;
+    return `GRACEFUL_VM_${field
+        .replace(/([a-z0-9])([A-Z])/g, "$1_$2")
+        .replace(/[^A-Za-z0-9]+/g, "_")
+        .toUpperCase()}`;
 }
 
 export function readConfigFile(file: string, cwd: string): Record<string, unknown> {
@@ -31,7 +34,9 @@ export function readConfigFile(file: string, cwd: string): Record<string, unknow
     try {
         data = /\.json$/i.test(resolved) ? JSON.parse(text) : parseYaml(text);
     } catch (e) {
-        throw new UsageError(`--config ${file}: not valid ${/\.json$/i.test(resolved) ? "JSON" : "YAML"}: ${e instanceof Error ? e.message.split("\n")[0] : String(e)}`);
+        throw new UsageError(
+            `--config ${file}: not valid ${/\.json$/i.test(resolved) ? "JSON" : "YAML"}: ${e instanceof Error ? e.message.split("\n")[0] : String(e)}`,
+        );
     }
     if (typeof data !== "object" || data === null || Array.isArray(data)) {
         throw new UsageError(`--config ${file}: must hold an object such as { target: { libvirt: { domain: web-1 } } }`);
@@ -59,7 +64,8 @@ export function buildInputs(request: CliRequest, env: NodeJS.ProcessEnv, cwd: st
     }
     for (const field of spec.secretFields) {
         const fromEnv = env[secretEnvName(field)];
-        if (fromEnv !== undefined && fromEnv !== "") credentials[field] = fromEnv.trim().startsWith("{") ? parseJsonSecret(fromEnv, field) : fromEnv;
+        if (fromEnv !== undefined && fromEnv !== "")
+            credentials[field] = fromEnv.trim().startsWith("{") ? parseJsonSecret(fromEnv, field) : fromEnv;
     }
     return parseInputs({
         platform,
@@ -87,7 +93,10 @@ function withLibvirtFlags(configTarget: unknown, request: CliRequest): Record<st
         return targets;
     }
     const others = Object.keys(targets).filter((k) => k !== "libvirt");
-    if (others.length > 0) throw new UsageError(`--libvirt-uri/--domain/--shutdown-mode are for libvirt, but the config file's target is ${others.join(", ")}`);
+    if (others.length > 0)
+        throw new UsageError(
+            `--libvirt-uri/--domain/--shutdown-mode are for libvirt, but the config file's target is ${others.join(", ")}`,
+        );
     const libvirt = targets.libvirt;
     targets.libvirt = { ...(typeof libvirt === "object" && libvirt !== null ? libvirt : {}), ...flags };
     return targets;
@@ -98,7 +107,10 @@ function onePlatform(targets: Record<string, unknown>): PlatformName {
     const unknown = given.filter((k) => !(platformNames as readonly string[]).includes(k));
     if (unknown.length > 0) throw new InputError(`target.${unknown[0]}`, `is not a platform; expected one of ${platformNames.join(", ")}`);
     if (given.length !== 1) {
-        throw new InputError("target", `must name exactly one of ${platformNames.join(", ")}; got ${given.length === 0 ? "none" : given.join(" and ")}`);
+        throw new InputError(
+            "target",
+            `must name exactly one of ${platformNames.join(", ")}; got ${given.length === 0 ? "none" : given.join(" and ")}`,
+        );
     }
     return given[0] as PlatformName;
 }

@@ -47,8 +47,15 @@ async function status(request: CliRequest, inputs: VmPowerInputs, io: CliIo): Pr
             vm: driver.vmDescription,
             state: await driver.readState(),
         }));
-        const body = { platform: result.platform, vm: result.vm, state: result.state.state, ...(result.state.detail ? { detail: result.state.detail } : {}) };
-        io.stdout.write(request.json ? `${JSON.stringify(body, null, 2)}\n` : `${body.vm}: ${body.state}${body.detail ? ` (${body.detail})` : ""}\n`);
+        const body = {
+            platform: result.platform,
+            vm: result.vm,
+            state: result.state.state,
+            ...(result.state.detail ? { detail: result.state.detail } : {}),
+        };
+        io.stdout.write(
+            request.json ? `${JSON.stringify(body, null, 2)}\n` : `${body.vm}: ${body.state}${body.detail ? ` (${body.detail})` : ""}\n`,
+        );
         return exitCodes.ok;
     } catch (e) {
         return failure(e, request, io);
@@ -78,7 +85,9 @@ function failure(error: unknown, request: CliRequest, io: CliIo): number {
     io.stderr.write(`graceful-vm: ${error instanceof VmNotFoundError ? "" : "failed: "}${message}\n`);
     if (request.json) {
         const report = error instanceof PowerTransitionError ? (error.report as TransitionReport) : undefined;
-        io.stdout.write(`${JSON.stringify({ error: message, errorType: error instanceof Error ? error.name : "Error", ...(report ? { report } : {}) }, null, 2)}\n`);
+        io.stdout.write(
+            `${JSON.stringify({ error: message, errorType: error instanceof Error ? error.name : "Error", ...(report ? { report } : {}) }, null, 2)}\n`,
+        );
     }
     return exitCodes.failure;
 }

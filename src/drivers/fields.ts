@@ -71,7 +71,10 @@ export function optionalOneOf<T extends string>(obj: Fields, key: string, field:
     const value = obj[key];
     if (value === undefined || value === null) return undefined;
     if (typeof value !== "string" || !(allowed as readonly string[]).includes(value)) {
-        throw new InputError(`${field}.${key}`, `must be one of ${allowed.map((a) => JSON.stringify(a)).join(", ")}, got ${JSON.stringify(value)}`);
+        throw new InputError(
+            `${field}.${key}`,
+            `must be one of ${allowed.map((a) => JSON.stringify(a)).join(", ")}, got ${JSON.stringify(value)}`,
+        );
     }
     return value as T;
 }
@@ -83,7 +86,10 @@ export function requireUrl(obj: Fields, key: string, field: string, protocols: r
     try {
         url = new URL(text);
     } catch {
-        throw new InputError(`${field}.${key}`, `must be an absolute URL such as ${protocols[0]}//host:port/, got ${JSON.stringify(redactUrl(text))}`);
+        throw new InputError(
+            `${field}.${key}`,
+            `must be an absolute URL such as ${protocols[0]}//host:port/, got ${JSON.stringify(redactUrl(text))}`,
+        );
     }
     if (!protocols.includes(url.protocol)) {
         throw new InputError(`${field}.${key}`, `must use ${protocols.join(" or ")}, got ${url.protocol}`);

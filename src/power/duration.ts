@@ -32,13 +32,19 @@ function toMilliseconds(value: unknown, field: string): number {
         return Math.round(value * 1000);
     }
     if (typeof value !== "string") {
-        throw new InputError(field, `must be a duration such as "90s", "2m" or "1m30s", or a number of seconds; got ${describeValue(value)}`);
+        throw new InputError(
+            field,
+            `must be a duration such as "90s", "2m" or "1m30s", or a number of seconds; got ${describeValue(value)}`,
+        );
     }
     const text = value.trim();
     if (/^-/.test(text)) throw new InputError(field, `must not be negative, got ${describeValue(value)}`);
     if (/^\d+(\.\d+)?$/.test(text)) return Math.round(Number(text) * 1000);
     if (!wholePattern.test(text)) {
-        throw new InputError(field, `must be a duration such as "90s", "2m" or "1m30s", or a number of seconds; got ${describeValue(value)}`);
+        throw new InputError(
+            field,
+            `must be a duration such as "90s", "2m" or "1m30s", or a number of seconds; got ${describeValue(value)}`,
+        );
     }
     let total = 0;
     for (const match of text.matchAll(partPattern)) {

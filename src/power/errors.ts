@@ -69,11 +69,7 @@ export class GracefulShutdownUnavailableError extends Error {
 }
 
 /** Why a graceful shutdown ended in a hard power-off. */
-export type FallbackReason =
-    | "timeout"
-    | "toolsUnavailable"
-    | "gracefulRequestFailed"
-    | "guestFrozen";
+export type FallbackReason = "timeout" | "toolsUnavailable" | "gracefulRequestFailed" | "guestFrozen";
 
 /** The sequence could not bring the VM to the desired state. Carries the partial report. */
 export class PowerTransitionError extends Error {

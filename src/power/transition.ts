@@ -1,22 +1,9 @@
 import { Clock } from "./clock";
 import { Driver, ObservedState } from "./driver";
-import {
-    AuthenticationError,
-    FallbackReason,
-    GracefulShutdownUnavailableError,
-    PowerTransitionError,
-    VmNotFoundError,
-} from "./errors";
+import { AuthenticationError, FallbackReason, GracefulShutdownUnavailableError, PowerTransitionError, VmNotFoundError } from "./errors";
 import { Recorder } from "./recorder";
 import { Phase, TransitionMethod, TransitionReport } from "./report";
-import {
-    DesiredPowerState,
-    ObservedPowerState,
-    isGuestFrozen,
-    isOff,
-    isSatisfied,
-    isTransitional,
-} from "./states";
+import { DesiredPowerState, ObservedPowerState, isGuestFrozen, isOff, isSatisfied, isTransitional } from "./states";
 
 /** What the caller wants from one run of the sequence. */
 export interface TransitionRequest {
@@ -88,7 +75,10 @@ class Transition {
         let current = await this.phase("read", () => this.call("readState", () => this.driver.readState()));
         this.from = current.state;
         if (current.state === "unknown") {
-            throw this.fail(`cannot tell whether ${this.driver.vmDescription} is on or off (the platform reports "${current.detail ?? "unknown"}")`, current);
+            throw this.fail(
+                `cannot tell whether ${this.driver.vmDescription} is on or off (the platform reports "${current.detail ?? "unknown"}")`,
+                current,
+            );
         }
         if (isTransitional(current.state) && !isSatisfied(this.request.desired, current.state)) {
             current = await this.settle();
@@ -119,7 +109,10 @@ class Transition {
         const deadline = this.clock.now() + this.verifyTimeoutMs;
         const state = await this.phase("settle", () => this.waitFor(settled, deadline), deadline);
         if (isTransitional(state.state)) {
-            throw this.fail(`${this.driver.vmDescription} stayed "${state.state}" for ${this.verifyTimeoutMs} ms; another operation seems stuck`, state);
+            throw this.fail(
+                `${this.driver.vmDescription} stayed "${state.state}" for ${this.verifyTimeoutMs} ms; another operation seems stuck`,
+                state,
+            );
         }
         this.recorder.notes.push(`waited for a transition in progress to finish (${this.from} -> ${state.state})`);
         return state;
@@ -127,14 +120,19 @@ class Transition {
 
     private async powerOn(): Promise<ObservedState> {
         this.outcome = { method: "powerOn" };
-        await this.phase("powerOn", () => this.call("powerOn", () => this.driver.powerOn()).catch((e) => this.unlessAlready(e, ["running"])));
+        await this.phase("powerOn", () =>
+            this.call("powerOn", () => this.driver.powerOn()).catch((e) => this.unlessAlready(e, ["running"])),
+        );
         const state = await this.verify(["running"]);
         if (this.request.waitForGuestAgent && this.driver.waitForGuestAgent) {
             const deadline = this.clock.now() + this.verifyTimeoutMs;
             const waitForAgent = this.driver.waitForGuestAgent.bind(this.driver);
             const answered = await this.phase("agentWait", () => this.call("waitForGuestAgent", () => waitForAgent(deadline)), deadline);
             if (!answered) {
-                throw this.fail(`${this.driver.vmDescription} is running but its guest agent did not answer within ${this.verifyTimeoutMs} ms`, state);
+                throw this.fail(
+                    `${this.driver.vmDescription} is running but its guest agent did not answer within ${this.verifyTimeoutMs} ms`,
+                    state,
+                );
             }
         }
         return state;
@@ -165,7 +163,9 @@ class Transition {
             if (!tools.available) return this.fellBack("toolsUnavailable", tools.detail);
         }
         try {
-            const asked = await this.phase("gracefulRequest", () => this.call("requestGuestShutdown", () => this.driver.requestGuestShutdown(deadline)));
+            const asked = await this.phase("gracefulRequest", () =>
+                this.call("requestGuestShutdown", () => this.driver.requestGuestShutdown(deadline)),
+            );
             this.outcome = { ...this.outcome, method: "graceful", gracefulMethod: asked.method };
         } catch (e) {
             if (e instanceof AuthenticationError || e instanceof VmNotFoundError) throw e;
@@ -203,7 +203,8 @@ class Transition {
             throw this.fail(`${this.driver.platform} VMs cannot be deallocated; use "Off" or "OffGraceful"`, current);
         }
         if (!isOff(current.state)) {
-            current = this.request.stopBeforeDeallocate === "hard" ? await this.powerOffHard(undefined) : await this.shutDownGracefully(current);
+            current =
+                this.request.stopBeforeDeallocate === "hard" ? await this.powerOffHard(undefined) : await this.shutDownGracefully(current);
         }
         if (current.state === "deallocated") return current;
         if (this.outcome.method === "none") this.outcome = { method: "deallocate" };
@@ -222,7 +223,10 @@ class Transition {
         const deadline = this.clock.now() + this.verifyTimeoutMs;
         const state = await this.phase("verify", () => this.waitFor(targets, deadline), deadline);
         if (!targets.includes(state.state)) {
-            throw this.fail(`${this.driver.vmDescription} is ${state.state}, not ${targets.join(" or ")}, ${this.verifyTimeoutMs} ms after the request`, state);
+            throw this.fail(
+                `${this.driver.vmDescription} is ${state.state}, not ${targets.join(" or ")}, ${this.verifyTimeoutMs} ms after the request`,
+                state,
+            );
         }
         return state;
     }
@@ -273,5 +277,3 @@ class Transition {
         return new PowerTransitionError(message, this.report(state));
     }
 }
-
-

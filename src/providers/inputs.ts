@@ -79,18 +79,29 @@ export function validateInputs(raw: Record<string, unknown>): { inputs: VmPowerI
         if (known("target")) attempt(() => spec.parseTarget(merged.target, `target.${platform}`));
         if (known("credentials")) attempt(() => spec.parseCredentials(merged.credentials, `target.${platform}`));
         if (merged.powerState === "Deallocated" && !spec.supportsDeallocate) {
-            errors.push(new InputError("powerState", `"Deallocated" is only supported on Azure; ${platform} VMs can be "Off" or "OffGraceful"`));
+            errors.push(
+                new InputError("powerState", `"Deallocated" is only supported on Azure; ${platform} VMs can be "Off" or "OffGraceful"`),
+            );
         }
     }
     if (known("powerState") && !(desiredPowerStates as readonly unknown[]).includes(merged.powerState)) {
-        errors.push(new InputError("powerState", `must be one of ${desiredPowerStates.join(", ")}; got ${JSON.stringify(merged.powerState)}`));
+        errors.push(
+            new InputError("powerState", `must be one of ${desiredPowerStates.join(", ")}; got ${JSON.stringify(merged.powerState)}`),
+        );
     }
     if (known("gracefulShutdownTimeout")) attempt(() => parseDuration(merged.gracefulShutdownTimeout, "gracefulShutdownTimeout"));
     if (known("shutdownOnDestroy") && !(shutdownOnDestroyPolicies as readonly unknown[]).includes(merged.shutdownOnDestroy)) {
-        errors.push(new InputError("shutdownOnDestroy", `must be one of ${shutdownOnDestroyPolicies.join(", ")}; got ${JSON.stringify(merged.shutdownOnDestroy)}`));
+        errors.push(
+            new InputError(
+                "shutdownOnDestroy",
+                `must be one of ${shutdownOnDestroyPolicies.join(", ")}; got ${JSON.stringify(merged.shutdownOnDestroy)}`,
+            ),
+        );
     }
     if (known("stopBeforeDeallocate") && !["graceful", "hard"].includes(merged.stopBeforeDeallocate as string)) {
-        errors.push(new InputError("stopBeforeDeallocate", `must be "graceful" or "hard"; got ${JSON.stringify(merged.stopBeforeDeallocate)}`));
+        errors.push(
+            new InputError("stopBeforeDeallocate", `must be "graceful" or "hard"; got ${JSON.stringify(merged.stopBeforeDeallocate)}`),
+        );
     }
     for (const key of ["forceAfterTimeout", "waitForGuestAgent"]) {
         if (known(key) && typeof merged[key] !== "boolean") {

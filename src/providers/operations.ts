@@ -39,11 +39,7 @@ export async function withDriver<T>(inputs: VmPowerInputs, context: OperationCon
 }
 
 /** Runs the sequence towards `desired` with the inputs' timeouts and policy. */
-export function transition(
-    inputs: VmPowerInputs,
-    desired: DesiredPowerState,
-    context: OperationContext = {},
-): Promise<TransitionReport> {
+export function transition(inputs: VmPowerInputs, desired: DesiredPowerState, context: OperationContext = {}): Promise<TransitionReport> {
     return withDriver(inputs, context, async (driver) => {
         const report = await runTransition(driver, context.clock ?? systemClock, {
             desired,

@@ -43,12 +43,32 @@ describeWithPeer("graceful-vm CLI on real libvirt guests", "libvirt", libvirtPee
 
             const status = await graceful(["status", ...target(guest.name), "--json"]);
             expect(status.code).toBe(0);
-            expect(JSON.parse(status.stdout)).toEqual({ platform: "libvirt", vm: `${env.LVPEER_URI} domain ${guest.name}`, state: "running", detail: "running (booted)" });
+            expect(JSON.parse(status.stdout)).toEqual({
+                platform: "libvirt",
+                vm: `${env.LVPEER_URI} domain ${guest.name}`,
+                state: "running",
+                detail: "running (booted)",
+            });
 
-            const off = await graceful(["off", "--graceful", "--timeout", "30s", "--shutdown-mode", "acpi", ...target(guest.name), "--json"]);
+            const off = await graceful([
+                "off",
+                "--graceful",
+                "--timeout",
+                "30s",
+                "--shutdown-mode",
+                "acpi",
+                ...target(guest.name),
+                "--json",
+            ]);
             expect(off.code).toBe(0);
             const report = JSON.parse(off.stdout) as TransitionReport;
-            expect(report).toMatchObject({ to: "stopped", method: "graceful", gracefulMethod: "acpi", stateDetail: "shut off (shutdown)", gracefulTimeoutMs: 30_000 });
+            expect(report).toMatchObject({
+                to: "stopped",
+                method: "graceful",
+                gracefulMethod: "acpi",
+                stateDetail: "shut off (shutdown)",
+                gracefulTimeoutMs: 30_000,
+            });
             expect(off.stderr).toMatch(/waiting for the guest to shut down \(\d+\.\ds elapsed, \d+\.\ds left\)/);
             expect(guest.hookLog()).toContain("prestop: done");
 
@@ -66,15 +86,41 @@ describeWithPeer("graceful-vm CLI on real libvirt guests", "libvirt", libvirtPee
             expect((await graceful(["on", ...target(guest.name), "--quiet"])).code).toBe(0);
             await guest.waitReady();
 
-            const strict = await graceful(["off", "--graceful", "--timeout", "3s", "--no-force", "--shutdown-mode", "acpi", ...target(guest.name), "--json"]);
+            const strict = await graceful([
+                "off",
+                "--graceful",
+                "--timeout",
+                "3s",
+                "--no-force",
+                "--shutdown-mode",
+                "acpi",
+                ...target(guest.name),
+                "--json",
+            ]);
             expect(strict.code).toBe(1);
-            expect(JSON.parse(strict.stdout)).toMatchObject({ errorType: "PowerTransitionError", report: { fallbackReason: "timeout", to: "running" } });
+            expect(JSON.parse(strict.stdout)).toMatchObject({
+                errorType: "PowerTransitionError",
+                report: { fallbackReason: "timeout", to: "running" },
+            });
             expect(strict.stderr).toMatch(/forcing is disabled/);
             expect(await guest.state()).toMatch(/^running/);
 
-            const forced = await graceful(["off", "--graceful", "--timeout", "3s", "--shutdown-mode", "acpi", ...target(guest.name), "--json"]);
+            const forced = await graceful([
+                "off",
+                "--graceful",
+                "--timeout",
+                "3s",
+                "--shutdown-mode",
+                "acpi",
+                ...target(guest.name),
+                "--json",
+            ]);
             expect(forced.code).toBe(3);
-            expect(JSON.parse(forced.stdout)).toMatchObject({ method: "forced", fallbackReason: "timeout", stateDetail: "shut off (destroyed)" });
+            expect(JSON.parse(forced.stdout)).toMatchObject({
+                method: "forced",
+                fallbackReason: "timeout",
+                stateDetail: "shut off (destroyed)",
+            });
 
             const hard = await graceful(["off", ...target(guest.name)]);
             expect(hard.code).toBe(0);

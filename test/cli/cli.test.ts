@@ -96,7 +96,13 @@ describe("graceful-vm against a platform driver (the fake hypervisor, via a conf
 
     const config = (extra: Record<string, unknown> = {}) =>
         writeConfig(dir, "target.yaml", {
-            target: { custom: { module: hypervisor.driverModule, name: "web-1", options: { stateFile: hypervisor.stateFile, vm: "web-1", requiredToken: token } } },
+            target: {
+                custom: {
+                    module: hypervisor.driverModule,
+                    name: "web-1",
+                    options: { stateFile: hypervisor.stateFile, vm: "web-1", requiredToken: token },
+                },
+            },
             gracefulShutdownTimeout: "2s",
             ...extra,
         });
@@ -116,7 +122,12 @@ describe("graceful-vm against a platform driver (the fake hypervisor, via a conf
     test("off --graceful: graceful success is exit 0 with the report on stdout and progress on stderr", async () => {
         const result = await cli(["off", "--graceful", "--config", config(), "--json"], env);
         expect(result.code).toBe(exitCodes.ok);
-        expect(result.json<TransitionReport>()).toMatchObject({ from: "running", to: "stopped", method: "graceful", desired: "OffGraceful" });
+        expect(result.json<TransitionReport>()).toMatchObject({
+            from: "running",
+            to: "stopped",
+            method: "graceful",
+            desired: "OffGraceful",
+        });
         expect(result.stderr).toMatch(/waiting for the guest to shut down \(\d+\.\ds elapsed, \d+\.\ds left\)/);
         expectNoSecret(result);
 
@@ -150,7 +161,10 @@ describe("graceful-vm against a platform driver (the fake hypervisor, via a conf
         expect(fromConfig.stderr).not.toMatch(/elapsed/);
 
         const started = Date.now();
-        const overridden = await cli(["off", "--graceful", "--timeout", "1s", "--config", config({ gracefulShutdownTimeout: "10m" }), "--quiet", "--json"], env);
+        const overridden = await cli(
+            ["off", "--graceful", "--timeout", "1s", "--config", config({ gracefulShutdownTimeout: "10m" }), "--quiet", "--json"],
+            env,
+        );
         expect(overridden.code).toBe(exitCodes.forced);
         expect(overridden.json<TransitionReport>().gracefulTimeoutMs).toBe(1000);
         expect(Date.now() - started).toBeLessThan(5000);
@@ -162,7 +176,10 @@ describe("graceful-vm against a platform driver (the fake hypervisor, via a conf
         expect(wrong.stderr).toMatch(/token refused/);
         expect(wrong.stderr + wrong.stdout).not.toContain("tok-wrong-Zx9-secret");
 
-        const typo = await cli(["off", "--config", writeConfig(dir, "t.json", { target: { custom: { module: "/x" } }, gracefulShutdownTimout: "1s" })], env);
+        const typo = await cli(
+            ["off", "--config", writeConfig(dir, "t.json", { target: { custom: { module: "/x" } }, gracefulShutdownTimout: "1s" })],
+            env,
+        );
         expect(typo.code).toBe(exitCodes.usage);
         expect(typo.stderr).toMatch(/gracefulShutdownTimout: is not a known config key/);
     });

@@ -59,7 +59,9 @@ describe("GracefulVm", () => {
     test("a target naming no platform, or two, is refused at construction", async () => {
         await recordRegistrations();
         expect(() => new GracefulVm("x", { target: {} })).toThrow(/target: must name exactly one of .* got none/);
-        expect(() => new GracefulVm("y", { target: { custom: { module: "/a.js" }, libvirt: { uri: "qemu:///system", domain: "y" } } })).toThrow(/got libvirt and custom/);
+        expect(
+            () => new GracefulVm("y", { target: { custom: { module: "/a.js" }, libvirt: { uri: "qemu:///system", domain: "y" } } }),
+        ).toThrow(/got libvirt and custom/);
     });
 
     test("known bad inputs fail at construction, all at once, naming each field", async () => {

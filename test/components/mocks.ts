@@ -12,7 +12,9 @@ export interface Registration {
  * setMocks plus a recorder on the mock monitor: MockResourceArgs carries no parent or
  * options, so the raw RegisterResourceRequests are recorded too.
  */
-export async function recordRegistrations(preview = false): Promise<{ registrations: Registration[]; resources: pulumi.runtime.MockResourceArgs[] }> {
+export async function recordRegistrations(
+    preview = false,
+): Promise<{ registrations: Registration[]; resources: pulumi.runtime.MockResourceArgs[] }> {
     // eslint-disable-next-line @typescript-eslint/no-explicit-any -- internal SDK hook, see docs
     await (pulumi.runtime as any).waitForRPCs?.();
     const resources: pulumi.runtime.MockResourceArgs[] = [];

@@ -28,7 +28,9 @@ export function describeWithPeer(
     if (process.env.CI === "true") {
         describe(title, () => {
             test(`peer ${peer} is running (${variables.join(", ")})`, () => {
-                throw new Error(`peer ${peer} is missing on CI: ${variables.filter((v) => !process.env[v]).join(", ")} not set; see scripts/peers/${peer}.sh`);
+                throw new Error(
+                    `peer ${peer} is missing on CI: ${variables.filter((v) => !process.env[v]).join(", ")} not set; see scripts/peers/${peer}.sh`,
+                );
             });
         });
         return;

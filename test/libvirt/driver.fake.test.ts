@@ -32,7 +32,12 @@ describe("libvirt driver logic (fake virsh)", () => {
         if (!saved.state) delete process.env.FAKE_VIRSH_STATE;
     });
 
-    function driver(domain: string, target: Record<string, unknown> = {}, options: LibvirtDriverOptions = {}, logs: string[] = []): LibvirtDriver {
+    function driver(
+        domain: string,
+        target: Record<string, unknown> = {},
+        options: LibvirtDriverOptions = {},
+        logs: string[] = [],
+    ): LibvirtDriver {
         return new LibvirtDriver(
             parseLibvirtTarget({ uri: "qemu:///system", domain, ...target }, "target.libvirt"),
             { clock: systemClock, log: (m) => logs.push(m) },
@@ -62,7 +67,12 @@ describe("libvirt driver logic (fake virsh)", () => {
         setUp({ web: { ...graceful, guest: "hung" } });
         const started = Date.now();
         const report = await run(driver("web", { shutdownMode: "agent" }), "OffGraceful", 2_000);
-        expect(report).toMatchObject({ method: "forced", gracefulMethod: "agent", fallbackReason: "timeout", stateDetail: "shut off (destroyed)" });
+        expect(report).toMatchObject({
+            method: "forced",
+            gracefulMethod: "agent",
+            fallbackReason: "timeout",
+            stateDetail: "shut off (destroyed)",
+        });
         const request = report.calls.find((c) => c.op === "requestGuestShutdown");
         expect(request?.durationMs).toBeLessThan(2_000);
         expect(Date.now() - started).toBeLessThan(8_000);
@@ -96,7 +106,11 @@ describe("libvirt driver logic (fake virsh)", () => {
     });
 
     test("power on: start, or resume a paused domain; already running does nothing", async () => {
-        setUp({ off: { ...graceful, state: "shut off", reason: "shutdown" }, paused: { ...graceful, state: "paused", reason: "user" }, on: { ...graceful } });
+        setUp({
+            off: { ...graceful, state: "shut off", reason: "shutdown" },
+            paused: { ...graceful, state: "paused", reason: "user" },
+            on: { ...graceful },
+        });
         expect(await run(driver("off"), "On", 1_000)).toMatchObject({ method: "powerOn", from: "stopped", to: "running" });
         expect(await run(driver("paused"), "On", 1_000)).toMatchObject({ method: "powerOn", from: "paused", to: "running" });
         expect(await run(driver("on"), "On", 1_000)).toMatchObject({ method: "none" });
@@ -106,9 +120,16 @@ describe("libvirt driver logic (fake virsh)", () => {
     test("errors: unknown domain, unreachable daemon, hung daemon, missing virsh", async () => {
         setUp({ web: { ...graceful }, stuck: { ...graceful, hangDomstate: true } });
         await expect(driver("nope").readState()).rejects.toThrow(VmNotFoundError);
-        const unreachable = new LibvirtDriver(parseLibvirtTarget({ uri: "qemu:///nodaemon", domain: "web" }, "f"), { clock: systemClock, log: () => undefined });
-        await expect(unreachable.readState()).rejects.toThrow(/cannot connect to libvirt at qemu:\/\/\/nodaemon: failed to connect to the hypervisor; Failed to connect socket/);
-        await expect(driver("stuck", { commandTimeout: "1s" }).readState()).rejects.toThrow(/did not answer "virsh domstate" for domain stuck in time/);
+        const unreachable = new LibvirtDriver(parseLibvirtTarget({ uri: "qemu:///nodaemon", domain: "web" }, "f"), {
+            clock: systemClock,
+            log: () => undefined,
+        });
+        await expect(unreachable.readState()).rejects.toThrow(
+            /cannot connect to libvirt at qemu:\/\/\/nodaemon: failed to connect to the hypervisor; Failed to connect socket/,
+        );
+        await expect(driver("stuck", { commandTimeout: "1s" }).readState()).rejects.toThrow(
+            /did not answer "virsh domstate" for domain stuck in time/,
+        );
         process.env.GRACEFUL_VM_VIRSH = "/nonexistent/virsh";
         await expect(driver("web").readState()).rejects.toThrow(/\/nonexistent\/virsh was not found: install libvirt's client/);
     });

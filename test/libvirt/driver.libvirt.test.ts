@@ -51,7 +51,13 @@ describeWithPeer("libvirt driver on real QEMU guests", "libvirt", libvirtPeerVar
             expect(on).toMatchObject({ from: "stopped", to: "running", method: "powerOn" });
 
             const off = await run(env, guest.name, "OffGraceful", { shutdownMode: "acpi", timeout: "20s" });
-            expect(off).toMatchObject({ from: "running", to: "stopped", method: "graceful", gracefulMethod: "acpi", stateDetail: "shut off (shutdown)" });
+            expect(off).toMatchObject({
+                from: "running",
+                to: "stopped",
+                method: "graceful",
+                gracefulMethod: "acpi",
+                stateDetail: "shut off (shutdown)",
+            });
             expect(off.fallbackReason).toBeUndefined();
             expect(ops(off)).not.toContain("powerOffHard");
             expect(off.durationMs).toBeLessThan(15_000);
@@ -71,7 +77,13 @@ describeWithPeer("libvirt driver on real QEMU guests", "libvirt", libvirtPeerVar
         await withGuest(env, "hung", "hung", [], async (guest) => {
             await boot(env, guest);
             const off = await run(env, guest.name, "OffGraceful", { shutdownMode: "acpi", timeout: "5s" });
-            expect(off).toMatchObject({ to: "stopped", method: "forced", gracefulMethod: "acpi", fallbackReason: "timeout", stateDetail: "shut off (destroyed)" });
+            expect(off).toMatchObject({
+                to: "stopped",
+                method: "forced",
+                gracefulMethod: "acpi",
+                fallbackReason: "timeout",
+                stateDetail: "shut off (destroyed)",
+            });
             const destroy = off.phases.find((p) => p.phase === "hardPowerOff");
             expect(destroy?.startMs).toBeGreaterThanOrEqual(5_000);
             expect(destroy?.startMs).toBeLessThan(6_500);
@@ -94,7 +106,13 @@ describeWithPeer("libvirt driver on real QEMU guests", "libvirt", libvirtPeerVar
         await withGuest(env, "forever", "graceful", ["lvtest.prestop_delay=forever"], async (guest) => {
             await boot(env, guest, true);
             const off = await run(env, guest.name, "OffGraceful", { shutdownMode: "auto", timeout: "6s" });
-            expect(off).toMatchObject({ to: "stopped", method: "forced", gracefulMethod: "agent", fallbackReason: "timeout", stateDetail: "shut off (destroyed)" });
+            expect(off).toMatchObject({
+                to: "stopped",
+                method: "forced",
+                gracefulMethod: "agent",
+                fallbackReason: "timeout",
+                stateDetail: "shut off (destroyed)",
+            });
             expect(off.guestTools).toMatch(/guest agent answered/);
             const log = guest.hookLog();
             expect(log).toContain("agent: shutdown");
@@ -117,31 +135,50 @@ describeWithPeer("libvirt driver on real QEMU guests", "libvirt", libvirtPeerVar
         });
     });
 
-    test.concurrent("without a connected agent: auto falls back to ACPI, agent mode forces at once, agent mode without force fails", async () => {
-        await withGuest(env, "noagent", "graceful", ["lvtest.agent=0"], async (guest) => {
-            await boot(env, guest);
-            const auto = await run(env, guest.name, "OffGraceful", { shutdownMode: "auto", timeout: "20s" });
-            expect(auto).toMatchObject({ to: "stopped", method: "graceful", gracefulMethod: "acpi", stateDetail: "shut off (shutdown)" });
-            expect(auto.guestTools).toMatch(/not connected.*ACPI/);
+    test.concurrent(
+        "without a connected agent: auto falls back to ACPI, agent mode forces at once, agent mode without force fails",
+        async () => {
+            await withGuest(env, "noagent", "graceful", ["lvtest.agent=0"], async (guest) => {
+                await boot(env, guest);
+                const auto = await run(env, guest.name, "OffGraceful", { shutdownMode: "auto", timeout: "20s" });
+                expect(auto).toMatchObject({
+                    to: "stopped",
+                    method: "graceful",
+                    gracefulMethod: "acpi",
+                    stateDetail: "shut off (shutdown)",
+                });
+                expect(auto.guestTools).toMatch(/not connected.*ACPI/);
 
-            await boot(env, guest);
-            const strict = run(env, guest.name, "OffGraceful", { shutdownMode: "agent", timeout: "20s", force: false });
-            await expect(strict).rejects.toThrow(PowerTransitionError);
-            await expect(strict).rejects.toThrow(/forcing is disabled/);
-            expect(await guest.state()).toMatch(/^running/);
+                await boot(env, guest);
+                const strict = run(env, guest.name, "OffGraceful", { shutdownMode: "agent", timeout: "20s", force: false });
+                await expect(strict).rejects.toThrow(PowerTransitionError);
+                await expect(strict).rejects.toThrow(/forcing is disabled/);
+                expect(await guest.state()).toMatch(/^running/);
 
-            const forced = await run(env, guest.name, "OffGraceful", { shutdownMode: "agent", timeout: "20s" });
-            expect(forced).toMatchObject({ to: "stopped", method: "forced", fallbackReason: "toolsUnavailable", stateDetail: "shut off (destroyed)" });
-            expect(forced.durationMs).toBeLessThan(10_000);
-            expect(guest.hookLog()).not.toContain("prestop:");
-        });
-    });
+                const forced = await run(env, guest.name, "OffGraceful", { shutdownMode: "agent", timeout: "20s" });
+                expect(forced).toMatchObject({
+                    to: "stopped",
+                    method: "forced",
+                    fallbackReason: "toolsUnavailable",
+                    stateDetail: "shut off (destroyed)",
+                });
+                expect(forced.durationMs).toBeLessThan(10_000);
+                expect(guest.hookLog()).not.toContain("prestop:");
+            });
+        },
+    );
 
     test.concurrent("agent mode on a hung guest is bounded by our deadline, not libvirt's 60 s", async () => {
         await withGuest(env, "agenthung", "hung", [], async (guest) => {
             await boot(env, guest, true);
             const off = await run(env, guest.name, "OffGraceful", { shutdownMode: "agent", timeout: "5s" });
-            expect(off).toMatchObject({ to: "stopped", method: "forced", gracefulMethod: "agent", fallbackReason: "timeout", stateDetail: "shut off (destroyed)" });
+            expect(off).toMatchObject({
+                to: "stopped",
+                method: "forced",
+                gracefulMethod: "agent",
+                fallbackReason: "timeout",
+                stateDetail: "shut off (destroyed)",
+            });
             expect(off.durationMs).toBeLessThan(12_000);
         });
     });

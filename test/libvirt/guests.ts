@@ -23,8 +23,11 @@ export function uniqueName(label: string): string {
 
 export function virsh(env: PeerEnv, args: readonly string[], timeoutMs = 30_000): Promise<{ ok: boolean; stdout: string; stderr: string }> {
     return new Promise((resolve) => {
-        execFile("virsh", ["-q", "-c", env.LVPEER_URI, ...args], { timeout: timeoutMs, env: { ...process.env, LC_ALL: "C" } }, (error, stdout, stderr) =>
-            resolve({ ok: !error, stdout, stderr }),
+        execFile(
+            "virsh",
+            ["-q", "-c", env.LVPEER_URI, ...args],
+            { timeout: timeoutMs, env: { ...process.env, LC_ALL: "C" } },
+            (error, stdout, stderr) => resolve({ ok: !error, stdout, stderr }),
         );
     });
 }
@@ -65,7 +68,8 @@ export class Guest {
     async waitReady(timeoutMs = 60_000): Promise<void> {
         const until = Date.now() + timeoutMs;
         while (!this.hookLog().includes("lvtest: ready")) {
-            if (Date.now() > until) throw new Error(`${this.name} did not report "lvtest: ready" within ${timeoutMs} ms:\n${this.hookLog()}`);
+            if (Date.now() > until)
+                throw new Error(`${this.name} did not report "lvtest: ready" within ${timeoutMs} ms:\n${this.hookLog()}`);
             await new Promise((r) => setTimeout(r, 100));
         }
     }
@@ -87,9 +91,13 @@ export class Guest {
 /** Defines (does not start) a guest: `graceful` or `hung`, with kernel knobs such as `lvtest.prestop_delay=3`. */
 export function defineGuest(env: PeerEnv, label: string, variant: Variant, knobs: readonly string[] = []): Guest {
     const name = uniqueName(label);
-    const xml = execFileSync("sh", [path.join(env.LVPEER_SCRIPTS, "domain-xml.sh"), name, variant, env.LVPEER_GUEST_DIR, env.LVPEER_LOG_DIR, ...knobs], {
-        encoding: "utf8",
-    });
+    const xml = execFileSync(
+        "sh",
+        [path.join(env.LVPEER_SCRIPTS, "domain-xml.sh"), name, variant, env.LVPEER_GUEST_DIR, env.LVPEER_LOG_DIR, ...knobs],
+        {
+            encoding: "utf8",
+        },
+    );
     // A file, not /dev/stdin: Node hands a child its input through a socket, which virsh cannot open by path.
     const xmlFile = path.join(env.LVPEER_STATE, `${name}.xml`);
     fs.writeFileSync(xmlFile, xml);
@@ -150,7 +158,13 @@ function holderIsGone(file: string): boolean {
 }
 
 /** Defines a guest, runs `use` with it inside a slot, and always removes it. */
-export async function withGuest<T>(env: PeerEnv, label: string, variant: Variant, knobs: readonly string[], use: (guest: Guest) => Promise<T>): Promise<T> {
+export async function withGuest<T>(
+    env: PeerEnv,
+    label: string,
+    variant: Variant,
+    knobs: readonly string[],
+    use: (guest: Guest) => Promise<T>,
+): Promise<T> {
     return withGuestSlot(env, async () => {
         const guest = defineGuest(env, label, variant, knobs);
         try {

@@ -41,7 +41,10 @@ describeWithPeer("the root program (local default) on a libvirt guest", "libvirt
             localVm();
         });
         expect(up.steps.map((s) => s.op)).toEqual(["create"]);
-        expect(up.outputs("local-power")).toMatchObject({ observedPowerState: "running", target: { uri: env.LVPEER_URI, domain: guest.name } });
+        expect(up.outputs("local-power")).toMatchObject({
+            observedPowerState: "running",
+            target: { uri: env.LVPEER_URI, domain: guest.name },
+        });
         await guest.waitReady();
 
         const destroyed = await engine.destroy();

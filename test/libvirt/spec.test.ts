@@ -33,8 +33,16 @@ describe("libvirt target validation", () => {
     });
 
     test("fills the defaults", () => {
-        expect(libvirtSpec.parseTarget({ domain: "web-1" }, field)).toEqual({ uri: "qemu:///system", domain: "web-1", shutdownMode: "auto", commandTimeoutMs: 30_000 });
-        expect(libvirtSpec.parseTarget({ domain: "d", shutdownMode: "agent", commandTimeout: "1m" }, field)).toMatchObject({ shutdownMode: "agent", commandTimeoutMs: 60_000 });
+        expect(libvirtSpec.parseTarget({ domain: "web-1" }, field)).toEqual({
+            uri: "qemu:///system",
+            domain: "web-1",
+            shutdownMode: "auto",
+            commandTimeoutMs: 30_000,
+        });
+        expect(libvirtSpec.parseTarget({ domain: "d", shutdownMode: "agent", commandTimeout: "1m" }, field)).toMatchObject({
+            shutdownMode: "agent",
+            commandTimeoutMs: 60_000,
+        });
     });
 
     test.each([
@@ -51,7 +59,9 @@ describe("libvirt target validation", () => {
     });
 
     test("never echoes an embedded password", () => {
-        expect(() => libvirtSpec.parseTarget({ uri: "qemu+ssh://admin:hunter2@host/system", domain: "d" }, field)).toThrow(/must not embed a password/);
+        expect(() => libvirtSpec.parseTarget({ uri: "qemu+ssh://admin:hunter2@host/system", domain: "d" }, field)).toThrow(
+            /must not embed a password/,
+        );
         try {
             libvirtSpec.parseTarget({ uri: "qemu+ssh://admin:hunter2@host/system", domain: "d" }, field);
         } catch (e) {
@@ -113,8 +123,13 @@ describe("virsh output parsing", () => {
     });
 
     test("lifecycle event lines", () => {
-        expect(parseLifecycleLine("event 'lifecycle' for domain 'vm1': Stopped Shutdown")).toEqual({ event: "Stopped", detail: "Shutdown" });
-        expect(parseLifecycleLine("2026-11-23 13:02:09.793+0000: event 'lifecycle' for domain 'it's': Shutdown Finished after guest request")).toEqual({
+        expect(parseLifecycleLine("event 'lifecycle' for domain 'vm1': Stopped Shutdown")).toEqual({
+            event: "Stopped",
+            detail: "Shutdown",
+        });
+        expect(
+            parseLifecycleLine("2026-11-23 13:02:09.793+0000: event 'lifecycle' for domain 'it's': Shutdown Finished after guest request"),
+        ).toEqual({
             event: "Shutdown",
             detail: "Finished after guest request",
         });

@@ -105,7 +105,12 @@ export class FakeDriver implements Driver {
 
     async waitForState(targets: readonly ObservedPowerState[], deadline: number): Promise<ObservedState> {
         this.settle();
-        if (!targets.includes(this.vm.state) && this.pendingOffAt !== undefined && targets.includes("stopped") && this.pendingOffAt <= deadline) {
+        if (
+            !targets.includes(this.vm.state) &&
+            this.pendingOffAt !== undefined &&
+            targets.includes("stopped") &&
+            this.pendingOffAt <= deadline
+        ) {
             this.clock.advanceTo(this.pendingOffAt);
             this.settle();
         }

@@ -26,7 +26,9 @@ describe("sequence invariants (property-based)", () => {
                 const clock = new FakeClock();
                 const start = clock.now();
                 const driver = new FakeDriver(clock, { ...vm });
-                const report = await runTransition(driver, clock, request).catch((e: unknown) => (e instanceof PowerTransitionError ? undefined : Promise.reject(e)));
+                const report = await runTransition(driver, clock, request).catch((e: unknown) =>
+                    e instanceof PowerTransitionError ? undefined : Promise.reject(e),
+                );
                 const forced = driver.mutations.find((m) => m.op === "powerOffHard");
                 if (!forced || request.desired === "Off") return;
                 if (request.desired === "Deallocated" || report?.fallbackReason !== "timeout") {

@@ -64,7 +64,11 @@ describe("runTransition", () => {
 
     test("a failing graceful request falls back with its message", async () => {
         const { report } = await run({ requestFails: true }, { desired: "OffGraceful" });
-        expect(report).toMatchObject({ method: "forced", fallbackReason: "gracefulRequestFailed", fallbackDetail: "SystemError: shutdown refused" });
+        expect(report).toMatchObject({
+            method: "forced",
+            fallbackReason: "gracefulRequestFailed",
+            fallbackDetail: "SystemError: shutdown refused",
+        });
     });
 
     test("with forcing disabled, a hung guest fails the transition and stays running", async () => {

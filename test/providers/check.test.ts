@@ -17,7 +17,12 @@ describe("VmPower check", () => {
     test("accepts good inputs and fills defaults", async () => {
         const result = await check({}, good);
         expect(result.failures).toEqual([]);
-        expect(result.inputs).toMatchObject({ forceAfterTimeout: true, shutdownOnDestroy: "graceful", waitForGuestAgent: false, stopBeforeDeallocate: "graceful" });
+        expect(result.inputs).toMatchObject({
+            forceAfterTimeout: true,
+            shutdownOnDestroy: "graceful",
+            waitForGuestAgent: false,
+            stopBeforeDeallocate: "graceful",
+        });
     });
 
     const bad: [string, Record<string, unknown>, string, RegExp][] = [
@@ -44,7 +49,12 @@ describe("VmPower check", () => {
         ["driver module with a newline", { target: { module: "/a\nb" } }, "target.custom.module", /control characters/],
         ["driver options not an object", { target: { module: "/d.js", options: [1] } }, "target.custom.options", /must be an object/],
         ["credential not a string", { credentials: { secrets: { token: 5 } } }, "target.custom.secrets.token", /must be a string/],
-        ["Deallocated where unsupported", { platform: "libvirt", target: {}, powerState: "Deallocated" }, "powerState", /only supported on Azure/],
+        [
+            "Deallocated where unsupported",
+            { platform: "libvirt", target: {}, powerState: "Deallocated" },
+            "powerState",
+            /only supported on Azure/,
+        ],
     ];
 
     test.each(bad)("rejects %s, naming the field", async (_title, change, field, reason) => {

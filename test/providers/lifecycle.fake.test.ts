@@ -18,7 +18,14 @@ describe("VmPower lifecycle through the dynamic-provider host", () => {
 
     const program = (args: Partial<GracefulVmArgs>) => () => {
         new GracefulVm("web", {
-            target: { custom: { module: hypervisor.driverModule, name: "web-1", options: { stateFile: hypervisor.stateFile, vm: "web-1", requiredToken: token }, secrets: { token: pulumi.secret(token) } } },
+            target: {
+                custom: {
+                    module: hypervisor.driverModule,
+                    name: "web-1",
+                    options: { stateFile: hypervisor.stateFile, vm: "web-1", requiredToken: token },
+                    secrets: { token: pulumi.secret(token) },
+                },
+            },
             gracefulShutdownTimeout: "2s",
             ...args,
         });
@@ -48,7 +55,13 @@ describe("VmPower lifecycle through the dynamic-provider host", () => {
         const result = await engine.up(program({ powerState: "OffGraceful" }));
         expect(result.steps.map((s) => s.op)).toEqual(["update"]);
         const r = report(result.outputs("web-power"));
-        expect(r).toMatchObject({ from: "running", to: "stopped", method: "graceful", gracefulMethod: "fake-acpi", stateDetail: "shutdown" });
+        expect(r).toMatchObject({
+            from: "running",
+            to: "stopped",
+            method: "graceful",
+            gracefulMethod: "fake-acpi",
+            stateDetail: "shutdown",
+        });
         expect(r.fallbackReason).toBeUndefined();
         expect(ops(r)).toEqual(expect.arrayContaining(["checkGuestTools", "requestGuestShutdown"]));
         expect(ops(r)).not.toContain("powerOffHard");

@@ -31,7 +31,11 @@ export const customSpec: PlatformSpec<CustomTarget, CustomCredentials> = {
         let options: Fields = {};
         throwIfAny(
             collectInputErrors([
-                () => (module = requireString(obj, "module", field, { pattern: /^(\/|@?[a-z0-9])[^\s]*$/, description: "a package name or an absolute path" })),
+                () =>
+                    (module = requireString(obj, "module", field, {
+                        pattern: /^(\/|@?[a-z0-9])[^\s]*$/,
+                        description: "a package name or an absolute path",
+                    })),
                 () => (name = optionalString(obj, "name", field, { maxLength: 200 })),
                 () => {
                     if (obj.options !== undefined) options = requireObject(obj.options, `${field}.options`);

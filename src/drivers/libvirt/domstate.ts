@@ -7,7 +7,11 @@ import { ObservedPowerState } from "../../power/states";
  * graceful stop (`shutdown`) from a forced one (`destroyed`), so it becomes the detail.
  */
 export function parseDomstate(output: string): ObservedState {
-    const line = output.split("\n").map((l) => l.trim()).find((l) => l.length > 0) ?? "";
+    const line =
+        output
+            .split("\n")
+            .map((l) => l.trim())
+            .find((l) => l.length > 0) ?? "";
     const match = /^(.*?)\s*(?:\(([^)]*)\))?$/.exec(line);
     const stateText = (match?.[1] ?? line).trim().toLowerCase();
     const reason = match?.[2]?.trim().toLowerCase();

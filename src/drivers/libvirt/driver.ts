@@ -21,7 +21,8 @@ export interface LibvirtDriverOptions {
     readonly useEvents?: boolean;
 }
 
-const agentNotThere = /guest agent is not connected|guest agent not available|guest agent is not responding|agent not available|not configured|unable to execute qemu agent command|guest agent is not running/i;
+const agentNotThere =
+    /guest agent is not connected|guest agent not available|guest agent is not responding|agent not available|not configured|unable to execute qemu agent command|guest agent is not running/i;
 const notRunning = /domain is not running/i;
 
 /**
@@ -208,7 +209,8 @@ export class LibvirtDriver implements Driver {
                 if (code === 0) return finish(() => resolve({ method: "agent", detail: "the guest agent accepted the shutdown" }));
                 const message = cleanMessage(stderr);
                 if (settled) {
-                    if (!this.closed && !notRunning.test(message)) this.log(`${this.vmDescription}: agent shutdown ended: ${message || `exit ${code}`}`);
+                    if (!this.closed && !notRunning.test(message))
+                        this.log(`${this.vmDescription}: agent shutdown ended: ${message || `exit ${code}`}`);
                     return;
                 }
                 if (notRunning.test(message)) {
@@ -218,19 +220,33 @@ export class LibvirtDriver implements Driver {
                 const classified = classifyVirshError(error, this.target.uri, this.target.domain);
                 if (classified !== error) return finish(() => reject(classified));
                 if (agentNotThere.test(message)) {
-                    return finish(() => reject(new GracefulShutdownUnavailableError("toolsUnavailable", `QEMU guest agent shutdown failed: ${message}`)));
+                    return finish(() =>
+                        reject(new GracefulShutdownUnavailableError("toolsUnavailable", `QEMU guest agent shutdown failed: ${message}`)),
+                    );
                 }
-                finish(() => reject(new GracefulShutdownUnavailableError("gracefulRequestFailed", `agent shutdown failed: ${message || `exit ${code}`}`)));
+                finish(() =>
+                    reject(
+                        new GracefulShutdownUnavailableError(
+                            "gracefulRequestFailed",
+                            `agent shutdown failed: ${message || `exit ${code}`}`,
+                        ),
+                    ),
+                );
             });
-            void this.clock.sleep(settleMs, abort.signal).then(() =>
-                finish(() => resolve({ method: "agent", detail: "libvirt is waiting for the guest agent (continues in the background)" })),
-            );
+            void this.clock
+                .sleep(settleMs, abort.signal)
+                .then(() =>
+                    finish(() =>
+                        resolve({ method: "agent", detail: "libvirt is waiting for the guest agent (continues in the background)" }),
+                    ),
+                );
         });
     }
 
     /** One virsh call with its own timeout (capped by `deadline`, when given). */
     private async call(args: readonly string[], deadline?: number): Promise<{ stdout: string }> {
-        const timeout = deadline === undefined ? undefined : Math.max(5000, Math.min(this.target.commandTimeoutMs, deadline - this.clock.now()));
+        const timeout =
+            deadline === undefined ? undefined : Math.max(5000, Math.min(this.target.commandTimeoutMs, deadline - this.clock.now()));
         try {
             return await this.virsh.run(args, timeout);
         } catch (e) {

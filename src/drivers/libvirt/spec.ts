@@ -30,7 +30,8 @@ const knownFields = ["uri", "domain", "shutdownMode", "commandTimeout"];
  * would interpret are refused even though virsh runs without a shell: such a URI is a mistake
  * or an attack, never a libvirt connection. `&` is allowed only between query parameters.
  */
-const uriPattern = /^[a-z][a-z0-9]*(?:\+[a-z][a-z0-9]*)?:\/\/(?:[A-Za-z0-9._~%-]+@)?[A-Za-z0-9._~%:[\]-]*\/[A-Za-z0-9._~%/:@=,+-]*(?:\?[A-Za-z0-9._~%/:@=,+-]+(?:&[A-Za-z0-9._~%/:@=,+-]+)*)?$/;
+const uriPattern =
+    /^[a-z][a-z0-9]*(?:\+[a-z][a-z0-9]*)?:\/\/(?:[A-Za-z0-9._~%-]+@)?[A-Za-z0-9._~%:[\]-]*\/[A-Za-z0-9._~%/:@=,+-]*(?:\?[A-Za-z0-9._~%/:@=,+-]+(?:&[A-Za-z0-9._~%/:@=,+-]+)*)?$/;
 const uriDescription =
     "a libvirt URI such as qemu:///system, qemu:///session, qemu+ssh://user@host/system or qemu:///system?socket=/path (no spaces or shell characters)";
 
@@ -47,7 +48,12 @@ export function parseLibvirtTarget(raw: unknown, field: string): LibvirtTarget {
         collectInputErrors([
             () => rejectUnknownKeys(obj, field, knownFields),
             () => (uri = parseUri(obj, field) ?? defaultLibvirtUri),
-            () => (domain = requireString(obj, "domain", field, { pattern: domainPattern, description: "a libvirt domain name (no \"/\")", maxLength: 255 })),
+            () =>
+                (domain = requireString(obj, "domain", field, {
+                    pattern: domainPattern,
+                    description: 'a libvirt domain name (no "/")',
+                    maxLength: 255,
+                })),
             () => (shutdownMode = optionalOneOf(obj, "shutdownMode", field, libvirtShutdownModes) ?? "auto"),
             () => {
                 if (obj.commandTimeout !== undefined && obj.commandTimeout !== null) {
@@ -82,7 +88,10 @@ export const libvirtSpec: PlatformSpec<LibvirtTarget, LibvirtCredentials> = {
         const obj = requireObject(raw, field);
         const keys = Object.keys(obj).filter((k) => obj[k] !== undefined);
         if (keys.length > 0) {
-            throw new InputError(`${field}.${keys[0]}`, "libvirt takes no credentials here; the connection URI's transport (SSH keys, SASL) authenticates");
+            throw new InputError(
+                `${field}.${keys[0]}`,
+                "libvirt takes no credentials here; the connection URI's transport (SSH keys, SASL) authenticates",
+            );
         }
         return {};
     },

@@ -30,7 +30,11 @@ export class VirshError extends Error {
         public readonly timedOut: boolean,
         public readonly exitCode: number | null,
     ) {
-        super(timedOut ? `virsh ${command} did not finish in time` : `virsh ${command} failed: ${cleanMessage(stderr) || `exit code ${exitCode}`}`);
+        super(
+            timedOut
+                ? `virsh ${command} did not finish in time`
+                : `virsh ${command} failed: ${cleanMessage(stderr) || `exit code ${exitCode}`}`,
+        );
         this.name = "VirshError";
     }
 
@@ -66,7 +70,11 @@ export class Virsh {
                     if (!error) return resolve({ stdout, stderr });
                     const spawnError = error as NodeJS.ErrnoException;
                     if (spawnError.code === "ENOENT") {
-                        return reject(new Error(`${virshBinary()} was not found: install libvirt's client (Debian/Ubuntu: libvirt-clients; RHEL/Fedora: libvirt-client)`));
+                        return reject(
+                            new Error(
+                                `${virshBinary()} was not found: install libvirt's client (Debian/Ubuntu: libvirt-clients; RHEL/Fedora: libvirt-client)`,
+                            ),
+                        );
                     }
                     const timedOut = error.killed === true && error.signal === "SIGKILL";
                     reject(new VirshError(command, stderr, timedOut, typeof error.code === "number" ? error.code : null));
@@ -106,7 +114,8 @@ function endWithThisProcess(child: ChildProcess): void {
 }
 
 const notFoundPattern = /failed to get domain|domain not found|no domain with matching/i;
-const connectPattern = /failed to connect to the hypervisor|failed to connect socket|no connection driver available|cannot recv data|end of file while reading data|connection reset/i;
+const connectPattern =
+    /failed to connect to the hypervisor|failed to connect socket|no connection driver available|cannot recv data|end of file while reading data|connection reset/i;
 const authPattern = /authentication failed|authentication unavailable|access denied|permission denied|not authorized/i;
 
 /**
@@ -117,14 +126,18 @@ export function classifyVirshError(error: unknown, uri: string, domain: string):
     if (!(error instanceof VirshError)) return error instanceof Error ? error : new Error(String(error));
     const message = error.libvirtMessage;
     if (error.timedOut) {
-        return new Error(`libvirt at ${uri} did not answer "virsh ${error.command}" for domain ${domain} in time; is the daemon (or the SSH link) hung?`);
+        return new Error(
+            `libvirt at ${uri} did not answer "virsh ${error.command}" for domain ${domain} in time; is the daemon (or the SSH link) hung?`,
+        );
     }
     if (notFoundPattern.test(message)) return new VmNotFoundError(`${domain} (libvirt ${uri})`, message);
     if (authPattern.test(message) && connectPattern.test(message)) {
         return new AuthenticationError(`libvirt at ${uri} refused the connection: ${message}`);
     }
     if (connectPattern.test(message)) {
-        return new Error(`cannot connect to libvirt at ${uri}: ${message}. Check the URI and that libvirtd (or virtqemud) is running and reachable`);
+        return new Error(
+            `cannot connect to libvirt at ${uri}: ${message}. Check the URI and that libvirtd (or virtqemud) is running and reachable`,
+        );
     }
     return error;
 }
