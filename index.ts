@@ -1,6 +1,7 @@
 export * from "./components";
 export * from "./src/power";
 export * from "./src/providers";
+export * from "./src/operations";
 export type { PlatformName, PlatformSpec, DriverContext, DriverFactory } from "./src/drivers/platform";
 export type {
     PreStopHook,

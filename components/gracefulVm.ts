@@ -4,7 +4,7 @@ import { platformSpec } from "../src/drivers/registry";
 import { InputError, InputErrors } from "../src/power/errors";
 import { TransitionReport } from "../src/power/report";
 import { ObservedPowerState } from "../src/power/states";
-import { validateInputs } from "../src/providers/inputs";
+import { validateInputs } from "../src/operations/inputs";
 import { VmPower, vmPowerPolicyKeys } from "../src/providers/vmPower";
 import { GracefulVmArgs } from "./gracefulVmArgs";
 import { knownParts } from "./known";

@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import { containsUnknown, unknownValue } from "../src/providers/inputs";
+import { containsUnknown, unknownValue } from "../src/operations/inputs";
 
 /** The value with every Output or Promise inside it replaced by the "not known yet" marker. */
 export function knownParts(value: unknown): unknown {

@@ -2,7 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { PlatformName } from "../src/drivers/platform";
 import { renderGuestUserData } from "../src/guest/render";
 import { Duration, parseDuration } from "../src/power/duration";
-import { inputDefaults } from "../src/providers/inputs";
+import { inputDefaults } from "../src/operations/inputs";
 import { GracefulVmArgs } from "./gracefulVmArgs";
 import { isKnown } from "./known";
 

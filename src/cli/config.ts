@@ -4,7 +4,7 @@ import { parse as parseYaml } from "yaml";
 import { PlatformName, platformNames } from "../drivers/platform";
 import { platformSpec } from "../drivers/registry";
 import { InputError } from "../power/errors";
-import { VmPowerInputs, parseInputs } from "../providers/inputs";
+import { VmPowerInputs, parseInputs } from "../operations/inputs";
 import { CliRequest, UsageError } from "./args";
 
 /**

@@ -4,8 +4,8 @@ import { parseDuration } from "../power/duration";
 import { VmNotFoundError } from "../power/errors";
 import { summarizeReport } from "../power/report";
 import { isSatisfied } from "../power/states";
-import { VmPowerInputs, VmPowerOutputs, containsUnknown, validateInputs } from "./inputs";
-import { transition, withDriver } from "./operations";
+import { VmPowerInputs, VmPowerOutputs, containsUnknown, validateInputs } from "../operations/inputs";
+import { transition, withDriver } from "../operations/run";
 
 /**
  * The VmPower provider's real work. The serialized provider (provider.ts) only forwards to

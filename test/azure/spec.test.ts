@@ -1,6 +1,6 @@
 import { azureSpec } from "../../src/drivers/azure/spec";
 import { InputError, InputErrors } from "../../src/power/errors";
-import { validateInputs } from "../../src/providers/inputs";
+import { validateInputs } from "../../src/operations/inputs";
 
 const base = {
     subscriptionId: "6f1c2b6e-0d5e-4a36-9a7c-3f1a2b3c4d5e",

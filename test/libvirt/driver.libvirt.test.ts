@@ -2,8 +2,8 @@ import { describeWithPeer } from "../helpers/peers";
 import { TransitionReport } from "../../src/power/report";
 import { InputError, PowerTransitionError, VmNotFoundError } from "../../src/power/errors";
 import { DesiredPowerState } from "../../src/power/states";
-import { parseInputs } from "../../src/providers/inputs";
-import { transition, withDriver } from "../../src/providers/operations";
+import { parseInputs } from "../../src/operations/inputs";
+import { transition, withDriver } from "../../src/operations/run";
 import { Guest, PeerEnv, libvirtPeerVariables, withGuest } from "./guests";
 
 /**

@@ -1,5 +1,5 @@
 import { check } from "../../src/providers/runtime";
-import { unknownValue } from "../../src/providers/inputs";
+import { unknownValue } from "../../src/operations/inputs";
 
 const good = {
     platform: "custom",

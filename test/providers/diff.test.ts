@@ -1,4 +1,4 @@
-import { unknownValue } from "../../src/providers/inputs";
+import { unknownValue } from "../../src/operations/inputs";
 import { diff } from "../../src/providers/runtime";
 
 const inputs = {

@@ -2,7 +2,7 @@ import { proxmoxSpec } from "../../src/drivers/proxmox/spec";
 import { observe } from "../../src/drivers/proxmox/driver";
 import { parseUpid, taskSucceeded } from "../../src/drivers/proxmox/tasks";
 import { InputError, InputErrors } from "../../src/power/errors";
-import { validateInputs } from "../../src/providers/inputs";
+import { validateInputs } from "../../src/operations/inputs";
 
 const field = "target.proxmox";
 const good = { endpoint: "https://pve.example.com:8006", node: "pve1", vmId: 101 };

@@ -1,7 +1,7 @@
 import { parseVmSelector } from "../../src/drivers/vsphere/selector";
 import { vsphereSpec } from "../../src/drivers/vsphere/spec";
 import { InputError, InputErrors } from "../../src/power/errors";
-import { validateInputs } from "../../src/providers/inputs";
+import { validateInputs } from "../../src/operations/inputs";
 
 /** Input checks of `target.vsphere`: every error names its field, none echoes the password. */
 describe("vsphere spec", () => {
