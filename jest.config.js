@@ -9,4 +9,5 @@ module.exports = {
     maxWorkers: 2,
     // Coverage would instrument the serialized provider text (see the Pulumi testing notes).
     collectCoverage: false,
+    setupFilesAfterEnv: ["<rootDir>/test/helpers/everyTestAsserts.ts"],
 };
