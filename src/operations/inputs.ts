@@ -32,14 +32,24 @@ export interface VmPowerOutputs extends VmPowerInputs {
     readonly lastTransition?: TransitionReport;
 }
 
-export const inputDefaults = {
+/** The arguments that say how power is held and changed (everything but the VM itself). */
+export const powerPolicyKeys = [
+    "powerState",
+    "gracefulShutdownTimeout",
+    "forceAfterTimeout",
+    "shutdownOnDestroy",
+    "stopBeforeDeallocate",
+    "waitForGuestAgent",
+] as const;
+
+export const inputDefaults: { readonly [K in (typeof powerPolicyKeys)[number]]: VmPowerInputs[K] } = {
     powerState: "On",
     gracefulShutdownTimeout: "60s",
     forceAfterTimeout: true,
     shutdownOnDestroy: "graceful",
     stopBeforeDeallocate: "graceful",
     waitForGuestAgent: false,
-} as const;
+};
 
 /** The string the engine sends for a value not known yet (preview). */
 export const unknownValue = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
@@ -51,7 +61,7 @@ export function containsUnknown(value: unknown): boolean {
     return false;
 }
 
-const knownKeys = ["platform", "target", "credentials", ...Object.keys(inputDefaults)];
+const knownKeys: readonly string[] = ["platform", "target", "credentials", ...powerPolicyKeys];
 
 /**
  * Validates raw inputs (from Check, the component or the CLI), fills defaults and returns them,

@@ -4,7 +4,7 @@ import { parseDuration } from "../power/duration";
 import { VmNotFoundError } from "../power/errors";
 import { summarizeReport } from "../power/report";
 import { isSatisfied } from "../power/states";
-import { VmPowerInputs, VmPowerOutputs, containsUnknown, validateInputs } from "../operations/inputs";
+import { VmPowerInputs, VmPowerOutputs, containsUnknown, powerPolicyKeys, validateInputs } from "../operations/inputs";
 import { transition, withDriver } from "../operations/run";
 
 /**
@@ -130,16 +130,7 @@ function identityChanges(old: VmPowerInputs, next: VmPowerInputs): string[] {
     return identity(old.target) !== identity(next.target) ? ["target"] : [];
 }
 
-const comparedInputs = [
-    "target",
-    "credentials",
-    "powerState",
-    "gracefulShutdownTimeout",
-    "forceAfterTimeout",
-    "shutdownOnDestroy",
-    "stopBeforeDeallocate",
-    "waitForGuestAgent",
-] as const;
+const comparedInputs = ["target", "credentials", ...powerPolicyKeys] as const;
 
 function changedInputs(old: VmPowerInputs, next: VmPowerInputs): string[] {
     return comparedInputs.filter((key) => containsUnknown(next[key]) || JSON.stringify(old[key]) !== JSON.stringify(next[key]));

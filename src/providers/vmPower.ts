@@ -3,6 +3,7 @@ import { PlatformName } from "../drivers/platform";
 import { Duration } from "../power/duration";
 import { TransitionReport } from "../power/report";
 import { DesiredPowerState, ObservedPowerState, ShutdownOnDestroyPolicy } from "../power/states";
+import { powerPolicyKeys } from "../operations/inputs";
 import { vmPowerProvider } from "./provider";
 
 /** How a VM's power is held and changed: shared by VmPower and the GracefulVm component. */
@@ -38,14 +39,7 @@ export interface VmPowerPolicyArgs {
     readonly waitForGuestAgent?: pulumi.Input<boolean>;
 }
 
-export const vmPowerPolicyKeys = [
-    "powerState",
-    "gracefulShutdownTimeout",
-    "forceAfterTimeout",
-    "shutdownOnDestroy",
-    "stopBeforeDeallocate",
-    "waitForGuestAgent",
-] as const satisfies readonly (keyof VmPowerPolicyArgs)[];
+export const vmPowerPolicyKeys: readonly (keyof VmPowerPolicyArgs)[] = powerPolicyKeys;
 
 /** Arguments of the low-level VmPower resource. Most users want the GracefulVm component. */
 export interface VmPowerArgs extends VmPowerPolicyArgs {
