@@ -37,6 +37,23 @@ async function boot(env: PeerEnv, guest: Guest, waitForGuestAgent = false): Prom
     return report;
 }
 
+/** Boots the guest, then asks for a graceful stop with this shutdown mode and deadline. */
+async function bootThenStop(
+    env: PeerEnv,
+    guest: Guest,
+    shutdownMode: string,
+    timeout: string,
+    waitForGuestAgent = false,
+): Promise<TransitionReport> {
+    await boot(env, guest, waitForGuestAgent);
+    return run(env, guest.name, "OffGraceful", { shutdownMode, timeout });
+}
+
+/** The report of a stop whose deadline passed, so the guest was destroyed. */
+function forcedAfterTimeout(gracefulMethod: "acpi" | "agent"): Partial<TransitionReport> {
+    return { to: "stopped", method: "forced", gracefulMethod, fallbackReason: "timeout", stateDetail: "shut off (destroyed)" };
+}
+
 function ops(report: TransitionReport): string[] {
     return report.calls.map((c) => c.op);
 }
@@ -75,15 +92,8 @@ describeWithPeer("libvirt driver on real QEMU guests", "libvirt", libvirtPeerVar
 
     test.concurrent("a hung guest is destroyed after the deadline, never before", async () => {
         await withGuest(env, "hung", "hung", [], async (guest) => {
-            await boot(env, guest);
-            const off = await run(env, guest.name, "OffGraceful", { shutdownMode: "acpi", timeout: "5s" });
-            expect(off).toMatchObject({
-                to: "stopped",
-                method: "forced",
-                gracefulMethod: "acpi",
-                fallbackReason: "timeout",
-                stateDetail: "shut off (destroyed)",
-            });
+            const off = await bootThenStop(env, guest, "acpi", "5s");
+            expect(off).toMatchObject(forcedAfterTimeout("acpi"));
             const destroy = off.phases.find((p) => p.phase === "hardPowerOff");
             expect(destroy?.startMs).toBeGreaterThanOrEqual(5_000);
             expect(destroy?.startMs).toBeLessThan(6_500);
@@ -93,8 +103,7 @@ describeWithPeer("libvirt driver on real QEMU guests", "libvirt", libvirtPeerVar
 
     test.concurrent("a slow pre-stop that finishes inside the deadline is not forced", async () => {
         await withGuest(env, "slow", "graceful", ["lvtest.prestop_delay=3"], async (guest) => {
-            await boot(env, guest);
-            const off = await run(env, guest.name, "OffGraceful", { shutdownMode: "acpi", timeout: "20s" });
+            const off = await bootThenStop(env, guest, "acpi", "20s");
             expect(off).toMatchObject({ to: "stopped", method: "graceful", stateDetail: "shut off (shutdown)" });
             expect(off.durationMs).toBeGreaterThanOrEqual(3_000);
             expect(ops(off)).not.toContain("powerOffHard");
@@ -104,15 +113,8 @@ describeWithPeer("libvirt driver on real QEMU guests", "libvirt", libvirtPeerVar
 
     test.concurrent("a pre-stop that never finishes is forced; auto mode used the connected agent", async () => {
         await withGuest(env, "forever", "graceful", ["lvtest.prestop_delay=forever"], async (guest) => {
-            await boot(env, guest, true);
-            const off = await run(env, guest.name, "OffGraceful", { shutdownMode: "auto", timeout: "6s" });
-            expect(off).toMatchObject({
-                to: "stopped",
-                method: "forced",
-                gracefulMethod: "agent",
-                fallbackReason: "timeout",
-                stateDetail: "shut off (destroyed)",
-            });
+            const off = await bootThenStop(env, guest, "auto", "6s", true);
+            expect(off).toMatchObject(forcedAfterTimeout("agent"));
             expect(off.guestTools).toMatch(/guest agent answered/);
             const log = guest.hookLog();
             expect(log).toContain("agent: shutdown");
@@ -139,8 +141,7 @@ describeWithPeer("libvirt driver on real QEMU guests", "libvirt", libvirtPeerVar
         "without a connected agent: auto falls back to ACPI, agent mode forces at once, agent mode without force fails",
         async () => {
             await withGuest(env, "noagent", "graceful", ["lvtest.agent=0"], async (guest) => {
-                await boot(env, guest);
-                const auto = await run(env, guest.name, "OffGraceful", { shutdownMode: "auto", timeout: "20s" });
+                const auto = await bootThenStop(env, guest, "auto", "20s");
                 expect(auto).toMatchObject({
                     to: "stopped",
                     method: "graceful",
@@ -170,15 +171,8 @@ describeWithPeer("libvirt driver on real QEMU guests", "libvirt", libvirtPeerVar
 
     test.concurrent("agent mode on a hung guest is bounded by our deadline, not libvirt's 60 s", async () => {
         await withGuest(env, "agenthung", "hung", [], async (guest) => {
-            await boot(env, guest, true);
-            const off = await run(env, guest.name, "OffGraceful", { shutdownMode: "agent", timeout: "5s" });
-            expect(off).toMatchObject({
-                to: "stopped",
-                method: "forced",
-                gracefulMethod: "agent",
-                fallbackReason: "timeout",
-                stateDetail: "shut off (destroyed)",
-            });
+            const off = await bootThenStop(env, guest, "agent", "5s", true);
+            expect(off).toMatchObject(forcedAfterTimeout("agent"));
             expect(off.durationMs).toBeLessThan(12_000);
         });
     });
