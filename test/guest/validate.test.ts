@@ -1,17 +1,5 @@
 import { planGuest } from "../../src/guest/validate";
-import { InputError, InputErrors } from "../../src/power/errors";
-
-/** The InputErrors thrown, flattened, so a test can check each field. */
-function errorsOf(fn: () => unknown): InputError[] {
-    try {
-        fn();
-    } catch (e) {
-        if (e instanceof InputErrors) return [...e.errors];
-        if (e instanceof InputError) return [e];
-        throw e;
-    }
-    throw new Error("expected an InputError");
-}
+import { errorsOf } from "../helpers/inputErrors";
 
 const exec = (command: unknown[]): Record<string, unknown> => ({ name: "h", exec: { command } });
 

@@ -1,23 +1,13 @@
 import { parseVmSelector } from "../../src/drivers/vsphere/selector";
 import { vsphereSpec } from "../../src/drivers/vsphere/spec";
-import { InputError, InputErrors } from "../../src/power/errors";
 import { validateInputs } from "../../src/operations/inputs";
+import { errorsOf } from "../helpers/inputErrors";
 
 /** Input checks of `target.vsphere`: every error names its field, none echoes the password. */
 describe("vsphere spec", () => {
     const field = "target.vsphere";
     const base = { url: "https://vc.example.com/sdk", username: "svc-power@vsphere.local", vm: "web-1" };
     const parse = (extra: Record<string, unknown>) => vsphereSpec.parseTarget({ ...base, ...extra }, field);
-    const errorOf = (fn: () => unknown): InputError[] => {
-        try {
-            fn();
-        } catch (e) {
-            if (e instanceof InputErrors) return [...e.errors];
-            if (e instanceof InputError) return [e];
-            throw e;
-        }
-        throw new Error("expected an InputError");
-    };
 
     test.each([
         ["https://vc.example.com/sdk", "https://vc.example.com/sdk"],
@@ -37,7 +27,7 @@ describe("vsphere spec", () => {
         ["https://vc.example.com/sdk?x=1", /query or fragment/],
         ["https://", /vSphere SDK URL/],
     ])("url %s is refused", (url, message) => {
-        const [error] = errorOf(() => parse({ url }));
+        const [error] = errorsOf(() => parse({ url }));
         expect(error.field).toBe("target.vsphere.url");
         expect(error.message).toMatch(message);
         expect(error.message).not.toContain("hunter22");
@@ -65,13 +55,13 @@ describe("vsphere spec", () => {
         ["moid:vm 57", /managed object id/],
         ["name:", /names nothing/],
     ])("vm %s is refused", (vm, message) => {
-        const [error] = errorOf(() => parse({ vm }));
+        const [error] = errorsOf(() => parse({ vm }));
         expect(error.field).toBe("target.vsphere.vm");
         expect(error.message).toMatch(message);
     });
 
     test("all problems are reported at once, each naming its field", () => {
-        const errors = errorOf(() => vsphereSpec.parseTarget({ url: "http://x", vm: "", insecure: "yes", colour: "blue" }, field));
+        const errors = errorsOf(() => vsphereSpec.parseTarget({ url: "http://x", vm: "", insecure: "yes", colour: "blue" }, field));
         expect(errors.map((e) => e.field).sort()).toEqual([
             "target.vsphere.colour",
             "target.vsphere.insecure",
@@ -82,25 +72,25 @@ describe("vsphere spec", () => {
     });
 
     test("the password belongs in the credentials, not the target", () => {
-        const errors = errorOf(() => parse({ password: "Pa55-secret-xyz" }));
+        const errors = errorsOf(() => parse({ password: "Pa55-secret-xyz" }));
         expect(errors.map((e) => e.field)).toEqual(["target.vsphere.password"]);
         expect(errors[0].message).not.toContain("Pa55-secret-xyz");
     });
 
     test("credentials: a password is required, may contain spaces, and is never quoted back", () => {
         expect(vsphereSpec.parseCredentials({ password: " spaced pass " }, field)).toEqual({ password: " spaced pass " });
-        expect(errorOf(() => vsphereSpec.parseCredentials({}, field))[0].field).toBe("target.vsphere.password");
-        expect(errorOf(() => vsphereSpec.parseCredentials(undefined, field))[0].field).toBe("target.vsphere.password");
-        const [wrongType] = errorOf(() => vsphereSpec.parseCredentials({ password: 12345678 }, field));
+        expect(errorsOf(() => vsphereSpec.parseCredentials({}, field))[0].field).toBe("target.vsphere.password");
+        expect(errorsOf(() => vsphereSpec.parseCredentials(undefined, field))[0].field).toBe("target.vsphere.password");
+        const [wrongType] = errorsOf(() => vsphereSpec.parseCredentials({ password: 12345678 }, field));
         expect(wrongType.message).not.toContain("12345678");
-        expect(errorOf(() => vsphereSpec.parseCredentials({ password: "x", token: "y" }, field))[0].field).toBe("target.vsphere.token");
+        expect(errorsOf(() => vsphereSpec.parseCredentials({ password: "x", token: "y" }, field))[0].field).toBe("target.vsphere.token");
     });
 
     test("caCert must hold readable PEM certificates; insecure and caCert exclude each other", () => {
-        expect(errorOf(() => parse({ caCert: "not a cert" }))[0]).toMatchObject({ field: "target.vsphere.caCert" });
+        expect(errorsOf(() => parse({ caCert: "not a cert" }))[0]).toMatchObject({ field: "target.vsphere.caCert" });
         const broken = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----";
-        expect(errorOf(() => parse({ caCert: broken }))[0].message).toMatch(/certificate 1 cannot be read/);
-        const errors = errorOf(() => parse({ caCert: selfSignedPem(), insecure: true }));
+        expect(errorsOf(() => parse({ caCert: broken }))[0].message).toMatch(/certificate 1 cannot be read/);
+        const errors = errorsOf(() => parse({ caCert: selfSignedPem(), insecure: true }));
         expect(errors.map((e) => e.field)).toEqual(["target.vsphere.insecure"]);
         expect(parse({ caCert: selfSignedPem() }).caCert).toContain("BEGIN CERTIFICATE");
     });
