@@ -32,6 +32,9 @@ describeWithPeer("graceful-vm CLI on real libvirt guests", "libvirt", libvirtPee
     // Includes waiting for one of the two guest slots shared with the other libvirt test files.
     jest.setTimeout(360_000);
     const target = (domain: string) => ["--libvirt-uri", env.LVPEER_URI, "--domain", domain];
+    /** `off --graceful` by the power button with this deadline (and any extra flags), reporting JSON. */
+    const offByAcpi = (domain: string, timeout: string, ...flags: string[]) =>
+        graceful(["off", "--graceful", "--timeout", timeout, ...flags, "--shutdown-mode", "acpi", ...target(domain), "--json"]);
 
     test.concurrent("graceful guest: on, status, off --graceful (exit 0), off again (nothing to do)", async () => {
         await withGuest(env, "cli-ok", "graceful", [], async (guest) => {
@@ -50,16 +53,7 @@ describeWithPeer("graceful-vm CLI on real libvirt guests", "libvirt", libvirtPee
                 detail: "running (booted)",
             });
 
-            const off = await graceful([
-                "off",
-                "--graceful",
-                "--timeout",
-                "30s",
-                "--shutdown-mode",
-                "acpi",
-                ...target(guest.name),
-                "--json",
-            ]);
+            const off = await offByAcpi(guest.name, "30s");
             expect(off.code).toBe(0);
             const report = JSON.parse(off.stdout) as TransitionReport;
             expect(report).toMatchObject({
@@ -86,17 +80,7 @@ describeWithPeer("graceful-vm CLI on real libvirt guests", "libvirt", libvirtPee
             expect((await graceful(["on", ...target(guest.name), "--quiet"])).code).toBe(0);
             await guest.waitReady();
 
-            const strict = await graceful([
-                "off",
-                "--graceful",
-                "--timeout",
-                "3s",
-                "--no-force",
-                "--shutdown-mode",
-                "acpi",
-                ...target(guest.name),
-                "--json",
-            ]);
+            const strict = await offByAcpi(guest.name, "3s", "--no-force");
             expect(strict.code).toBe(1);
             expect(JSON.parse(strict.stdout)).toMatchObject({
                 errorType: "PowerTransitionError",
@@ -105,16 +89,7 @@ describeWithPeer("graceful-vm CLI on real libvirt guests", "libvirt", libvirtPee
             expect(strict.stderr).toMatch(/forcing is disabled/);
             expect(await guest.state()).toMatch(/^running/);
 
-            const forced = await graceful([
-                "off",
-                "--graceful",
-                "--timeout",
-                "3s",
-                "--shutdown-mode",
-                "acpi",
-                ...target(guest.name),
-                "--json",
-            ]);
+            const forced = await offByAcpi(guest.name, "3s");
             expect(forced.code).toBe(3);
             expect(JSON.parse(forced.stdout)).toMatchObject({
                 method: "forced",
