@@ -33,16 +33,21 @@ function clearAzureEnv(): void {
     }
 }
 
+/** Only the environment credential's variables, pointing at the fake token endpoint. */
+function useEnvironmentCredential(authorityHost: string): void {
+    clearAzureEnv();
+    Object.assign(process.env, {
+        AZURE_TENANT_ID: tenantId,
+        AZURE_CLIENT_ID: clientId,
+        AZURE_CLIENT_SECRET: clientSecret,
+        AZURE_AUTHORITY_HOST: authorityHost,
+    });
+}
+
 describe("azure credential sources against the fake token endpoints", () => {
     test("environment: AZURE_TENANT_ID / AZURE_CLIENT_ID / AZURE_CLIENT_SECRET with AZURE_AUTHORITY_HOST", async () => {
         const rig = await startRig();
-        clearAzureEnv();
-        Object.assign(process.env, {
-            AZURE_TENANT_ID: tenantId,
-            AZURE_CLIENT_ID: clientId,
-            AZURE_CLIENT_SECRET: clientSecret,
-            AZURE_AUTHORITY_HOST: rig.server.url,
-        });
+        useEnvironmentCredential(rig.server.url);
         const driver = rig.driver({}, {}, { credential: "environment", tenantId: undefined, clientId: undefined });
         expect((await driver.readState()).state).toBe("running");
         expect(rig.server.requests.filter((r) => r.path === `/${tenantId}/oauth2/v2.0/token`)).toHaveLength(1);
@@ -139,13 +144,7 @@ describe("azure credential sources against the fake token endpoints", () => {
 
     test("the default chain uses the environment when it is set", async () => {
         const rig = await startRig();
-        clearAzureEnv();
-        Object.assign(process.env, {
-            AZURE_TENANT_ID: tenantId,
-            AZURE_CLIENT_ID: clientId,
-            AZURE_CLIENT_SECRET: clientSecret,
-            AZURE_AUTHORITY_HOST: rig.server.url,
-        });
+        useEnvironmentCredential(rig.server.url);
         expect((await rig.driver({}, {}, { credential: undefined }).readState()).state).toBe("running");
     });
 
