@@ -17,21 +17,23 @@ describe("VmPower lifecycle on Azure through the dynamic-provider host", () => {
     let server: AzureContractServer;
     let vm: FakeVm;
 
+    /** web-1 on the contract server, signing in with this client secret. */
+    const target = (secret: string): GracefulVmArgs["target"] => ({
+        azure: {
+            subscriptionId,
+            resourceGroupName,
+            vmName: "web-1",
+            tenantId,
+            clientId,
+            clientSecret: pulumi.secret(secret),
+            resourceManagerEndpoint: server.url,
+            authorityHost: server.url,
+            caCert: server.caCert,
+        },
+    });
     const program = (args: Partial<GracefulVmArgs>) => () => {
         new GracefulVm("web", {
-            target: {
-                azure: {
-                    subscriptionId,
-                    resourceGroupName,
-                    vmName: "web-1",
-                    tenantId,
-                    clientId,
-                    clientSecret: pulumi.secret(clientSecret),
-                    resourceManagerEndpoint: server.url,
-                    authorityHost: server.url,
-                    caCert: server.caCert,
-                },
-            },
+            target: target(clientSecret),
             gracefulShutdownTimeout: "2s",
             ...args,
         });
@@ -146,22 +148,7 @@ describe("VmPower lifecycle on Azure through the dynamic-provider host", () => {
 
     test("a wrong client secret fails the update with Entra's code and nothing else", async () => {
         const attempt = engine.up(() => {
-            new GracefulVm("web", {
-                target: {
-                    azure: {
-                        subscriptionId,
-                        resourceGroupName,
-                        vmName: "web-1",
-                        tenantId,
-                        clientId,
-                        clientSecret: pulumi.secret("not-the-secret-9f8e"),
-                        resourceManagerEndpoint: server.url,
-                        authorityHost: server.url,
-                        caCert: server.caCert,
-                    },
-                },
-                powerState: "On",
-            });
+            new GracefulVm("web", { target: target("not-the-secret-9f8e"), powerState: "On" });
         });
         await expect(attempt).rejects.toBeInstanceOf(EngineError);
         const error = (await attempt.catch((e: Error) => e)) as Error;
