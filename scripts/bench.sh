@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Runs every benchmark in bench/ (compiled with the project's tsconfig). Benchmarks print
+# Runs every benchmark in bench/ (compiled with tsconfig.bench.json: the benches and what they import). Benchmarks print
 # ratios and medians; they never fail on a number. Peers are started as for the tests.
 #   npm run bench                 all
 #   npm run bench -- libvirt      only bench/*libvirt*.ts
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=.bench-out; rm -rf "$out"
-npx tsc -p tsconfig.json --outDir "$out" || { echo "bench build failed" >&2; exit 1; }
+npx tsc -p tsconfig.bench.json --outDir "$out" || { echo "bench build failed" >&2; exit 1; }
 npm run --silent build && mkdir -p node_modules && ln -sfn .. node_modules/pulumi-graceful-vm
 if [ -s .test-results/peers.env ]; then set -a; . .test-results/peers.env; set +a; fi
 filter=${1:-}
