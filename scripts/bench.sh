@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every benchmark in bench/ (compiled with tsconfig.bench.json: the benches and what they import). Benchmarks print
-# ratios and medians; they never fail on a number. Peers are started as for the tests.
+# ratios and medians; they never fail on a number. They use the peers `npm test` started
+# (variables in .test-results/peers.env); run `npm test` first on a fresh machine.
 #   npm run bench                 all
 #   npm run bench -- libvirt      only bench/*libvirt*.ts
 set -uo pipefail
