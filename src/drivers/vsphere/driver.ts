@@ -91,26 +91,17 @@ export class VsphereDriver implements Driver {
     async powerOffHard(): Promise<void> {
         // An InvalidPowerState here (the guest finished at the deadline) is thrown as is: the
         // sequence re-reads the state and counts it as a graceful success.
-        await this.guard(async () =>
-            awaitTask(
-                this.client,
-                await this.client.powerOffTask(this.vm),
-                `PowerOffVM_Task on ${this.vm.value}`,
-                this.context.clock,
-                this.taskTimeoutMs,
-            ),
-        );
+        await this.runTask("PowerOffVM_Task", () => this.client.powerOffTask(this.vm));
     }
 
     async powerOn(): Promise<void> {
+        await this.runTask("PowerOnVM_Task", () => this.client.powerOnTask(this.vm));
+    }
+
+    /** Starts a task on the VM and waits for it to finish, within the task timeout. */
+    private async runTask(task: string, start: () => Promise<MoRef>): Promise<void> {
         await this.guard(async () =>
-            awaitTask(
-                this.client,
-                await this.client.powerOnTask(this.vm),
-                `PowerOnVM_Task on ${this.vm.value}`,
-                this.context.clock,
-                this.taskTimeoutMs,
-            ),
+            awaitTask(this.client, await start(), `${task} on ${this.vm.value}`, this.context.clock, this.taskTimeoutMs),
         );
     }
 
