@@ -31,14 +31,12 @@ export async function locateVm(client: VimClient, target: VsphereTarget, descrip
         }
         case "uuid": {
             const matches = await client.findVmsByUuid(selector.uuid, datacenter ?? client.serviceContent.rootFolder, datacenter);
-            if (matches.length === 0) throw new VmNotFoundError(description, "no VM has that instance or BIOS UUID");
-            if (matches.length > 1)
-                throw new AmbiguousVmError(
-                    description,
-                    matches,
-                    "clones share a BIOS UUID: use the instance UUID (config.instanceUuid) or the moid",
-                );
-            return matches[0];
+            return onlyMatch(
+                matches,
+                description,
+                "no VM has that instance or BIOS UUID",
+                "clones share a BIOS UUID: use the instance UUID (config.instanceUuid) or the moid",
+            );
         }
         case "moid": {
             const ref = { type: virtualMachine, value: selector.moid };
@@ -48,20 +46,21 @@ export async function locateVm(client: VimClient, target: VsphereTarget, descrip
         }
         case "name": {
             const matches = await client.findVmsByName(selector.name, datacenter ?? client.serviceContent.rootFolder);
-            if (matches.length === 0)
-                throw new VmNotFoundError(
-                    description,
-                    `no VM is called ${JSON.stringify(selector.name)}${target.datacenter ? ` in ${target.datacenter}` : ""}`,
-                );
-            if (matches.length > 1)
-                throw new AmbiguousVmError(
-                    description,
-                    matches,
-                    "name it by inventory path (DC/vm/folder/name), UUID or moid, or set datacenter",
-                );
-            return matches[0];
+            return onlyMatch(
+                matches,
+                description,
+                `no VM is called ${JSON.stringify(selector.name)}${target.datacenter ? ` in ${target.datacenter}` : ""}`,
+                "name it by inventory path (DC/vm/folder/name), UUID or moid, or set datacenter",
+            );
         }
     }
+}
+
+/** The one VM a search found: VmNotFoundError (`none`) for no match, AmbiguousVmError (`ambiguous`) for several. */
+function onlyMatch(matches: MoRef[], description: string, none: string, ambiguous: string): MoRef {
+    if (matches.length === 0) throw new VmNotFoundError(description, none);
+    if (matches.length > 1) throw new AmbiguousVmError(description, matches, ambiguous);
+    return matches[0];
 }
 
 async function findDatacenter(client: VimClient, name: string, description: string): Promise<MoRef> {
