@@ -2,6 +2,7 @@ import * as fs from "fs";
 import * as http from "http";
 import * as https from "https";
 import * as tls from "tls";
+import { collectBody } from "../responseBody";
 
 /**
  * The one place the Azure driver touches the network: a small request over Node's own
@@ -71,18 +72,11 @@ export class HttpClient {
                     signal: request.signal,
                 },
                 (res) => {
-                    const chunks: Buffer[] = [];
-                    let size = 0;
-                    res.on("data", (chunk: Buffer) => {
-                        size += chunk.length;
-                        if (size > maxResponseBytes) {
-                            res.destroy(new TransportError(`response from ${url.host} is larger than ${maxResponseBytes} bytes`));
-                            return;
-                        }
-                        chunks.push(chunk);
-                    });
-                    res.on("end", () =>
-                        resolve({ status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(chunks).toString("utf8") }),
+                    collectBody(
+                        res,
+                        maxResponseBytes,
+                        () => res.destroy(new TransportError(`response from ${url.host} is larger than ${maxResponseBytes} bytes`)),
+                        (text) => resolve({ status: res.statusCode ?? 0, headers: res.headers, text }),
                     );
                     res.on("error", (e) => reject(transportError(e, url)));
                 },

@@ -2,6 +2,7 @@ import * as https from "https";
 import type { Duplex } from "stream";
 import * as tls from "tls";
 import { AuthenticationError } from "../../power/errors";
+import { collectBody } from "../responseBody";
 import { ProxmoxApiError, ProxmoxTlsError, ProxmoxUnreachableError } from "./errors";
 
 /** How to reach one PVE API endpoint. */
@@ -97,37 +98,25 @@ export class ProxmoxClient {
         const shownPath = path.split("?")[0];
         return new Promise<T>((resolve, reject) => {
             const req = https.request(url, { method, headers, agent: this.agent }, (res) => {
-                const chunks: Buffer[] = [];
-                let size = 0;
-                res.on("data", (chunk: Buffer) => {
-                    size += chunk.length;
-                    if (size > maxResponseBytes) {
+                collectBody(
+                    res,
+                    maxResponseBytes,
+                    () =>
                         req.destroy(
                             new ProxmoxUnreachableError(
                                 this.options.endpoint,
                                 `the answer to ${method} ${shownPath} exceeded ${maxResponseBytes} bytes`,
                             ),
-                        );
-                        return;
-                    }
-                    chunks.push(chunk);
-                });
+                        ),
+                    (text) => {
+                        try {
+                            resolve(this.unwrap<T>(method, shownPath, res.statusCode ?? 0, res.statusMessage ?? "", text));
+                        } catch (e) {
+                            reject(e);
+                        }
+                    },
+                );
                 res.on("error", (e) => reject(this.translateNetworkError(e, method, shownPath)));
-                res.on("end", () => {
-                    try {
-                        resolve(
-                            this.unwrap<T>(
-                                method,
-                                shownPath,
-                                res.statusCode ?? 0,
-                                res.statusMessage ?? "",
-                                Buffer.concat(chunks).toString("utf8"),
-                            ),
-                        );
-                    } catch (e) {
-                        reject(e);
-                    }
-                });
             });
             req.setTimeout(this.timeoutMs, () => {
                 req.destroy(

@@ -1,5 +1,6 @@
 import * as https from "https";
 import * as tls from "tls";
+import { collectBody } from "../responseBody";
 import { VimFault, faultFromSoap } from "./faults";
 import { XmlElement, child, escapeXml, parseXml, soapEnvelopeNamespace } from "./xml";
 
@@ -149,19 +150,15 @@ export class SoapTransport {
                 },
                 (response) => {
                     this.keepSessionCookie(response.headers["set-cookie"]);
-                    const chunks: Buffer[] = [];
-                    let size = 0;
-                    response.on("data", (chunk: Buffer) => {
-                        size += chunk.length;
-                        if (size > maxResponseBytes) {
+                    collectBody(
+                        response,
+                        maxResponseBytes,
+                        () =>
                             request.destroy(
                                 new VsphereConnectionError(`vSphere ${method}: response larger than ${maxResponseBytes} bytes`),
-                            );
-                            return;
-                        }
-                        chunks.push(chunk);
-                    });
-                    response.on("end", () => resolve({ status: response.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8") }));
+                            ),
+                        (text) => resolve({ status: response.statusCode ?? 0, text }),
+                    );
                     response.on("error", (e) => reject(this.connectionError(e, method, options)));
                 },
             );
