@@ -21,7 +21,7 @@
  * Only one engine can run at a time in a process (setMocks is global); runs on one engine are exclusive.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { Host, HostCallError, fromStruct, providerPb, startHost, toStruct } from "./host";
+import { Host, HostCallError, ProtoStruct, fromStruct, providerPb, startHost, toStruct } from "./host";
 
 /** The engine's wire encoding of an unknown value (what a provider sees during preview). */
 export const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
@@ -283,6 +283,34 @@ interface Stored {
     /** resource options from the last registration */
     protect?: boolean;
     retainOnDelete?: boolean;
+}
+
+/** The setters a DiffRequest and an UpdateRequest share. */
+interface ChangeRequest {
+    setId(id: string): unknown;
+    setUrn(urn: string): unknown;
+    setName(name: string): unknown;
+    setType(type: string): unknown;
+    setOlds(olds: ProtoStruct): unknown;
+    setNews(news: ProtoStruct): unknown;
+    setOldInputs(oldInputs: ProtoStruct): unknown;
+}
+
+/** Fills a Diff or Update request: the resource, its prior outputs and inputs, and the checked news. */
+function priorAndNews<R extends ChangeRequest>(
+    req: R,
+    prior: Stored,
+    resource: { urn: string; name: string; type: string },
+    checked: Props,
+): R {
+    req.setId(prior.id);
+    req.setUrn(resource.urn);
+    req.setName(resource.name);
+    req.setType(resource.type);
+    req.setOlds(toStruct(toProviderProps(prior.outputs)));
+    req.setNews(toStruct(checked));
+    req.setOldInputs(toStruct(toProviderProps(prior.inputs)));
+    return req;
 }
 
 function toRecord(s: Stored): ResourceRecord {
@@ -577,14 +605,7 @@ class MiniEngine implements Engine {
         }
 
         // Diff
-        const diffReq = new providerPb.DiffRequest();
-        diffReq.setId(prior.id);
-        diffReq.setUrn(urn);
-        diffReq.setName(name);
-        diffReq.setType(type);
-        diffReq.setOlds(toStruct(toProviderProps(prior.outputs)));
-        diffReq.setNews(toStruct(checked));
-        diffReq.setOldInputs(toStruct(toProviderProps(prior.inputs)));
+        const diffReq = priorAndNews(new providerPb.DiffRequest(), prior, { urn, name, type }, checked);
         const diffResp = await this.hostCall(step, "diff", diffReq);
         const Changes = providerPb.DiffResponse.DiffChanges;
         let changes: number = diffResp.getChanges();
@@ -621,14 +642,7 @@ class MiniEngine implements Engine {
         if (run.preview) {
             return finish("update", prior.id, checkedWire, []);
         }
-        const upd = new providerPb.UpdateRequest();
-        upd.setId(prior.id);
-        upd.setUrn(urn);
-        upd.setName(name);
-        upd.setType(type);
-        upd.setOlds(toStruct(toProviderProps(prior.outputs)));
-        upd.setNews(toStruct(checked));
-        upd.setOldInputs(toStruct(toProviderProps(prior.inputs)));
+        const upd = priorAndNews(new providerPb.UpdateRequest(), prior, { urn, name, type }, checked);
         const updResp = await this.hostCall(step, "update", upd);
         return finish("update", prior.id, secretInputs(fromStruct(updResp.getProperties()), checkedWire), []);
     }
