@@ -8,6 +8,7 @@ import {
     ObservedPowerState,
     ShutdownOnDestroyPolicy,
     desiredPowerStates,
+    isDesiredPowerState,
     shutdownOnDestroyPolicies,
 } from "../power/states";
 
@@ -94,7 +95,7 @@ export function validateInputs(raw: Record<string, unknown>): { inputs: VmPowerI
             );
         }
     }
-    if (known("powerState") && !(desiredPowerStates as readonly unknown[]).includes(merged.powerState)) {
+    if (known("powerState") && !isDesiredPowerState(merged.powerState)) {
         errors.push(
             new InputError("powerState", `must be one of ${desiredPowerStates.join(", ")}; got ${JSON.stringify(merged.powerState)}`),
         );

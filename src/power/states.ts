@@ -30,10 +30,6 @@ export function isDesiredPowerState(value: unknown): value is DesiredPowerState 
     return typeof value === "string" && (desiredPowerStates as readonly string[]).includes(value);
 }
 
-export function isObservedPowerState(value: unknown): value is ObservedPowerState {
-    return typeof value === "string" && (observedPowerStates as readonly string[]).includes(value);
-}
-
 /** Observed states in which the desired state is already reached. */
 export function satisfyingStates(desired: DesiredPowerState): readonly ObservedPowerState[] {
     switch (desired) {

@@ -18,11 +18,6 @@ export function parseDomstate(output: string): ObservedState {
     return { state: mapState(stateText, reason), detail: reason ? `${stateText} (${reason})` : stateText || "no output" };
 }
 
-/** The libvirt reason alone (`shutdown`, `destroyed`), from a detail made by parseDomstate. */
-export function domstateReason(detail: string | undefined): string | undefined {
-    return detail ? /\(([^)]*)\)$/.exec(detail)?.[1] : undefined;
-}
-
 function mapState(state: string, reason: string | undefined): ObservedPowerState {
     switch (state) {
         case "running":

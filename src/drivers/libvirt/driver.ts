@@ -255,9 +255,5 @@ export class LibvirtDriver implements Driver {
     }
 }
 
-export function createLibvirtDriver(target: LibvirtTarget, context: DriverContext, options?: LibvirtDriverOptions): LibvirtDriver {
-    return new LibvirtDriver(target, context, options);
-}
-
 export const createDriver: DriverFactory<LibvirtTarget, LibvirtCredentials> = (target, _credentials, context) =>
     new LibvirtDriver(target, context);

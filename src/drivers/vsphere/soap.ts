@@ -2,7 +2,7 @@ import * as https from "https";
 import * as tls from "tls";
 import { collectBody } from "../responseBody";
 import { VimFault, faultFromSoap } from "./faults";
-import { XmlElement, child, escapeXml, parseXml, soapEnvelopeNamespace } from "./xml";
+import { XmlElement, child, escapeXml, parseXml, soapEnvelopeNamespace, vim25Namespace } from "./xml";
 
 /** A ManagedObjectReference: `<obj type="VirtualMachine">vm-57</obj>`. */
 export interface MoRef {
@@ -97,7 +97,7 @@ export class SoapTransport {
      */
     async call(method: string, target: MoRef, params: string, options: CallOptions = {}): Promise<XmlElement> {
         this.callCounts.set(method, (this.callCounts.get(method) ?? 0) + 1);
-        const body = envelope(`<${method} xmlns="urn:vim25">${xmlMoRef("_this", target)}${params}</${method}>`);
+        const body = envelope(`<${method} xmlns="${vim25Namespace}">${xmlMoRef("_this", target)}${params}</${method}>`);
         const operation = `${method} on ${target.value}`;
         const response = await this.post(body, method, options);
         let document: XmlElement;
