@@ -1,8 +1,8 @@
 /**
  * The simulated cluster behind the contract server: VMs with guests that obey or ignore a
  * shutdown, and worker tasks that run for a while and end `OK`, `WARNINGS: n` or with an
- * error text, following qemu-server's vm_stop/vm_shutdown/vm_start as summarised in
- * ../shared/contracts/proxmox/NOTES.md (§3, §4). Real timers: times are milliseconds.
+ * error text, following qemu-server's vm_stop/vm_shutdown/vm_start. Real timers: times are
+ * milliseconds.
  */
 
 /** How the guest inside a VM behaves. */

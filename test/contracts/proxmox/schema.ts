@@ -2,9 +2,9 @@ import * as fs from "fs";
 import * as path from "path";
 
 /**
- * The published PVE API schema (an excerpt of pve-docs' apidata.js, kept in
- * ../shared/contracts/proxmox/) drives the contract server's parameter checks, so the server
- * rejects exactly what the real API's JSON-schema check rejects.
+ * The published PVE API schema drives the contract server's parameter checks, so the server
+ * rejects exactly what the real API's JSON-schema check rejects. The fields it needs are
+ * transcribed into fixtures/ (its `_source` names the PVE release and the API viewer data).
  */
 
 export interface ParameterSchema {
@@ -33,50 +33,44 @@ export interface EndpointSchema {
     readonly info: Readonly<Record<string, MethodSchema>>;
 }
 
-const excerptFile = "pve-apidata-qemu-status-and-tasks.excerpt.json";
+const fixtureFile = "pve-9.1-api-qemu-power.json";
 
-/** `POST /nodes/{node}/qemu/{vmid}/agent/ping` is not in the excerpt; this mirrors its documented parameters. */
-const agentPing: { path: string; info: Record<string, MethodSchema> } = {
-    path: "/nodes/{node}/qemu/{vmid}/agent/ping",
-    info: {
-        POST: {
-            name: "ping",
-            method: "POST",
-            allowtoken: 1,
-            parameters: {
-                additionalProperties: 0,
-                properties: {
-                    node: { type: "string", format: "pve-node" },
-                    vmid: { type: "integer", format: "pve-vmid", minimum: 100, maximum: 999999999 },
-                },
-            },
-        },
-    },
-};
+interface Fixture {
+    readonly endpoints: Array<{ path: string; info?: Record<string, MethodSchema> }>;
+    /** Per PVE major version: which privilege each operation needs. */
+    readonly privilegesByVersion: Readonly<Record<string, Readonly<Record<string, readonly string[]>>>>;
+}
 
 /**
- * `shared/` lies beside the repository. Looked up from this file (tests) and from the working
- * directory (compiled benchmarks run from the repository root); PVE_CONTRACT_SCHEMA overrides.
+ * The fixture beside this file (tests), or under the working directory (compiled benchmarks
+ * run from the repository root); PVE_CONTRACT_SCHEMA overrides.
  */
 export function schemaFile(): string {
     if (process.env.PVE_CONTRACT_SCHEMA) return process.env.PVE_CONTRACT_SCHEMA;
-    const candidates = [path.resolve(__dirname, "../../..", ".."), path.resolve(process.cwd(), "..")].map((dir) =>
-        path.join(dir, "shared/contracts/proxmox", excerptFile),
+    const candidates = [path.join(__dirname, "fixtures"), path.resolve(process.cwd(), "test/contracts/proxmox/fixtures")].map((dir) =>
+        path.join(dir, fixtureFile),
     );
     return candidates.find((file) => fs.existsSync(file)) ?? candidates[0];
 }
 
-export function loadSchema(file = schemaFile()): EndpointSchema[] {
-    let raw: { endpoints: Array<{ path: string; info?: Record<string, MethodSchema> }> };
+function readFixture(file: string): Fixture {
     try {
-        raw = JSON.parse(fs.readFileSync(file, "utf8")) as typeof raw;
+        return JSON.parse(fs.readFileSync(file, "utf8")) as Fixture;
     } catch (e) {
-        throw new Error(
-            `the Proxmox contract server reads the PVE API schema excerpt at ${file} (shared/ beside the repository): ${String(e)}`,
-        );
+        throw new Error(`the Proxmox contract server reads the PVE API schema fixture at ${file}`, { cause: e });
     }
-    return [...raw.endpoints, agentPing]
-        .filter((e) => e.info)
+}
+
+/** The privileges the fixture lists for one PVE major version (`"8"`, `"9"`). */
+export function privilegesFor(major: string, file = schemaFile()): Readonly<Record<string, readonly string[]>> {
+    const table = readFixture(file).privilegesByVersion[major];
+    if (!table) throw new Error(`the schema fixture lists no privileges for PVE ${major}`);
+    return table;
+}
+
+export function loadSchema(file = schemaFile()): EndpointSchema[] {
+    return readFixture(file)
+        .endpoints        .filter((e) => e.info)
         .map((e) => ({ path: e.path, pattern: pathPattern(e.path), info: e.info as Record<string, MethodSchema> }));
 }
 

@@ -77,7 +77,7 @@ describe("Proxmox contract server", () => {
         expect(returnsProblems("/nodes/pve1/qemu/109/status/current", current.body.data)).toEqual([]);
         const started = await raw("POST", "/nodes/pve1/qemu/109/status/stop", { body: "" });
         const task = await raw("GET", `/nodes/pve1/tasks/${encodeURIComponent(started.body.data as string)}/status`);
-        // `tokenid` is the one extra key PVE adds for token-started tasks (NOTES §4).
+        // `tokenid` is the one extra key PVE adds for token-started tasks (pve-manager Tasks.pm read_task_status).
         expect(returnsProblems("/nodes/pve1/tasks/x/status", task.body.data, ["tokenid"])).toEqual([]);
         await taskEnd(started.body.data as string);
     });

@@ -7,7 +7,7 @@ import { EndpointSchema, checkParameters, findEndpoint, loadSchema } from "./sch
 
 /**
  * A local HTTPS server that speaks the Proxmox VE API for QEMU power operations as published
- * (shared/contracts/proxmox): `{"data": ...}` envelopes; errors as an HTTP status whose
+ * (fixtures/, the PVE API schema): `{"data": ...}` envelopes; errors as an HTTP status whose
  * reason phrase is the message, with `{"data": null, "message", "errors"?}`; API-token auth;
  * power POSTs that answer a UPID and run as worker tasks. It encodes the contract and shares
  * no code with the client under test. Tests steer it through the object (same process).
@@ -163,7 +163,7 @@ export class ProxmoxContractServer {
         }
         const node = String(values.node);
         if (!this.options.nodes.includes(node)) {
-            // Not established from the sources (NOTES §6): the proxy to an unknown node fails; this is our stand-in.
+            // Not established from the sources: the proxy to an unknown node fails; this is our stand-in.
             return this.send(
                 res,
                 req,
