@@ -196,15 +196,6 @@ describe("Proxmox driver against the contract server", () => {
         expect((error as ProxmoxApiError).status).toBe(595);
     });
 
-    test("an HA-managed VM is stopped without overrule-shutdown (PVE refuses it for HA resources)", async () => {
-        pve.server.addVm({ vmid: 214, haManaged: true });
-        const report = await transition(pve.driver(214), { desired: "Off" });
-        expect(report).toMatchObject({ method: "forced", to: "stopped" });
-        const stop = pve.server.requests.find((r) => r.path.endsWith("/qemu/214/status/stop"));
-        expect(stop?.parameters).toEqual({ node: "pve1", vmid: "214" });
-        expect(pve.server.tasksOf(214).map((t) => t.type)).toEqual(["hastop"]);
-    });
-
     test("an unknown node is a clear error from PVE's proxy", async () => {
         const driver = pve.driver(201, { node: "pve9" });
         const failure = await driver.readState().catch((e: unknown) => e);

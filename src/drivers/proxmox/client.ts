@@ -3,7 +3,7 @@ import type { Duplex } from "stream";
 import * as tls from "tls";
 import { AuthenticationError } from "../../power/errors";
 import { collectBody } from "../responseBody";
-import { ProxmoxApiError, ProxmoxTlsError, ProxmoxUnreachableError } from "./errors";
+import { ProxmoxApiError, ProxmoxPermissionError, ProxmoxTlsError, ProxmoxUnreachableError, parsePermissionMessage } from "./errors";
 
 /** How to reach one PVE API endpoint. */
 export interface ProxmoxClientOptions {
@@ -144,9 +144,12 @@ export class ProxmoxClient {
             );
         }
         if (status === 403) {
-            throw new AuthenticationError(
-                `Proxmox VE at ${this.options.endpoint} refused ${method} ${path} for this API token (HTTP 403: ${message}). ` +
-                    `The token needs VM.Audit and VM.PowerMgmt on the VM (and, with privilege separation, so does the token itself)`,
+            const checked = parsePermissionMessage(message);
+            throw new ProxmoxPermissionError(
+                `Proxmox VE at ${this.options.endpoint} refused ${method} ${path} for this API token (HTTP 403: ${message})` +
+                    (checked ? `: the token lacks ${checked.privilege} on ${checked.aclPath}` : ""),
+                checked?.privilege,
+                checked?.aclPath,
             );
         }
         const errors = body?.errors && typeof body.errors === "object" ? (body.errors as Record<string, string>) : undefined;

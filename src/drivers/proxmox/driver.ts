@@ -4,7 +4,19 @@ import { AuthenticationError, GracefulShutdownUnavailableError, VmNotFoundError 
 import { ObservedPowerState } from "../../power/states";
 import { DriverContext, DriverFactory } from "../platform";
 import { ProxmoxClient } from "./client";
-import { ProxmoxApiError, ProxmoxTaskError, ProxmoxVmLockedError, isMissingVmMessage, lockFromMessage } from "./errors";
+import {
+    ProxmoxApiError,
+    ProxmoxHaStopError,
+    ProxmoxNodeDownError,
+    ProxmoxPermissionError,
+    ProxmoxStopBlockedError,
+    ProxmoxTaskError,
+    ProxmoxVmLockedError,
+    isMissingVmMessage,
+    isNodeUnreachableStatus,
+    lockFromMessage,
+} from "./errors";
+import { describePrivileges } from "./privileges";
 import { ProxmoxCredentials, ProxmoxTarget, proxmoxSpec } from "./spec";
 import { TaskStatus, Upid, parseUpid, readTaskStatus, taskLogTail, taskSucceeded, waitForTask } from "./tasks";
 
@@ -17,8 +29,18 @@ export interface VmStatus {
     /** Sent (as 1) only when the guest agent is enabled in the VM config. */
     readonly agent?: number | boolean;
     readonly lock?: string;
-    readonly ha?: { readonly managed?: number };
+    /** pve-ha-manager's view: `managed` 1 for an HA resource, `state` its service state (`started`, `request_stop`, `stopped`, ...). */
+    readonly ha?: { readonly managed?: number; readonly state?: string };
     readonly name?: string;
+}
+
+/** One `GET /cluster/resources?type=vm` entry, the fields the lookup by VM id reads. */
+interface ClusterResource {
+    readonly type: string;
+    readonly vmid?: number;
+    readonly node?: string;
+    readonly status?: string;
+    readonly hastate?: string;
 }
 
 /** Knobs for tests and benchmarks; the defaults suit a real cluster. */
@@ -38,6 +60,12 @@ export interface ProxmoxDriverOptions {
     readonly requestTimeoutMs?: number;
     /** Consecutive failed reads tolerated while polling before the error is raised. @default 3 */
     readonly maxPollFailures?: number;
+    /**
+     * How long the HA stack may take beyond a request's own shutdown timeout to carry it out:
+     * the CRM takes it on its next round, the node's LRM acts a round later (rounds of about
+     * 10 s), and a forced stop has 10 s of SIGTERM grace. @default 30000
+     */
+    readonly haGraceMs?: number;
 }
 
 /** A status read this recently is as good as a new one. */
@@ -57,7 +85,14 @@ export class ProxmoxDriver implements Driver {
     readonly client: ProxmoxClient;
     private readonly clock: Clock;
     private readonly log: (message: string) => void;
-    private readonly vmPath: string;
+    private readonly vmId: number;
+    /** The node the VM is on: the target's, or where `/cluster/resources` found it after a migration. */
+    private node: string;
+    private vmPath: string;
+    private readonly haGraceMs: number;
+    /** Our HA stop request, while HA carries it out: when, and the shutdown timeout HA was given. */
+    private haStop?: { readonly at: number; readonly timeoutSeconds: number };
+    private pveMajor?: Promise<number | undefined>;
     private readonly pollIntervalMs: number;
     private readonly taskPollIntervalMs: number;
     private readonly earlyFailureWindowMs: number;
@@ -69,7 +104,10 @@ export class ProxmoxDriver implements Driver {
         this.vmDescription = proxmoxSpec.describe(target);
         this.clock = context.clock;
         this.log = context.log;
-        this.vmPath = `/nodes/${encodeURIComponent(target.node)}/qemu/${target.vmId}`;
+        this.vmId = target.vmId;
+        this.node = target.node;
+        this.vmPath = vmPathOf(target.node, target.vmId);
+        this.haGraceMs = options.haGraceMs ?? 30_000;
         this.pollIntervalMs = options.pollIntervalMs ?? 1000;
         this.taskPollIntervalMs = options.taskPollIntervalMs ?? 500;
         this.earlyFailureWindowMs = options.earlyFailureWindowMs ?? 600;
@@ -97,6 +135,15 @@ export class ProxmoxDriver implements Driver {
     async checkGuestTools(): Promise<GuestToolsStatus> {
         const status = await this.recentStatus();
         if (status.lock && status.status === "running") throw new ProxmoxVmLockedError(this.vmDescription, status.lock);
+        if (isHaManaged(status)) {
+            return {
+                available: true,
+                detail:
+                    `HA-managed (ha.state ${status.ha?.state ?? "unknown"}): the shutdown is a request to the HA manager, which ` +
+                    `shuts the guest down itself (${isAgentEnabled(status) ? "guest agent or ACPI" : "ACPI power button"}) and ` +
+                    `forces it off (forceStop) when its timeout ends; a hard stop cannot overrule it`,
+            };
+        }
         return isAgentEnabled(status)
             ? { available: true, detail: "guest agent enabled in the VM config: guest-shutdown if it answers, ACPI power button otherwise" }
             : { available: true, detail: "guest agent not enabled in the VM config: ACPI power button" };
@@ -105,6 +152,8 @@ export class ProxmoxDriver implements Driver {
     async requestGuestShutdown(deadline: number): Promise<GuestShutdownRequest> {
         // PVE takes whole seconds and treats 0 as "give up at once"; its task then ends at about our deadline.
         const timeoutSeconds = Math.max(1, Math.ceil((deadline - this.clock.now()) / 1000));
+        const status = await this.recentStatus();
+        if (isHaManaged(status)) return this.requestHaStop(status, timeoutSeconds, deadline);
         let upid: Upid;
         try {
             upid = await this.startTask("status/shutdown", { timeout: timeoutSeconds });
@@ -125,8 +174,39 @@ export class ProxmoxDriver implements Driver {
         const agent = this.lastStatus ? isAgentEnabled(this.lastStatus.value) : false;
         return {
             method: "pve-shutdown",
-            detail: `${upid.type} task ${upid.text}, timeout ${timeoutSeconds}s, ${agent ? "guest agent (guest-shutdown) or ACPI" : "ACPI power button"}`,
+            detail:
+                `${upid.type} task ${upid.text}, timeout ${timeoutSeconds}s, ` +
+                (agent
+                    ? "guest agent (guest-shutdown) if it answers PVE's 3 s guest-ping, ACPI otherwise (a silent agent ends the task WARNINGS: 1)"
+                    : "ACPI power button"),
         };
+    }
+
+    /**
+     * `status/shutdown` of an HA resource only queues a stop for the HA manager (an `hastop`
+     * task that ends at once). HA carries it out in its next rounds: a shutdown with this
+     * timeout, then forceStop. A stop sent while it runs would not run, so the hard phase
+     * waits for HA instead (see powerOffHard).
+     */
+    private async requestHaStop(status: VmStatus, timeoutSeconds: number, deadline: number): Promise<GuestShutdownRequest> {
+        if (status.ha?.state === "request_stop") {
+            // Someone else's HA stop is under way; ours would be ignored. Its timeout is unknown: assume ours.
+            this.haStop = { at: this.clock.now(), timeoutSeconds };
+            this.log(`${this.vmDescription}: HA is already stopping this VM (ha.state request_stop); not requesting another stop`);
+            return { method: "pve-ha-stop", detail: "an HA stop was already under way (ha.state request_stop)" };
+        }
+        const upid = await this.startTask("status/shutdown", { timeout: timeoutSeconds });
+        const early = await this.watchEarly(upid, deadline);
+        if (early && !taskSucceeded(early.exitstatus)) {
+            const failure = await this.taskFailure(upid, early.exitstatus);
+            throw new GracefulShutdownUnavailableError("gracefulRequestFailed", failure.message);
+        }
+        this.haStop = { at: this.clock.now(), timeoutSeconds };
+        const detail =
+            `HA-managed: requested an HA stop (${upid.type} task ${upid.text}); the HA manager shuts the guest down with ` +
+            `timeout ${timeoutSeconds}s and then forces it off (forceStop); it may take up to ${Math.round(this.haGraceMs / 1000)}s more to act`;
+        this.log(`${this.vmDescription}: ${detail}`);
+        return { method: "pve-ha-stop", detail };
     }
 
     /**
@@ -135,17 +215,52 @@ export class ProxmoxDriver implements Driver {
      * HA-managed VMs do not allow that flag; their stop goes through the HA stack.
      */
     async powerOffHard(): Promise<void> {
-        const haManaged = (await this.recentStatus()).ha?.managed === 1;
+        if (isHaManaged(await this.recentStatus())) return this.haPowerOff();
         let upid: Upid;
         try {
-            upid = await this.startTask("status/stop", haManaged ? {} : { "overrule-shutdown": true });
+            upid = await this.startTask("status/stop", { "overrule-shutdown": true });
         } catch (e) {
             // Older PVE releases reject the unknown flag (400); their stop then waits for the shutdown task's lock.
             if (!(e instanceof ProxmoxApiError && e.status === 400 && e.parameterErrors?.["overrule-shutdown"])) throw e;
             this.log(`${this.vmDescription}: this Proxmox VE does not support overrule-shutdown; stopping without it`);
             upid = await this.startTask("status/stop", {});
         }
-        await this.finishTask(upid);
+        try {
+            await this.finishTask(upid);
+        } catch (e) {
+            // overrule-shutdown aborts only the caller's own shutdown tasks unless it has Sys.Modify on the node.
+            if (e instanceof ProxmoxTaskError && /can't lock file/.test(e.exitStatus)) {
+                throw new ProxmoxStopBlockedError(this.vmDescription, this.node, { cause: e });
+            }
+            throw e;
+        }
+    }
+
+    /**
+     * HA resources are stopped on the HA manager's terms. While HA carries out our shutdown
+     * request it would not run a second stop, so we wait for it: its timeout, then its
+     * forceStop, plus its rounds. Without a request of ours, we ask HA for a hard stop
+     * (`status/stop`: an `hastop` with timeout 0) and wait for that.
+     */
+    private async haPowerOff(): Promise<void> {
+        let bound: number;
+        if (this.haStop) {
+            bound = this.haStop.at + this.haStop.timeoutSeconds * 1000 + this.haGraceMs;
+            this.log(
+                `${this.vmDescription}: HA-managed; HA is still carrying out our stop (timeout ${this.haStop.timeoutSeconds}s, ` +
+                    `then forceStop) and would not run another, so waiting up to ${Math.ceil((bound - this.clock.now()) / 1000)}s for it`,
+            );
+        } else {
+            await this.finishTask(await this.startTask("status/stop", {}));
+            bound = this.clock.now() + this.haGraceMs;
+            this.log(
+                `${this.vmDescription}: HA-managed; requested a hard stop from the HA manager, waiting up to ${this.haGraceMs / 1000}s for it`,
+            );
+        }
+        const reached = await this.waitForState(["stopped"], bound);
+        if (reached.state === "stopped") return;
+        const ha = this.lastStatus?.value.ha?.state ?? "unknown";
+        throw new ProxmoxHaStopError(this.vmDescription, ha, reached.state);
     }
 
     async powerOn(): Promise<void> {
@@ -153,6 +268,9 @@ export class ProxmoxDriver implements Driver {
         if (state === "paused" || state === "suspended") {
             await this.finishTask(await this.startTask("status/resume", {}));
             return;
+        }
+        if (this.lastStatus && isHaManaged(this.lastStatus.value)) {
+            this.log(`${this.vmDescription}: HA-managed; the start is a request to the HA manager, carried out in its next rounds`);
         }
         const upid = await this.startTask("status/start", {});
         try {
@@ -198,7 +316,7 @@ export class ProxmoxDriver implements Driver {
                 await this.client.post<unknown>(`${this.vmPath}/agent/ping`);
                 return true;
             } catch (e) {
-                if (!(e instanceof ProxmoxApiError)) throw e;
+                if (!(e instanceof ProxmoxApiError)) throw await this.explain(e);
                 if (/No QEMU guest agent configured/i.test(e.pveMessage)) {
                     this.log(`${this.vmDescription} has no guest agent enabled in its config; it will never answer`);
                     return false;
@@ -219,10 +337,56 @@ export class ProxmoxDriver implements Driver {
         try {
             status = await this.client.get<VmStatus>(`${this.vmPath}/status/current`);
         } catch (e) {
-            throw this.vmError(e);
+            if (!(await this.followMigration(e))) throw await this.vmError(e);
+            try {
+                status = await this.client.get<VmStatus>(`${this.vmPath}/status/current`);
+            } catch (again) {
+                throw await this.vmError(again);
+            }
         }
         this.lastStatus = { at: this.clock.now(), value: status };
         return status;
+    }
+
+    /**
+     * A VM that is not on its node (no config there) or whose node does not answer may have
+     * migrated, or been recovered by HA elsewhere: the cluster-wide listing says where it is
+     * now. Returns true when it is on another node, which the driver then uses.
+     */
+    private async followMigration(error: unknown): Promise<boolean> {
+        if (!(error instanceof ProxmoxApiError)) return false;
+        if (!isMissingVmMessage(error.pveMessage) && !isNodeUnreachableStatus(error.status)) return false;
+        let resources: ClusterResource[];
+        try {
+            resources = (await this.client.get<ClusterResource[] | null>("/cluster/resources", { type: "vm" })) ?? [];
+        } catch {
+            return false;
+        }
+        const entry = resources.find((r) => r.type === "qemu" && r.vmid === this.vmId);
+        if (!entry?.node || entry.node === this.node) return false;
+        this.log(`${this.vmDescription}: the VM is on node ${entry.node} now (cluster resources); using that node`);
+        this.node = entry.node;
+        this.vmPath = vmPathOf(entry.node, this.vmId);
+        return true;
+    }
+
+    /** The PVE major version (`/version`, which every token may read), asked once. */
+    private version(): Promise<number | undefined> {
+        this.pveMajor ??= this.client
+            .get<{ release?: string; version?: string } | null>("/version")
+            .then((v) => {
+                const major = parseInt(v?.release ?? v?.version ?? "", 10);
+                return Number.isInteger(major) ? major : undefined;
+            })
+            .catch(() => undefined);
+        return this.pveMajor;
+    }
+
+    /** A 403 gains what the token needs on the PVE version at hand. */
+    private async explain(error: unknown): Promise<unknown> {
+        if (!(error instanceof ProxmoxPermissionError)) return error;
+        const needs = describePrivileges(await this.version(), this.vmId, this.node);
+        return new ProxmoxPermissionError(`${error.message}. ${needs}`, error.privilege, error.aclPath);
     }
 
     /** The sequence read the state moments ago; reuse it rather than ask again. */
@@ -236,7 +400,7 @@ export class ProxmoxDriver implements Driver {
         try {
             answer = await this.client.post<unknown>(`${this.vmPath}/${action}`, parameters);
         } catch (e) {
-            throw this.vmError(e);
+            throw await this.vmError(e);
         }
         const upid = parseUpid(answer);
         if (!upid)
@@ -278,14 +442,25 @@ export class ProxmoxDriver implements Driver {
         return new ProxmoxTaskError(upid.text, upid.type, text, await taskLogTail(this.client, upid));
     }
 
-    private vmError(error: unknown): unknown {
+    private async vmError(error: unknown): Promise<unknown> {
         if (error instanceof ProxmoxApiError) {
+            if (isNodeUnreachableStatus(error.status)) {
+                return new ProxmoxNodeDownError(this.vmDescription, this.node, error);
+            }
             if (isMissingVmMessage(error.pveMessage)) return new VmNotFoundError(this.vmDescription, error.pveMessage);
             const lock = lockFromMessage(error.pveMessage);
             if (lock) return new ProxmoxVmLockedError(this.vmDescription, lock);
         }
-        return error;
+        return this.explain(error);
     }
+}
+
+function vmPathOf(node: string, vmId: number): string {
+    return `/nodes/${encodeURIComponent(node)}/qemu/${vmId}`;
+}
+
+function isHaManaged(status: VmStatus): boolean {
+    return status.ha?.managed === 1;
 }
 
 function isAgentEnabled(status: VmStatus): boolean {

@@ -1,3 +1,5 @@
+import { AuthenticationError } from "../../power/errors";
+
 /**
  * Errors the Proxmox client and driver raise besides the core's. None carries the API token:
  * messages are built from the endpoint, the path and what the server said.
@@ -80,4 +82,80 @@ export function lockFromMessage(message: string): string | undefined {
 /** A VM whose config file is missing: on `status/current` (500) or inside a worker task. */
 export function isMissingVmMessage(message: string): boolean {
     return /Configuration file '[^']*' does not exist|unable to find configuration file for VM/.test(message);
+}
+
+/**
+ * HTTP 403: PVE names the ACL path and the privilege it checked,
+ * `Permission check failed (/vms/105, VM.PowerMgmt)`. The driver adds what the token needs on
+ * the PVE version at hand.
+ */
+export class ProxmoxPermissionError extends AuthenticationError {
+    constructor(
+        message: string,
+        /** The privilege PVE checked, when its message names one. */
+        public readonly privilege?: string,
+        /** The ACL path PVE checked (`/vms/105`, `/nodes/pve1`). */
+        public readonly aclPath?: string,
+    ) {
+        super(message);
+        this.name = "ProxmoxPermissionError";
+    }
+}
+
+/** `Permission check failed (/vms/105, VM.PowerMgmt)` → path and privilege. */
+export function parsePermissionMessage(message: string): { aclPath: string; privilege: string } | undefined {
+    const match = /Permission check failed \(([^,]+),\s*([^)]+)\)/.exec(message);
+    return match ? { aclPath: match[1].trim(), privilege: match[2].trim() } : undefined;
+}
+
+/**
+ * The API node we talk to could not reach the VM's node: pveproxy answers 595 (no connection)
+ * or 596 (the connection broke or timed out) with an empty body and the error as reason phrase.
+ */
+export class ProxmoxNodeDownError extends ProxmoxApiError {
+    constructor(
+        vm: string,
+        public readonly node: string,
+        cause: ProxmoxApiError,
+    ) {
+        super(cause.method, cause.path, cause.status, cause.pveMessage);
+        this.message =
+            `${vm}: node ${node} does not answer (HTTP ${cause.status}: ${cause.pveMessage}, from the cluster's proxy); ` +
+            `its VMs cannot be read or changed until it is back, or until HA recovers them on another node`;
+        this.cause = cause;
+        this.name = "ProxmoxNodeDownError";
+    }
+}
+
+/** 595/596: pveproxy could not reach the node it forwards to. */
+export function isNodeUnreachableStatus(status: number): boolean {
+    return status === 595 || status === 596;
+}
+
+/**
+ * A hard stop that could not take the VM's config lock: a shutdown task of someone else (the
+ * web UI, another token, a script) holds it, and `overrule-shutdown` aborts only the caller's
+ * own tasks unless it has Sys.Modify.
+ */
+export class ProxmoxStopBlockedError extends Error {
+    constructor(vm: string, node: string, options: { cause: ProxmoxTaskError }) {
+        super(
+            `${vm}: the stop could not take the VM's config lock (${options.cause.exitStatus}). A shutdown task started by ` +
+                `another user or token holds it, and overrule-shutdown aborts only this token's own shutdown tasks; ` +
+                `Sys.Modify on /nodes/${node} would let it abort that one too`,
+            options,
+        );
+        this.name = "ProxmoxStopBlockedError";
+    }
+}
+
+/** An HA resource that the HA manager did not stop within its timeout plus its rounds. */
+export class ProxmoxHaStopError extends Error {
+    constructor(vm: string, haState: string, observed: string) {
+        super(
+            `${vm} is HA-managed and still ${observed} (ha.state ${haState}) after the HA manager's shutdown timeout, ` +
+                `its forceStop and its rounds; check ha-manager status and the node's pve-ha-lrm log`,
+        );
+        this.name = "ProxmoxHaStopError";
+    }
 }

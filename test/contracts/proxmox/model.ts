@@ -30,17 +30,22 @@ export interface VmOptions extends Partial<GuestBehaviour> {
     /** Config lock (`backup`, `migrate`, `snapshot`, ...). */
     lock?: string;
     haManaged?: boolean;
+    /** The HA manager's service state (`started`, `request_stop`, `stopped`, ...). @default from status */
+    haState?: string;
     template?: boolean;
 }
 
 export class SimulatedVm {
     readonly vmid: number;
-    readonly node: string;
+    /** Changes when the VM migrates (`server.migrateVm`). */
+    node: string;
     name: string;
     status: "running" | "stopped";
     qmpstatus: string;
     lock?: string;
     haManaged: boolean;
+    /** pve-ha-manager's service state, shown as `ha.state` and `/cluster/resources` `hastate`. */
+    haState: string;
     template: boolean;
     guest: GuestBehaviour;
     agentRunning: boolean;
@@ -63,6 +68,7 @@ export class SimulatedVm {
         this.qmpstatus = this.status === "running" ? (options.qmpstatus ?? "running") : "stopped";
         this.lock = options.lock;
         this.haManaged = options.haManaged ?? false;
+        this.haState = options.haState ?? (this.status === "running" ? "started" : "stopped");
         this.template = options.template ?? false;
         this.guest = {
             shutdownDelayMs: options.shutdownDelayMs ?? 500,
@@ -120,7 +126,7 @@ export class SimulatedVm {
             name: this.name,
             status: this.status,
             qmpstatus: this.qmpstatus,
-            ha: { managed: this.haManaged ? 1 : 0 },
+            ha: this.haManaged ? { managed: 1, state: this.haState } : { managed: 0 },
             cpus: 2,
             maxmem: 2147483648,
             mem: running ? 536870912 : 0,
@@ -136,6 +142,19 @@ export class SimulatedVm {
             ...(this.lock ? { lock: this.lock } : {}),
             ...(this.template ? { template: 1 } : {}),
         };
+    }
+
+    /**
+     * One entry of `GET /nodes/{node}/qemu`: vmstatus returns early without `full=1`, so the
+     * QMP run state and the running machine/QEMU versions come only with it; `ha` and `agent`
+     * belong to `status/current` alone.
+     */
+    listEntry(full: boolean): Record<string, unknown> {
+        const basic = this.currentStatus();
+        const qmpstatus = basic.qmpstatus;
+        for (const key of ["ha", "agent", "qmpstatus"]) delete basic[key];
+        if (!full || !this.running) return basic;
+        return { ...basic, qmpstatus, "running-machine": "pc-i440fx-9.2+pve1", "running-qemu": "9.2.0" };
     }
 
     dispose(): void {

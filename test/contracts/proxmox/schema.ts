@@ -20,6 +20,8 @@ export interface MethodSchema {
     readonly name: string;
     readonly method: string;
     readonly allowtoken?: number;
+    /** `node`: any node takes the request and proxies it to `{node}`. */
+    readonly proxyto?: string;
     readonly parameters: {
         readonly additionalProperties?: number;
         readonly properties?: Readonly<Record<string, ParameterSchema>>;
@@ -70,7 +72,7 @@ export function privilegesFor(major: string, file = schemaFile()): Readonly<Reco
 
 export function loadSchema(file = schemaFile()): EndpointSchema[] {
     return readFixture(file)
-        .endpoints        .filter((e) => e.info)
+        .endpoints.filter((e) => e.info)
         .map((e) => ({ path: e.path, pattern: pathPattern(e.path), info: e.info as Record<string, MethodSchema> }));
 }
 

@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from "http";
 import type { AddressInfo } from "net";
 import { TestCertificate, makeSelfSignedCertificate } from "./cert";
 import { SimulatedTask, SimulatedVm, VmOptions } from "./model";
-import { EndpointSchema, checkParameters, findEndpoint, loadSchema } from "./schema";
+import { EndpointSchema, checkParameters, findEndpoint, loadSchema, privilegesFor } from "./schema";
 
 /**
  * A local HTTPS server that speaks the Proxmox VE API for QEMU power operations as published
@@ -17,7 +17,12 @@ export interface ApiToken {
     /** `user@realm!tokenid` */
     readonly id: string;
     readonly secret: string;
-    /** Privileges on /vms/*: `VM.Audit`, `VM.PowerMgmt`, `Sys.Audit` (read others' tasks). */
+    /**
+     * Privileges: `VM.Audit`, `VM.PowerMgmt`, the agent privilege of the PVE version
+     * (`VM.Monitor` on 8, `VM.GuestAgent.Audit` on 9), `Sys.Audit` (read others' tasks),
+     * `Sys.Modify` (abort others' tasks, e.g. with `overrule-shutdown`).
+     * @default VM.Audit, VM.PowerMgmt and the version's agent privilege
+     */
     readonly privileges?: readonly string[];
 }
 
@@ -34,6 +39,41 @@ export interface ContractServerOptions {
     readonly nodes?: readonly string[];
     /** Parameters this (older) PVE does not know yet, e.g. `overrule-shutdown` before 8.1. @default [] */
     readonly unsupportedParameters?: readonly string[];
+    /** The PVE major version: `/version` answers it and the privilege checks follow it. @default "9" */
+    readonly pveVersion?: PveMajor;
+    /**
+     * The HA stack's loop: a queued request is taken by the CRM on its next round and carried
+     * out by the node's LRM one round later. (pve-ha-crm/lrm work in rounds of about 10 s.) @default 10000
+     */
+    readonly haRoundMs?: number;
+    /** How long qemu-server's `guest-ping` waits for an agent that is enabled but silent. @default 3000 */
+    readonly agentPingTimeoutMs?: number;
+}
+
+export type PveMajor = "8" | "9";
+
+/** What `/version` answers per major version. */
+const versions: Record<PveMajor, { version: string; release: string; repoid: string }> = {
+    "8": { version: "8.4.14", release: "8.4", repoid: "b502d23c55afcba1" },
+    "9": { version: "9.1.1", release: "9.1", repoid: "42db4a6cf33dac83" },
+};
+
+/** A down node as pveproxy on another node answers for it: status, reason phrase, empty body. */
+export interface NodeFailure {
+    /** 595: the proxy could not connect; 596: the connection broke or timed out. @default 595 */
+    readonly status?: 595 | 596;
+    /** @default "No route to host" (595), "Connection timed out" (596) */
+    readonly reason?: string;
+}
+
+/** One request to the HA manager (`ha-manager crm-command stop|start`), and what became of it. */
+export interface HaRequest {
+    readonly at: number;
+    readonly command: "stop" | "start";
+    readonly vmid: number;
+    /** For `stop`: the shutdown timeout HA uses before it forces the VM off; 0 is a hard stop. */
+    readonly timeoutS: number;
+    outcome: "queued" | "ignored (a stop is already under way)" | "carried out" | "not HA-managed";
 }
 
 export interface RequestRecord {
@@ -54,10 +94,18 @@ export class ProxmoxContractServer {
     readonly requests: RequestRecord[] = [];
     /** Answers the next matching request with this error instead (status, message), once. */
     readonly injectedFailures: Array<{ method: string; pathSuffix: string; status: number; message: string }> = [];
+    /** Requests to the HA manager, oldest first. */
+    readonly haRequests: HaRequest[] = [];
+    /** Nodes that do not answer; requests proxied to them fail with 595/596. */
+    readonly downNodes = new Map<string, Required<NodeFailure>>();
+    private readonly haQueue: HaRequest[] = [];
+    private haTimer?: NodeJS.Timeout;
     readonly certificate: TestCertificate;
     private readonly schema: EndpointSchema[];
     private readonly server: https.Server;
     private readonly options: Required<ContractServerOptions>;
+    /** Operation → privileges, for the PVE version at hand (from the schema fixture). */
+    private readonly privileges: Readonly<Record<string, readonly string[]>>;
     private nextPid = 0x3a1b2;
     private port = 0;
 
@@ -69,7 +117,11 @@ export class ProxmoxContractServer {
             quitDelayMs: options.quitDelayMs ?? 50,
             nodes: options.nodes ?? ["pve1"],
             unsupportedParameters: options.unsupportedParameters ?? [],
+            pveVersion: options.pveVersion ?? "9",
+            haRoundMs: options.haRoundMs ?? 10_000,
+            agentPingTimeoutMs: options.agentPingTimeoutMs ?? 3000,
         };
+        this.privileges = privilegesFor(this.options.pveVersion);
         this.schema = withoutParameters(loadSchema(), this.options.unsupportedParameters);
         this.certificate = makeSelfSignedCertificate();
         this.server = https.createServer({ key: this.certificate.key, cert: this.certificate.cert }, (req, res) => {
@@ -86,12 +138,36 @@ export class ProxmoxContractServer {
             server.server.listen(0, "127.0.0.1", () => resolve());
         });
         server.port = (server.server.address() as AddressInfo).port;
+        server.haTimer = setInterval(() => server.haRound(), server.options.haRoundMs);
+        server.haTimer.unref();
         return server;
     }
 
     /** `https://127.0.0.1:<port>`, the endpoint a client is given. */
     get endpoint(): string {
         return `https://127.0.0.1:${this.port}`;
+    }
+
+    /** The agent privilege of this PVE version: `VM.Monitor` (8) or `VM.GuestAgent.Audit` (9). */
+    get agentPrivilege(): string {
+        return this.privileges["agent/ping"][0];
+    }
+
+    /** The node stops answering: requests proxied to it get `failure` (595 by default). */
+    setNodeDown(node: string, failure: NodeFailure = {}): void {
+        const status = failure.status ?? 595;
+        this.downNodes.set(node, { status, reason: failure.reason ?? (status === 595 ? "No route to host" : "Connection timed out") });
+    }
+
+    setNodeUp(node: string): void {
+        this.downNodes.delete(node);
+    }
+
+    /** The VM moves to `node` (a migration, or HA recovering it after a node failure). */
+    migrateVm(vmid: number, node: string): void {
+        const vm = this.vms.get(vmid);
+        if (!vm) throw new Error(`no VM ${vmid}`);
+        vm.node = node;
     }
 
     addToken(token: ApiToken): string {
@@ -112,6 +188,7 @@ export class ProxmoxContractServer {
     }
 
     async stop(): Promise<void> {
+        clearInterval(this.haTimer);
         for (const vm of this.vms.values()) vm.dispose();
         for (const task of this.tasks.values()) task.abort.abort();
         this.server.closeAllConnections();
@@ -162,7 +239,7 @@ export class ProxmoxContractServer {
             return this.send(res, req, failure.status, { data: null, message: failure.message }, input);
         }
         const node = String(values.node);
-        if (!this.options.nodes.includes(node)) {
+        if (values.node !== undefined && !this.options.nodes.includes(node)) {
             // Not established from the sources: the proxy to an unknown node fails; this is our stand-in.
             return this.send(
                 res,
@@ -174,6 +251,11 @@ export class ProxmoxContractServer {
                 },
                 input,
             );
+        }
+        const down = methodSchema.proxyto === "node" ? this.downNodes.get(node) : undefined;
+        if (down) {
+            // pveproxy relays AnyEvent::HTTP's failure: the status, the error as reason phrase, no body.
+            return this.sendEmpty(res, req, down.status, down.reason, input);
         }
         const answer = this.route(methodSchema.name, values, token);
         return this.send(res, req, answer.status, answer.body, input);
@@ -194,7 +276,7 @@ export class ProxmoxContractServer {
     private route(name: string, p: Record<string, unknown>, token: ApiToken): { status: number; body: Record<string, unknown> } {
         const vmid = Number(p.vmid);
         const node = String(p.node);
-        const can = (privilege: string): boolean => (token.privileges ?? [auditPrivilege, powerPrivilege]).includes(privilege);
+        const can = (privilege: string): boolean => this.tokenPrivileges(token).includes(privilege);
         const denied = (path: string, privilege: string) => ({
             status: 403,
             body: { data: null, message: `Permission check failed (${path}, ${privilege})` },
@@ -220,7 +302,7 @@ export class ProxmoxContractServer {
                 if (!can(powerPrivilege)) return denied(`/vms/${vmid}`, powerPrivilege);
                 return this.powerAction(name, node, vmid, vmOnNode, p, token);
             case "ping": {
-                if (!can(auditPrivilege)) return denied(`/vms/${vmid}`, "VM.Monitor");
+                if (!can(this.agentPrivilege)) return denied(`/vms/${vmid}`, this.agentPrivilege);
                 if (!vmOnNode) return died(`Configuration file 'nodes/${node}/qemu-server/${vmid}.conf' does not exist`);
                 if (!vmOnNode.running) return died(`VM ${vmid} is not running`);
                 if (!vmOnNode.guest.agentConfigured) return died("No QEMU guest agent configured");
@@ -234,7 +316,11 @@ export class ProxmoxContractServer {
                 return this.taskAction(name, node, String(p.upid), p, token);
             case "vmlist":
                 if (!can(auditPrivilege)) return ok([]);
-                return ok([...this.vms.values()].filter((v) => v.node === node).map((v) => v.currentStatus()));
+                return ok([...this.vms.values()].filter((v) => v.node === node).map((v) => v.listEntry(Boolean(p.full))));
+            case "version":
+                return ok(versions[this.options.pveVersion]);
+            case "resources":
+                return ok(this.clusterResources(String(p.type ?? ""), can(auditPrivilege)));
             default:
                 return { status: 501, body: { data: null, message: `Method '${name}' not implemented in the contract server` } };
         }
@@ -274,11 +360,21 @@ export class ProxmoxContractServer {
         };
         const task = this.fork(node, types[name], String(vmid), token.id, async (t) => {
             if (!vm) throw new Error(`unable to find configuration file for VM ${vmid} on node '${node}'`);
+            if (vm.haManaged && (name === "vm_shutdown" || name === "vm_stop" || name === "vm_start")) {
+                // The hastop/hastart task only hands the request to the HA manager and ends.
+                const command = name === "vm_start" ? "start" : "stop";
+                const timeoutS = name === "vm_shutdown" ? (p.timeout !== undefined ? Number(p.timeout) : 60) : 0;
+                t.write(`Requesting HA ${command} for VM ${vmid}`);
+                const request: HaRequest = { at: Date.now(), command, vmid, timeoutS, outcome: "queued" };
+                this.haRequests.push(request);
+                this.haQueue.push(request);
+                return;
+            }
             switch (name) {
                 case "vm_shutdown":
                     return this.shutdownWorker(t, vm, p);
                 case "vm_stop":
-                    return this.stopWorker(t, vm, p);
+                    return this.stopWorker(t, vm, p, token);
                 case "vm_start":
                     return this.startWorker(t, vm);
                 case "vm_resume":
@@ -315,6 +411,11 @@ export class ProxmoxContractServer {
             if (vm.lock) throw new Error(`VM is locked (${vm.lock})`);
             const timeoutS = p.timeout !== undefined ? Number(p.timeout) : 60;
             let commandFailed = false;
+            if (vm.guest.agentConfigured && !vm.agentRunning) {
+                // qga_check_running: a guest-ping with a 3 s timeout, and its failure is a warning.
+                await t.sleep(this.options.agentPingTimeoutMs);
+                t.warn(`QEMU Guest Agent is not running - VM ${vm.vmid} qmp command 'guest-ping' failed - got timeout`);
+            }
             if (vm.guest.agentConfigured && vm.agentRunning) {
                 if (vm.guest.agentShutdownFails) {
                     t.write("guest-shutdown: agent command error: Guest agent command failed, error was 'Failed to execute child process'");
@@ -338,11 +439,16 @@ export class ProxmoxContractServer {
         }
     }
 
-    /** qemu-server vm_stop(shutdown=0, force=1): optionally abort qmshutdown tasks first, then quit. */
-    private async stopWorker(t: SimulatedTask, vm: SimulatedVm, p: Record<string, unknown>): Promise<void> {
+    /**
+     * qemu-server vm_stop(shutdown=0, force=1): optionally abort qmshutdown tasks first, then
+     * quit. `overrule-shutdown` aborts the caller's own shutdown tasks, and others' only with
+     * Sys.Modify (the same rule as DELETE on a task); the rest keep the config lock.
+     */
+    private async stopWorker(t: SimulatedTask, vm: SimulatedVm, p: Record<string, unknown>, token?: ApiToken): Promise<void> {
         if (p["overrule-shutdown"]) {
+            const mayAbortOthers = token === undefined || this.tokenPrivileges(token).includes("Sys.Modify");
             for (const other of this.tasksOf(vm.vmid, "qmshutdown")) {
-                if (other.status === "running") {
+                if (other.status === "running" && (mayAbortOthers || other.authId === token?.id)) {
                     t.write(`overruling active shutdown task ${other.upid}`);
                     other.abort.abort();
                     await other.done;
@@ -390,13 +496,16 @@ export class ProxmoxContractServer {
         if (!parts) return bad("unable to parse worker upid");
         const task = this.tasks.get(upidText);
         if (!task || task.node !== node) return bad("no such task");
-        if (task.authId !== token.id && !(token.privileges ?? []).includes("Sys.Audit")) {
+        if (task.authId !== token.id && !this.tokenPrivileges(token).includes("Sys.Audit")) {
             return { status: 403, body: { data: null, message: `Permission check failed (/nodes/${node}, Sys.Audit)` } };
         }
         switch (name) {
             case "upid_index":
                 return { status: 200, body: { data: [{ name: "log" }, { name: "status" }] } };
             case "stop_task":
+                if (task.authId !== token.id && !this.tokenPrivileges(token).includes("Sys.Modify")) {
+                    return { status: 403, body: { data: null, message: `Permission check failed (/nodes/${node}, Sys.Modify)` } };
+                }
                 if (task.status === "running") task.abort.abort();
                 return { status: 200, body: { data: null } };
             case "read_task_log": {
@@ -429,6 +538,94 @@ export class ProxmoxContractServer {
         }
     }
 
+    private tokenPrivileges(token: ApiToken): readonly string[] {
+        return token.privileges ?? [auditPrivilege, powerPrivilege, this.agentPrivilege];
+    }
+
+    /**
+     * `GET /cluster/resources`: answered from the cluster file system by the node asked, so a
+     * down node's VMs are still listed (status `unknown`) and a migrated VM shows its new node.
+     */
+    private clusterResources(type: string, audit: boolean): Array<Record<string, unknown>> {
+        const nodes = this.options.nodes.map((n) => ({
+            id: `node/${n}`,
+            type: "node",
+            node: n,
+            status: this.downNodes.has(n) ? "offline" : "online",
+        }));
+        const vms = audit
+            ? [...this.vms.values()].map((vm) => {
+                  const s = vm.currentStatus();
+                  const down = this.downNodes.has(vm.node);
+                  return {
+                      id: `qemu/${vm.vmid}`,
+                      type: "qemu",
+                      node: vm.node,
+                      vmid: vm.vmid,
+                      name: vm.name,
+                      status: down ? "unknown" : vm.status,
+                      template: vm.template ? 1 : 0,
+                      maxcpu: s.cpus,
+                      maxmem: s.maxmem,
+                      maxdisk: s.maxdisk,
+                      ...(down ? {} : { cpu: s.cpu, mem: s.mem, uptime: s.uptime, disk: 0 }),
+                      ...(vm.haManaged ? { hastate: vm.haState } : {}),
+                      ...(vm.lock ? { lock: vm.lock } : {}),
+                  };
+              })
+            : [];
+        if (type === "vm") return vms;
+        if (type === "node") return nodes;
+        if (type === "storage" || type === "sdn") return [];
+        return [...nodes, ...vms];
+    }
+
+    /**
+     * One round of the HA stack (pve-ha-crm, then the node's pve-ha-lrm a round later). A stop
+     * takes the service to `request_stop`, and the LRM shuts the VM down with the request's
+     * timeout and forceStop (timeout 0: a hard stop), as root@pam. A stop arriving while one
+     * is under way is not run again.
+     */
+    private haRound(): void {
+        for (const request of this.haQueue.splice(0)) {
+            const vm = this.vms.get(request.vmid);
+            if (!vm || !vm.haManaged) {
+                request.outcome = "not HA-managed";
+                continue;
+            }
+            if (request.command === "stop") {
+                if (vm.haState === "request_stop") {
+                    request.outcome = "ignored (a stop is already under way)";
+                    continue;
+                }
+                request.outcome = "carried out";
+                if (!vm.running) {
+                    vm.haState = "stopped";
+                    continue;
+                }
+                vm.haState = "request_stop";
+                this.afterRound(() => {
+                    const hard = request.timeoutS === 0;
+                    const task = this.fork(vm.node, hard ? "qmstop" : "qmshutdown", String(vm.vmid), "root@pam", (t) =>
+                        hard ? this.stopWorker(t, vm, {}) : this.shutdownWorker(t, vm, { timeout: request.timeoutS, forceStop: true }),
+                    );
+                    void task.done.then(() => (vm.haState = vm.running ? "started" : "stopped"));
+                });
+            } else {
+                request.outcome = "carried out";
+                vm.haState = "started";
+                if (vm.running) continue;
+                this.afterRound(() => {
+                    this.fork(vm.node, "qmstart", String(vm.vmid), "root@pam", (t) => this.startWorker(t, vm));
+                });
+            }
+        }
+    }
+
+    private afterRound(action: () => void): void {
+        setTimeout(action, this.options.haRoundMs).unref();
+    }
+
     private fork(node: string, type: string, id: string, authId: string, work: (task: SimulatedTask) => Promise<void>): SimulatedTask {
         const pid = this.nextPid++;
         const pstart = 0x00f0c0de + pid;
@@ -454,6 +651,19 @@ export class ProxmoxContractServer {
         res.statusMessage = message ? message.replace(/[\r\n]+/g, " ").trim() : "OK";
         res.writeHead(status, { "Content-Type": "application/json;charset=UTF-8", "Content-Length": Buffer.byteLength(text) });
         res.end(text);
+    }
+
+    private sendEmpty(
+        res: ServerResponse,
+        req: IncomingMessage,
+        status: number,
+        reason: string,
+        parameters: Record<string, unknown>,
+    ): void {
+        this.requests.push({ at: Date.now(), method: req.method ?? "GET", path: (req.url ?? "").split("?")[0], status, parameters });
+        res.statusMessage = reason;
+        res.writeHead(status, { "Content-Length": 0 });
+        res.end();
     }
 }
 
