@@ -44,6 +44,44 @@ function raw(
     });
 }
 
+/** A request to another server than the shared one, with an optional token; `text` is the raw body. */
+function rawOn(
+    on: ProxmoxContractServer,
+    method: string,
+    path: string,
+    options: { body?: string; token?: string } = {},
+): Promise<RawAnswer & { text: string }> {
+    const tokenFor = options.token ?? on.addToken({ id: "automation@pve!other", secret: "other-secret-1" });
+    const headers: Record<string, string> = { Authorization: `PVEAPIToken=${tokenFor}` };
+    if (options.body !== undefined) headers["Content-Type"] = "application/x-www-form-urlencoded";
+    return new Promise((resolve, reject) => {
+        const req = https.request(`${on.endpoint}/api2/json${path}`, { method, headers, ca: on.certificate.cert }, (res) => {
+            const chunks: Buffer[] = [];
+            res.on("data", (c: Buffer) => chunks.push(c));
+            res.on("end", () => {
+                const text = Buffer.concat(chunks).toString("utf8");
+                resolve({
+                    status: res.statusCode ?? 0,
+                    reason: res.statusMessage ?? "",
+                    contentType: String(res.headers["content-type"]),
+                    body: text ? (JSON.parse(text) as Record<string, unknown>) : {},
+                    text,
+                });
+            });
+        });
+        req.on("error", reject);
+        req.end(options.body);
+    });
+}
+
+async function until(condition: () => boolean): Promise<void> {
+    const deadline = Date.now() + 10_000;
+    while (!condition()) {
+        if (Date.now() > deadline) throw new Error("condition not met within 10 s");
+        await new Promise((r) => setTimeout(r, 20));
+    }
+}
+
 async function taskEnd(upid: string): Promise<Record<string, unknown>> {
     for (;;) {
         const answer = await raw("GET", `/nodes/pve1/tasks/${encodeURIComponent(upid)}/status`);
@@ -210,13 +248,187 @@ describe("Proxmox contract server", () => {
         expect(answer.status).toBe(403);
         expect(answer.body.message).toBe("Permission check failed (/vms/101, VM.PowerMgmt)");
     });
+
+    test("/version answers the scenario's PVE version (8 or 9), matching the schema", async () => {
+        for (const major of ["8", "9"] as const) {
+            const versioned = await ProxmoxContractServer.start({ authFailureDelayMs: 10, pveVersion: major });
+            try {
+                const answer = await rawOn(versioned, "GET", "/version");
+                expect(answer.status).toBe(200);
+                expect((answer.body.data as { release: string }).release).toMatch(new RegExp(`^${major}\\.\\d+$`));
+                expect(returnsProblems("/version", answer.body.data)).toEqual([]);
+            } finally {
+                await versioned.stop();
+            }
+        }
+    });
+
+    test("the VM list gives the QMP status only with full=1; ha and agent never", async () => {
+        server.addVm({ vmid: 110 });
+        const plain = await raw("GET", "/nodes/pve1/qemu");
+        const entry = (plain.body.data as Array<Record<string, unknown>>).find((v) => v.vmid === 110)!;
+        expect(entry).toMatchObject({ vmid: 110, status: "running" });
+        expect(entry).not.toHaveProperty("qmpstatus");
+        expect(entry).not.toHaveProperty("ha");
+        expect(entry).not.toHaveProperty("agent");
+        const full = await raw("GET", "/nodes/pve1/qemu?full=1");
+        const fullEntry = (full.body.data as Array<Record<string, unknown>>).find((v) => v.vmid === 110)!;
+        expect(fullEntry).toMatchObject({ qmpstatus: "running", "running-qemu": expect.any(String) });
+        expect(returnsProblems("/nodes/pve1/qemu", full.body.data)).toEqual([]);
+        expect((await raw("GET", "/nodes/pve1/qemu?full=true")).status).toBe(400);
+    });
+
+    test("/cluster/resources lists VMs with their node (and nodes), matching the schema; type filters", async () => {
+        server.addVm({ vmid: 111, haManaged: true });
+        const all = await raw("GET", "/cluster/resources");
+        expect(returnsProblems("/cluster/resources", all.body.data)).toEqual([]);
+        const vms = await raw("GET", "/cluster/resources?type=vm");
+        const entry = (vms.body.data as Array<Record<string, unknown>>).find((r) => r.vmid === 111);
+        expect(entry).toMatchObject({ id: "qemu/111", type: "qemu", node: "pve1", status: "running", hastate: "started" });
+        expect((vms.body.data as Array<{ type: string }>).every((r) => r.type === "qemu")).toBe(true);
+        const nodes = await raw("GET", "/cluster/resources?type=node");
+        expect(nodes.body.data).toEqual([{ id: "node/pve1", type: "node", node: "pve1", status: "online" }]);
+        expect((await raw("GET", "/cluster/resources?type=bogus")).status).toBe(400);
+    });
+
+    test("a down node: 595/596 with an empty body and the error in the reason phrase; /cluster/resources still answers", async () => {
+        const cluster = await ProxmoxContractServer.start({ authFailureDelayMs: 10, nodes: ["pve1", "pve2"] });
+        try {
+            cluster.addVm({ vmid: 120, node: "pve2" });
+            cluster.setNodeDown("pve2");
+            const down = await rawOn(cluster, "GET", "/nodes/pve2/qemu/120/status/current");
+            expect(down).toMatchObject({ status: 595, reason: "No route to host", text: "" });
+            cluster.setNodeDown("pve2", { status: 596 });
+            const broken = await rawOn(cluster, "POST", "/nodes/pve2/qemu/120/status/stop", { body: "" });
+            expect(broken).toMatchObject({ status: 596, reason: "Connection timed out", text: "" });
+            const resources = await rawOn(cluster, "GET", "/cluster/resources");
+            expect(resources.body.data).toEqual(
+                expect.arrayContaining([
+                    expect.objectContaining({ id: "node/pve2", status: "offline" }),
+                    expect.objectContaining({ id: "qemu/120", node: "pve2", status: "unknown" }),
+                ]),
+            );
+            cluster.migrateVm(120, "pve1");
+            expect((await rawOn(cluster, "GET", "/nodes/pve1/qemu/120/status/current")).status).toBe(200);
+        } finally {
+            await cluster.stop();
+        }
+    });
+
+    test("HA: shutdown/stop only queue a request (hastop ends OK at once); HA acts later with its timeout and forceStop; a second stop is not run", async () => {
+        const ha = await ProxmoxContractServer.start({ authFailureDelayMs: 10, haRoundMs: 150 });
+        try {
+            const vm = ha.addVm({ vmid: 130, haManaged: true, shutdownDelayMs: "never", agentConfigured: false });
+            const asked = await rawOn(ha, "POST", "/nodes/pve1/qemu/130/status/shutdown", { body: "timeout=1" });
+            expect(asked.body.data).toMatch(/:hastop:130:/);
+            expect(await waitOn(ha, asked.body.data as string)).toBe("OK");
+            expect(vm.running).toBe(true);
+            expect(((await rawOn(ha, "GET", "/nodes/pve1/qemu/130/status/current")).body.data as { ha: unknown }).ha).toEqual({
+                managed: 1,
+                state: "started",
+            });
+            await until(() => vm.haState === "request_stop");
+            const second = await rawOn(ha, "POST", "/nodes/pve1/qemu/130/status/stop", { body: "" });
+            expect(await waitOn(ha, second.body.data as string)).toBe("OK");
+            const overrule = await rawOn(ha, "POST", "/nodes/pve1/qemu/130/status/stop", { body: "overrule-shutdown=1" });
+            expect(overrule.status).toBe(400);
+            await until(() => ha.tasksOf(130, "qmshutdown").length === 1);
+            const lrm = ha.tasksOf(130, "qmshutdown")[0];
+            expect(lrm.authId).toBe("root@pam");
+            await lrm.done;
+            expect(lrm.exitstatus).toBe("WARNINGS: 1");
+            expect(vm.running).toBe(false);
+            expect(vm.haState).toBe("stopped");
+            expect(ha.haRequests.map((r) => [r.command, r.timeoutS, r.outcome])).toEqual([
+                ["stop", 1, "carried out"],
+                ["stop", 0, "ignored (a stop is already under way)"],
+            ]);
+            expect(ha.tasksOf(130, "qmstop")).toEqual([]);
+        } finally {
+            await ha.stop();
+        }
+    });
+
+    test("overrule-shutdown aborts another token's shutdown only with Sys.Modify", async () => {
+        const pve = await ProxmoxContractServer.start({ authFailureDelayMs: 10, configLockTimeoutMs: 200 });
+        try {
+            const gui = pve.addToken({ id: "admin@pve!gui", secret: "gui-secret-1" });
+            const plain = pve.addToken({ id: "automation@pve!ci", secret: "ci-secret-1" });
+            const admin = pve.addToken({
+                id: "ops@pve!ci",
+                secret: "ops-secret-1",
+                privileges: ["VM.Audit", "VM.PowerMgmt", "Sys.Modify"],
+            });
+            pve.addVm({ vmid: 140, shutdownDelayMs: "never" });
+            const shutdown = await rawOn(pve, "POST", "/nodes/pve1/qemu/140/status/shutdown", { body: "timeout=60", token: gui });
+            const blocked = await rawOn(pve, "POST", "/nodes/pve1/qemu/140/status/stop", { body: "overrule-shutdown=1", token: plain });
+            expect(await waitOn(pve, blocked.body.data as string)).toBe(
+                "can't lock file '/var/lock/qemu-server/lock-140.conf' - got timeout",
+            );
+            expect(pve.tasks.get(shutdown.body.data as string)?.status).toBe("running");
+            const cancel = await rawOn(pve, "DELETE", `/nodes/pve1/tasks/${encodeURIComponent(shutdown.body.data as string)}`, {
+                token: plain,
+            });
+            expect(cancel.status).toBe(403);
+            const allowed = await rawOn(pve, "POST", "/nodes/pve1/qemu/140/status/stop", { body: "overrule-shutdown=1", token: admin });
+            expect(await waitOn(pve, allowed.body.data as string)).toBe("OK");
+            expect(await waitOn(pve, shutdown.body.data as string)).toBe("received interrupt");
+        } finally {
+            await pve.stop();
+        }
+    });
+
+    test("an enabled agent that does not answer costs the 3 s guest-ping, then ACPI, and the task ends WARNINGS: 1", async () => {
+        const pve = await ProxmoxContractServer.start({ authFailureDelayMs: 10, agentPingTimeoutMs: 300 });
+        try {
+            const vm = pve.addVm({ vmid: 150, agentConfigured: true, agentInstalled: false, shutdownDelayMs: 50 });
+            const started = Date.now();
+            const asked = await rawOn(pve, "POST", "/nodes/pve1/qemu/150/status/shutdown", { body: "timeout=10" });
+            expect(await waitOn(pve, asked.body.data as string)).toBe("WARNINGS: 1");
+            expect(vm.shutdownRequests).toEqual(["acpi"]);
+            expect(vm.history.at(-1)!.at - started).toBeGreaterThanOrEqual(300);
+            expect(pve.tasks.get(asked.body.data as string)?.log[0]).toMatch(/guest-ping' failed - got timeout$/);
+        } finally {
+            await pve.stop();
+        }
+    });
+
+    test.each([
+        ["8", "VM.Monitor"],
+        ["9", "VM.GuestAgent.Audit"],
+    ] as const)("agent/ping on PVE %s needs %s", async (major, privilege) => {
+        const pve = await ProxmoxContractServer.start({ authFailureDelayMs: 10, pveVersion: major });
+        try {
+            pve.addVm({ vmid: 160 });
+            const lean = pve.addToken({ id: "automation@pve!lean", secret: "lean-secret-1", privileges: ["VM.Audit", "VM.PowerMgmt"] });
+            const denied = await rawOn(pve, "POST", "/nodes/pve1/qemu/160/agent/ping", { body: "", token: lean });
+            expect(denied).toMatchObject({ status: 403, reason: `Permission check failed (/vms/160, ${privilege})` });
+            const full = pve.addToken({ id: "automation@pve!full", secret: "full-secret-1", privileges: ["VM.Audit", privilege] });
+            expect((await rawOn(pve, "POST", "/nodes/pve1/qemu/160/agent/ping", { body: "", token: full })).status).toBe(200);
+        } finally {
+            await pve.stop();
+        }
+    });
 });
 
-/** Differences between `data` and the published `returns` schema of the GET at `path`. */
+/** Differences between `data` and the published `returns` schema of the GET at `path` (each item, for lists). */
 function returnsProblems(path: string, data: unknown, extraKeys: readonly string[] = []): string[] {
+    type Shape = { type: string; properties: Record<string, { type: string; optional?: number }>; items?: Shape };
     const found = findEndpoint(loadSchema(), path);
-    const returns = found?.endpoint.info.GET?.returns as { properties: Record<string, { type: string; optional?: number }> } | undefined;
-    if (!returns) return [`no GET schema for ${path}`];
+    const schema = found?.endpoint.info.GET?.returns as Shape | undefined;
+    if (schema?.type === "array" && schema.items) {
+        if (!Array.isArray(data)) return [`expected a list, got ${JSON.stringify(data)}`];
+        return data.flatMap((item, i) => itemProblems(schema.items!, item, extraKeys).map((p) => `[${i}] ${p}`));
+    }
+    if (!schema) return [`no GET schema for ${path}`];
+    return itemProblems(schema, data, extraKeys);
+}
+
+function itemProblems(
+    returns: { properties: Record<string, { type: string; optional?: number }> },
+    data: unknown,
+    extraKeys: readonly string[],
+): string[] {
     const record = data as Record<string, unknown>;
     const problems: string[] = [];
     for (const [key, rule] of Object.entries(returns.properties)) {
