@@ -7,9 +7,9 @@ import * as path from "path";
 
 /**
  * A local HTTPS stand-in for Azure Resource Manager (Microsoft.Compute VM power operations) and
- * for Entra ID's token endpoints, built from the published contract summarised in
- * /work/shared/contracts/azure/NOTES.md, not from the client under test (it imports nothing
- * from src/). It serves:
+ * for Entra ID's token endpoints, built from the published contract (the Compute REST API
+ * reference and the Entra ID token protocol), not from the client under test (it imports
+ * nothing from src/), and held to Microsoft's own SDK in armCompute.test.ts. It serves:
  *
  * - `POST {P}/powerOff[?skipShutdown=true]`, `{P}/start`, `{P}/deallocate`, `{P}/restart`:
  *   202 with an absolute `Location` and/or `Azure-AsyncOperation` plus `Retry-After`, or 200
