@@ -98,6 +98,21 @@ describe("HA-managed VMs: stopped through the HA manager", () => {
         }
     });
 
+    test("an HA stop already under way (ha.state request_stop): nothing more is sent; we wait for HA", async () => {
+        const vm = pve.server.addVm({ vmid: 506, haManaged: true, shutdownDelayMs: 1_000, agentConfigured: false });
+        const gui = pve.server.addToken({ id: "admin@pve!gui", secret: "3e3e3e3e-1111-4222-8333-444455556666" });
+        const other = pve.driver(506, {}, haOptions, gui);
+        await other.requestGuestShutdown(Date.now() + 30_000).finally(() => other.close());
+        await until(() => vm.haState === "request_stop");
+        const report = await transition(pve.driver(506, {}, haOptions), { desired: "OffGraceful" });
+        expect(report).toMatchObject({ method: "graceful", gracefulMethod: "pve-ha-stop", to: "stopped" });
+        expect(report.guestTools).toMatch(/^HA-managed \(ha\.state request_stop\)/);
+        expect(pve.server.requests.filter((r) => r.method === "POST" && r.path.includes("/qemu/506/"))).toHaveLength(1); // only the other token's
+        expect(pve.logs).toContain(
+            `proxmox ${pve.server.endpoint} node pve1 VM 506: HA is already stopping this VM (ha.state request_stop); not requesting another stop`,
+        );
+    });
+
     test("on: the start is a request to HA, carried out a round later", async () => {
         const vm = pve.server.addVm({ vmid: 505, haManaged: true, status: "stopped" });
         const report = await transition(pve.driver(505, {}, haOptions), { desired: "On" });
@@ -290,3 +305,11 @@ describe("an agent that is enabled but silent", () => {
         expect(vm.history.at(-1)!.at - asked).toBeGreaterThanOrEqual(3_000);
     });
 });
+
+async function until(condition: () => boolean): Promise<void> {
+    const deadline = Date.now() + 10_000;
+    while (!condition()) {
+        if (Date.now() > deadline) throw new Error("condition not met within 10 s");
+        await new Promise((r) => setTimeout(r, 20));
+    }
+}
