@@ -386,7 +386,7 @@ export class ProxmoxDriver implements Driver {
     private async explain(error: unknown): Promise<unknown> {
         if (!(error instanceof ProxmoxPermissionError)) return error;
         const needs = describePrivileges(await this.version(), this.vmId, this.node);
-        return new ProxmoxPermissionError(`${error.message}. ${needs}`, error.privilege, error.aclPath);
+        return new ProxmoxPermissionError(`${error.message}. ${needs}`, error.privilege, error.aclPath, { cause: error });
     }
 
     /** The sequence read the state moments ago; reuse it rather than ask again. */

@@ -96,8 +96,10 @@ export class ProxmoxPermissionError extends AuthenticationError {
         public readonly privilege?: string,
         /** The ACL path PVE checked (`/vms/105`, `/nodes/pve1`). */
         public readonly aclPath?: string,
+        options?: { cause?: unknown },
     ) {
         super(message);
+        if (options?.cause !== undefined) this.cause = options.cause;
         this.name = "ProxmoxPermissionError";
     }
 }
