@@ -6,8 +6,10 @@ import * as pulumi from "@pulumi/pulumi";
  * through the QEMU guest agent when the agent is enabled in the VM config and answers, an ACPI
  * power-button press otherwise; the hard fallback is `status/stop` with `overrule-shutdown`.
  *
- * The token needs `VM.Audit` and `VM.PowerMgmt` on the VM (e.g. the `PVEVMUser` role on
- * `/vms/<vmid>`); with privilege separation on, grant them to the token too.
+ * The token needs `VM.Audit` and `VM.PowerMgmt` on `/vms/<vmid>`, and for `waitForGuestAgent`
+ * also `VM.Monitor` (PVE 8) or `VM.GuestAgent.Audit` (PVE 9); with privilege separation on,
+ * grant them to the token too. HA-managed VMs are stopped through the HA manager. See
+ * docs/proxmox.md for the privileges per version.
  *
  * @example
  * target: {
