@@ -24,7 +24,9 @@ async function recordOptions(): Promise<Options[]> {
         const timeouts = request.getCustomtimeouts();
         seen.push({
             name: request.getName(),
-            customTimeouts: timeouts ? { create: timeouts.getCreate(), update: timeouts.getUpdate(), delete: timeouts.getDelete() } : undefined,
+            customTimeouts: timeouts
+                ? { create: timeouts.getCreate(), update: timeouts.getUpdate(), delete: timeouts.getDelete() }
+                : undefined,
             retainOnDelete: request.hasRetainondelete?.() === false ? undefined : request.getRetainondelete(),
             ignoreChanges: request.getIgnorechangesList(),
             deletedWith: request.getDeletedwith(),
@@ -46,7 +48,7 @@ const target = { libvirt: { uri: "qemu:///system", domain: "web-1" } };
 describe("resource options given to GracefulVm reach its power child", () => {
     test("customTimeouts, retainOnDelete, ignoreChanges (in the child's terms) and deletedWith", async () => {
         const seen = await recordOptions();
-        const vm = new pulumi.CustomResource("test:index:Vm", "web-vm", {});
+        const vm = new (class extends pulumi.CustomResource {})("test:index:Vm", "web-vm", {});
         const graceful = new GracefulVm(
             "web",
             { target, powerState: "OffGraceful" },
@@ -78,11 +80,9 @@ describe("resource options given to GracefulVm reach its power child", () => {
     });
 
     test("paths map secrets to credentials and the whole target to both halves", () => {
-        expect(childPropertyPaths(["target.vsphere.password", "target.vsphere.vm", "gracefulShutdownTimeout"], "vsphere", ["password"])).toEqual([
-            "credentials.password",
-            "target.vm",
-            "gracefulShutdownTimeout",
-        ]);
+        expect(
+            childPropertyPaths(["target.vsphere.password", "target.vsphere.vm", "gracefulShutdownTimeout"], "vsphere", ["password"]),
+        ).toEqual(["credentials.password", "target.vm", "gracefulShutdownTimeout"]);
         expect(childPropertyPaths(["target"], "vsphere", ["password"])).toEqual(["target", "credentials"]);
         expect(childPropertyPaths(["target.libvirt"], "libvirt", [])).toEqual(["target"]);
         expect(childPropertyPaths(["lifecycle", "userData"], "libvirt", [])).toEqual([]);
