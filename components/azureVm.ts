@@ -4,6 +4,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { VirtualMachine, VirtualMachineArgs } from "@pulumi/azure-native/compute";
 import { InputError } from "../src/power/errors";
 import { GracefulVm } from "./gracefulVm";
+import { requireOptionalPeer } from "./optionalPeer";
 import { GracefulVmArgs } from "./gracefulVmArgs";
 import { azureConnectionFromAzureNative, azureNativeStackSettings } from "./azureNativeSettings";
 import { AzureTargetArgs } from "./targets/azure";
@@ -49,9 +50,14 @@ export class GracefulAzureVm extends pulumi.ComponentResource {
     public readonly lastTransition: GracefulVm["lastTransition"];
 
     constructor(name: string, args: GracefulAzureVmArgs, opts?: pulumi.ComponentResourceOptions) {
+        // Before super(): a missing optional peer must stop the program before anything registers.
+        const compute = requireOptionalPeer<typeof import("@pulumi/azure-native/compute")>(
+            "@pulumi/azure-native/compute",
+            "@pulumi/azure-native",
+            "GracefulAzureVm",
+        );
         super("graceful-vm:index:GracefulAzureVm", name, {}, opts);
         const { vm: vmArgs, azure, ...power } = args;
-        const compute = require("@pulumi/azure-native/compute") as typeof import("@pulumi/azure-native/compute");
 
         const userData = guestUserData({ ...power, target: {} }, "azure");
         if (userData && hasOwnCustomData(vmArgs.osProfile)) throw customDataConflict();
