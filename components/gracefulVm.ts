@@ -7,6 +7,7 @@ import { ObservedPowerState } from "../src/power/states";
 import { validateInputs } from "../src/operations/inputs";
 import { VmPower, vmPowerPolicyKeys } from "../src/providers/vmPower";
 import { powerChildOptions } from "./childOptions";
+import { previewWarnings } from "./previewWarnings";
 import { GracefulVmArgs } from "./gracefulVmArgs";
 import { knownParts } from "./known";
 import { guestUserData } from "./userData";
@@ -41,6 +42,9 @@ export class GracefulVm extends pulumi.ComponentResource {
         throwEarly(platform, args);
         // Rendering validates the hooks and the time budget: fail before anything registers.
         const userData = guestUserData(args, platform);
+        for (const warning of previewWarnings(platform, knownParts(args.target[platform]), args.gracefulShutdownTimeout, opts)) {
+            void pulumi.log.warn(`graceful-vm: ${warning}`, this);
+        }
 
         this.power = new VmPower(
             `${name}-power`,

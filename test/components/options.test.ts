@@ -88,3 +88,43 @@ describe("resource options given to GracefulVm reach its power child", () => {
         expect(childPropertyPaths(["lifecycle", "userData"], "libvirt", [])).toEqual([]);
     });
 });
+
+describe("warnings at preview are attached to the component", () => {
+    afterEach(() => jest.restoreAllMocks());
+
+    test("a platform warning (Azure's 5 minutes) and a customTimeouts shorter than the graceful timeout", async () => {
+        await recordRegistrations(true);
+        const warn = jest.spyOn(pulumi.log, "warn").mockResolvedValue();
+        const graceful = new GracefulVm(
+            "slow",
+            {
+                target: {
+                    azure: {
+                        subscriptionId: "6f1c2b6e-0d5e-4a36-9a7c-3f1a2b3c4d5e",
+                        resourceGroupName: "rg",
+                        vmName: "slow-1",
+                        clientSecret: pulumi.secret("s3cret-value"),
+                        tenantId: "contoso.onmicrosoft.com",
+                        clientId: "0d5a1f3e-8c2b-4e7a-9f10-aa11bb22cc33",
+                    },
+                },
+                gracefulShutdownTimeout: "10m",
+            },
+            { customTimeouts: { update: "5m" } },
+        );
+        const messages = warn.mock.calls.filter(([, resource]) => resource === graceful).map(([message]) => message);
+        expect(messages).toEqual([
+            expect.stringMatching(/Azure forces a VM off about 5 minutes/),
+            expect.stringMatching(/customTimeouts\.update is 5m, not more than gracefulShutdownTimeout \(10m\)/),
+        ]);
+        await settle(graceful);
+    });
+
+    test("nothing to warn about: no warning", async () => {
+        await recordRegistrations(true);
+        const warn = jest.spyOn(pulumi.log, "warn").mockResolvedValue();
+        const graceful = new GracefulVm("fine", { target, gracefulShutdownTimeout: "1m" }, { customTimeouts: { update: "10m" } });
+        expect(warn.mock.calls.filter(([, resource]) => resource === graceful)).toEqual([]);
+        await settle(graceful);
+    });
+});
