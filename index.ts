@@ -1,3 +1,5 @@
+// First: a clear error when the optional peer @pulumi/pulumi is missing.
+import "./components/pulumiPeer";
 export * from "./components";
 export * from "./src/power";
 export * from "./src/providers";

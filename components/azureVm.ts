@@ -4,7 +4,9 @@ import * as pulumi from "@pulumi/pulumi";
 import type { VirtualMachine, VirtualMachineArgs } from "@pulumi/azure-native/compute";
 import { InputError } from "../src/power/errors";
 import { GracefulVm } from "./gracefulVm";
+import { requireOptionalPeer } from "./optionalPeer";
 import { GracefulVmArgs } from "./gracefulVmArgs";
+import { azureConnectionFromAzureNative, azureNativeStackSettings } from "./azureNativeSettings";
 import { AzureTargetArgs } from "./targets/azure";
 import { guestUserData } from "./userData";
 
@@ -21,8 +23,10 @@ export interface GracefulAzureVmArgs extends Omit<GracefulVmArgs, "target"> {
     readonly vm: VirtualMachineArgs;
     /**
      * Credentials and endpoints for the power operations (the VM's subscription, resource group
-     * and name are read from the created VM's id).
-     * @default the default credential chain against the public cloud
+     * and name are read from the created VM's id). With an explicit azure-native provider, pass
+     * its arguments through `azureConnectionFromAzureNative(providerArgs)`.
+     * @default the stack's `azure-native:*` sign-in settings when it has some, otherwise the
+     * default credential chain (which reads `AZURE_*` and `ARM_*` variables) against the public cloud
      */
     readonly azure?: AzureConnectionArgs;
 }
@@ -33,6 +37,8 @@ export interface GracefulAzureVmArgs extends Omit<GracefulVmArgs, "target"> {
  * {@link GracefulVm} child targets it by the VM's id. On destroy, the power resource shuts the
  * VM down gracefully before the VM resource deletes it (it depends on the VM).
  */
+export { azureConnectionFromAzureNative, AzureNativeSignInSettings } from "./azureNativeSettings";
+
 export class GracefulAzureVm extends pulumi.ComponentResource {
     /** The `azure-native:compute:VirtualMachine` child. */
     public readonly vm: VirtualMachine;
@@ -44,9 +50,14 @@ export class GracefulAzureVm extends pulumi.ComponentResource {
     public readonly lastTransition: GracefulVm["lastTransition"];
 
     constructor(name: string, args: GracefulAzureVmArgs, opts?: pulumi.ComponentResourceOptions) {
+        // Before super(): a missing optional peer must stop the program before anything registers.
+        const compute = requireOptionalPeer<typeof import("@pulumi/azure-native/compute")>(
+            "@pulumi/azure-native/compute",
+            "@pulumi/azure-native",
+            "GracefulAzureVm",
+        );
         super("graceful-vm:index:GracefulAzureVm", name, {}, opts);
         const { vm: vmArgs, azure, ...power } = args;
-        const compute = require("@pulumi/azure-native/compute") as typeof import("@pulumi/azure-native/compute");
 
         const userData = guestUserData({ ...power, target: {} }, "azure");
         if (userData && hasOwnCustomData(vmArgs.osProfile)) throw customDataConflict();
@@ -57,13 +68,14 @@ export class GracefulAzureVm extends pulumi.ComponentResource {
         );
 
         const identity = this.vm.id.apply(parseVmId);
+        const connection = azure ?? connectionFromAzureNative(this, opts);
         this.graceful = new GracefulVm(
             `${name}-graceful`,
             {
                 ...power,
                 target: {
                     azure: {
-                        ...azure,
+                        ...connection,
                         subscriptionId: identity.subscriptionId,
                         resourceGroupName: identity.resourceGroupName,
                         vmName: identity.vmName,
@@ -76,6 +88,25 @@ export class GracefulAzureVm extends pulumi.ComponentResource {
         this.lastTransition = this.graceful.lastTransition;
         this.registerOutputs({ observedPowerState: this.observedPowerState, lastTransition: this.lastTransition });
     }
+}
+
+/**
+ * Without `azure`, sign in as the stack's azure-native default provider does. An explicit
+ * provider's settings cannot be read back from the provider object, so that case is a warning
+ * that says what to pass.
+ */
+function connectionFromAzureNative(component: pulumi.Resource, opts: pulumi.ComponentResourceOptions | undefined): AzureConnectionArgs {
+    const explicit = [opts?.provider, ...Object.values(opts?.providers ?? {})].some(
+        (p) => p !== undefined && (p as { getPackage?: () => string }).getPackage?.() === "azure-native",
+    );
+    if (explicit) {
+        void pulumi.log.warn(
+            "an explicit azure-native provider is used for the VM; its sign-in settings cannot be read from it, so the power operations use the default chain. Pass `azure: azureConnectionFromAzureNative(<the provider's args>)` to sign in the same way.",
+            component,
+        );
+    }
+    const settings = azureNativeStackSettings();
+    return settings && !explicit ? azureConnectionFromAzureNative(settings) : {};
 }
 
 type OsProfileInput = VirtualMachineArgs["osProfile"];

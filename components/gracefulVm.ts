@@ -6,6 +6,8 @@ import { TransitionReport } from "../src/power/report";
 import { ObservedPowerState } from "../src/power/states";
 import { validateInputs } from "../src/operations/inputs";
 import { VmPower, vmPowerPolicyKeys } from "../src/providers/vmPower";
+import { powerChildOptions } from "./childOptions";
+import { previewWarnings } from "./previewWarnings";
 import { GracefulVmArgs } from "./gracefulVmArgs";
 import { knownParts } from "./known";
 import { guestUserData } from "./userData";
@@ -16,6 +18,11 @@ import { guestUserData } from "./userData";
  * `pulumi up` that changes `powerState` and when the component is destroyed.
  *
  * It wraps a VM created elsewhere (any provider, same program or not) named by `target`.
+ *
+ * Resource options reach the power child: `customTimeouts` bound its create, update and delete;
+ * `retainOnDelete: true` means destroy leaves the VM as it is (no shutdown); `ignoreChanges`
+ * takes the component's paths (`powerState`, `target.vsphere.vm`); `deletedWith` skips the
+ * destroy shutdown when that resource is deleted too.
  */
 export class GracefulVm extends pulumi.ComponentResource {
     /** The power state the platform reported after the last `up` or `refresh`. */
@@ -35,6 +42,9 @@ export class GracefulVm extends pulumi.ComponentResource {
         throwEarly(platform, args);
         // Rendering validates the hooks and the time budget: fail before anything registers.
         const userData = guestUserData(args, platform);
+        for (const warning of previewWarnings(platform, knownParts(args.target[platform]), args.gracefulShutdownTimeout, opts)) {
+            void pulumi.log.warn(`graceful-vm: ${warning}`, this);
+        }
 
         this.power = new VmPower(
             `${name}-power`,
@@ -44,7 +54,7 @@ export class GracefulVm extends pulumi.ComponentResource {
                 credentials: spec.secretFields.length > 0 ? platformTarget.apply((t) => pick(t ?? {}, spec.secretFields)) : undefined,
                 ...pick(args, vmPowerPolicyKeys),
             },
-            { parent: this },
+            powerChildOptions(this, opts, platform, spec.secretFields),
         );
         this.observedPowerState = this.power.observedPowerState;
         this.lastTransition = this.power.lastTransition;

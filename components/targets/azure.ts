@@ -31,14 +31,45 @@ export interface AzureTargetArgs {
      */
     readonly clientSecret?: pulumi.Input<string>;
     /**
-     * Where the token comes from: `clientSecret` (the fields above), `environment`
-     * (`AZURE_TENANT_ID`, `AZURE_CLIENT_ID`, `AZURE_CLIENT_SECRET` where `pulumi` runs),
-     * `managedIdentity` (the identity of the machine or service running `pulumi`) or `azureCli`
-     * (`az login`).
-     * @default "clientSecret" when `clientSecret` is set, otherwise environment, then managed
-     * identity, then the Azure CLI, then `@azure/identity`'s DefaultAzureCredential if installed
+     * Where the token comes from: `clientSecret` (the fields above); `environment`
+     * (`AZURE_TENANT_ID`, `AZURE_CLIENT_ID`, `AZURE_CLIENT_SECRET` where `pulumi` runs);
+     * `workloadIdentity` (`AZURE_FEDERATED_TOKEN_FILE` as AKS injects it, or `federatedTokenFile`);
+     * `oidc` (a federated token: `oidcToken`, `oidcTokenFilePath` or GitHub Actions' token request,
+     * each defaulting to azure-native's `ARM_OIDC_*` variables); `armEnvironment` (azure-native's
+     * `ARM_CLIENT_SECRET`, `ARM_USE_OIDC` or `ARM_USE_MSI` with `ARM_TENANT_ID`/`ARM_CLIENT_ID`);
+     * `managedIdentity` (the identity of the machine or service running `pulumi`); `azureCli` (`az login`).
+     * @default "clientSecret" when `clientSecret` is set, otherwise environment, workload identity,
+     * the `ARM_*` variables, managed identity, the Azure CLI, then `@azure/identity`'s
+     * DefaultAzureCredential if installed
      */
-    readonly credential?: pulumi.Input<"clientSecret" | "environment" | "managedIdentity" | "azureCli">;
+    readonly credential?: pulumi.Input<
+        "clientSecret" | "environment" | "workloadIdentity" | "oidc" | "armEnvironment" | "managedIdentity" | "azureCli"
+    >;
+    /**
+     * `workloadIdentity`: the file holding the federated token, re-read for every sign-in.
+     * @default `AZURE_FEDERATED_TOKEN_FILE`
+     */
+    readonly federatedTokenFile?: pulumi.Input<string>;
+    /**
+     * `oidc`: the federated (OIDC) token itself. Kept as a Pulumi secret.
+     * @default `ARM_OIDC_TOKEN`
+     */
+    readonly oidcToken?: pulumi.Input<string>;
+    /**
+     * `oidc`: a file holding the federated token.
+     * @default `ARM_OIDC_TOKEN_FILE_PATH`
+     */
+    readonly oidcTokenFilePath?: pulumi.Input<string>;
+    /**
+     * `oidc`: GitHub Actions' token request URL (the job needs `permissions: id-token: write`).
+     * @default `ARM_OIDC_REQUEST_URL`, then `ACTIONS_ID_TOKEN_REQUEST_URL`
+     */
+    readonly oidcRequestUrl?: pulumi.Input<string>;
+    /**
+     * `oidc`: the bearer for GitHub Actions' token request. Kept as a Pulumi secret.
+     * @default `ARM_OIDC_REQUEST_TOKEN`, then `ACTIONS_ID_TOKEN_REQUEST_TOKEN`
+     */
+    readonly oidcRequestToken?: pulumi.Input<string>;
     /**
      * The Azure Resource Manager endpoint (origin only), for sovereign clouds
      * (`https://management.usgovcloudapi.net`, `https://management.chinacloudapi.cn`).

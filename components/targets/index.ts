@@ -21,4 +21,8 @@ export interface GracefulVmTarget {
 
 export type { AzureTargetArgs, CustomTargetArgs, LibvirtTargetArgs, ProxmoxTargetArgs, VsphereTargetArgs };
 export { proxmoxTargetFromVm } from "./proxmox";
+export { vsphereTargetFromVm } from "./vsphere";
+export type { VsphereConnectionArgs, VsphereVirtualMachineLike } from "./vsphere";
+export { libvirtTargetFromDomain } from "./libvirt";
+export type { LibvirtConnectionArgs, LibvirtDomainLike } from "./libvirt";
 export type { ProxmoxConnectionArgs, ProxmoxVeLegacyVmLike, ProxmoxVeVmLike } from "./proxmox";

@@ -39,3 +39,26 @@ export interface LibvirtTargetArgs {
      */
     readonly commandTimeout?: pulumi.Input<Duration>;
 }
+
+/** A `@pulumi/libvirt` `Domain`, or anything shaped like it. */
+export interface LibvirtDomainLike {
+    /** The domain's name, as libvirt knows it. */
+    readonly name: pulumi.Input<string>;
+}
+
+/** How to reach libvirt: everything of {@link LibvirtTargetArgs} except which domain. */
+export type LibvirtConnectionArgs = Omit<LibvirtTargetArgs, "domain">;
+
+/**
+ * Builds the target for a domain created with `@pulumi/libvirt` in the same program, from its
+ * `name` output, so the power resource depends on the domain: created after it, shut down before
+ * the domain's delete (which itself would destroy it hard). Use the same URI as the libvirt
+ * provider's `uri`. This package does not load `@pulumi/libvirt`.
+ *
+ * @example
+ * const domain = new libvirt.Domain("web", { name: "web-1", ... });
+ * new GracefulVm("web", { target: { libvirt: libvirtTargetFromDomain(domain, { uri: "qemu+ssh://kvm-1/system" }) } });
+ */
+export function libvirtTargetFromDomain(domain: LibvirtDomainLike, connection: LibvirtConnectionArgs = {}): LibvirtTargetArgs {
+    return { ...connection, domain: domain.name };
+}

@@ -59,3 +59,36 @@ export interface VsphereTargetArgs {
      */
     readonly insecure?: pulumi.Input<boolean>;
 }
+
+/**
+ * A `@pulumi/vsphere` `VirtualMachine`, or anything shaped like it: its managed object id
+ * (`moid`, exact on vCenter and ESXi) or, failing that, its BIOS `uuid`.
+ */
+export type VsphereVirtualMachineLike = { readonly moid: pulumi.Input<string> } | { readonly uuid: pulumi.Input<string> };
+
+/** How to reach vSphere: everything of {@link VsphereTargetArgs} except which VM. */
+export type VsphereConnectionArgs = Omit<VsphereTargetArgs, "vm">;
+
+/**
+ * Builds the target for a VM created with `@pulumi/vsphere` in the same program, from its
+ * outputs, so the power resource depends on the VM: created after it, shut down before the VM's
+ * delete. This package does not load `@pulumi/vsphere`.
+ *
+ * @example
+ * const vm = new vsphere.VirtualMachine("web", { ... });
+ * new GracefulVm("web", { target: { vsphere: vsphereTargetFromVm(vm, { url, username, password }) } });
+ */
+export function vsphereTargetFromVm(vm: VsphereVirtualMachineLike, connection: VsphereConnectionArgs): VsphereTargetArgs {
+    const selector =
+        "moid" in vm
+            ? pulumi.output(vm.moid).apply((moid) => `moid:${requireId(moid, "moid")}`)
+            : pulumi.output(vm.uuid).apply((uuid) => `uuid:${requireId(uuid, "uuid")}`);
+    return { ...connection, vm: selector };
+}
+
+function requireId(value: string | undefined, output: string): string {
+    if (typeof value !== "string" || value === "") {
+        throw new Error(`target.vsphere.vm: the VirtualMachine's ${output} output is empty; pass a created vsphere.VirtualMachine`);
+    }
+    return value;
+}

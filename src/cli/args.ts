@@ -1,5 +1,7 @@
 import { parseArgs } from "util";
-import { DesiredPowerState } from "../power/states";
+import { DesiredPowerState, ObservedPowerState, observedPowerStates } from "../power/states";
+import { TargetValues, targetFlagOptions, targetFlagValues } from "./targetFlags";
+import { UsageError } from "./usageError";
 
 export const commands = ["status", "on", "off"] as const;
 export type Command = (typeof commands)[number];
@@ -10,7 +12,10 @@ export interface CliRequest {
     /** For `on`/`off`: the state to reach. */
     readonly desired?: DesiredPowerState;
     readonly configFile?: string;
-    readonly libvirt: { readonly uri?: string; readonly domain?: string; readonly shutdownMode?: string };
+    /** Target fields given as flags (`--vsphere-url`, `--domain`), per platform. */
+    readonly targetFlags: TargetValues;
+    /** `status --expect`: the states that count as a match (exit 0); anything else exits 1. */
+    readonly expect?: readonly ObservedPowerState[];
     readonly timeout?: string;
     readonly noForce: boolean;
     readonly waitForAgent: boolean;
@@ -20,19 +25,12 @@ export interface CliRequest {
 
 export type ParsedArgs = { readonly kind: "help" } | { readonly kind: "version" } | { readonly kind: "run"; readonly request: CliRequest };
 
-/** A mistake on the command line: exit code 2, with the message and a pointer to --help. */
-export class UsageError extends Error {
-    constructor(message: string) {
-        super(message);
-        this.name = "UsageError";
-    }
-}
+export { UsageError };
 
 const options = {
+    ...targetFlagOptions(),
     config: { type: "string" },
-    "libvirt-uri": { type: "string" },
-    domain: { type: "string" },
-    "shutdown-mode": { type: "string" },
+    expect: { type: "string" },
     graceful: { type: "boolean" },
     hard: { type: "boolean" },
     deallocate: { type: "boolean" },
@@ -65,6 +63,7 @@ export function parseCommandLine(argv: readonly string[]): ParsedArgs {
     if (command !== "off" && offModes.length > 0) throw new UsageError(`--${offModes[0]} applies to "off" only`);
     if (offModes.length > 1) throw new UsageError(`choose one of --${offModes.join(", --")}`);
     if (command !== "on" && values["wait-for-agent"]) throw new UsageError(`--wait-for-agent applies to "on" only`);
+    if (command !== "status" && values.expect !== undefined) throw new UsageError(`--expect applies to "status" only`);
     const asksGuest = offModes[0] === "graceful" || offModes[0] === "deallocate";
     for (const flag of ["timeout", "no-force"] as const) {
         if (values[flag] !== undefined && !asksGuest) {
@@ -78,7 +77,8 @@ export function parseCommandLine(argv: readonly string[]): ParsedArgs {
             command: command as Command,
             desired: desiredState(command as Command, offModes[0]),
             configFile: values.config,
-            libvirt: { uri: values["libvirt-uri"], domain: values.domain, shutdownMode: values["shutdown-mode"] },
+            targetFlags: targetFlagValues(values),
+            expect: values.expect === undefined ? undefined : expectedStates(values.expect),
             timeout: values.timeout,
             noForce: values["no-force"] ?? false,
             waitForAgent: values["wait-for-agent"] ?? false,
@@ -86,6 +86,18 @@ export function parseCommandLine(argv: readonly string[]): ParsedArgs {
             quiet: values.quiet ?? false,
         },
     };
+}
+
+/** `stopped` or `stopped,deallocated`. */
+function expectedStates(text: string): ObservedPowerState[] {
+    const states = text.split(",").map((s) => s.trim());
+    const unknown = states.filter((s) => !(observedPowerStates as readonly string[]).includes(s));
+    if (states.length === 0 || unknown.length > 0) {
+        throw new UsageError(
+            `--expect ${JSON.stringify(unknown[0] ?? text)} is not a power state; expected one or more of ${observedPowerStates.join(", ")} (comma-separated)`,
+        );
+    }
+    return states as ObservedPowerState[];
 }
 
 function desiredState(command: Command, offMode: "graceful" | "hard" | "deallocate" | undefined): DesiredPowerState | undefined {

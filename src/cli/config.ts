@@ -6,6 +6,7 @@ import { platformSpec } from "../drivers/registry";
 import { InputError } from "../power/errors";
 import { VmPowerInputs, parseInputs } from "../operations/inputs";
 import { CliRequest, UsageError } from "./args";
+import { TargetValues, convertTargetValues, flagName, targetEnvName, targetEnvValues } from "./targetFlags";
 
 /**
  * Builds the same VmPower inputs the Pulumi provider gets, from a config file shaped like the
@@ -49,7 +50,7 @@ export function buildInputs(request: CliRequest, env: NodeJS.ProcessEnv, cwd: st
     for (const key of Object.keys(config)) {
         if (!configKeys.includes(key)) throw new InputError(key, `is not a known config key; expected one of ${configKeys.join(", ")}`);
     }
-    const targets = withLibvirtFlags(config.target, request);
+    const targets = withTargetValues(config.target, request.targetFlags, targetEnvValues(env), cwd);
     const platform = onePlatform(targets);
     const spec = platformSpec(platform, "target");
     const platformTarget = targets[platform];
@@ -80,26 +81,49 @@ export function buildInputs(request: CliRequest, env: NodeJS.ProcessEnv, cwd: st
     });
 }
 
-function withLibvirtFlags(configTarget: unknown, request: CliRequest): Record<string, unknown> {
-    const flags = Object.fromEntries(Object.entries(request.libvirt).filter(([, v]) => v !== undefined));
+/**
+ * The target from the config file, flags and `GRACEFUL_VM_<PLATFORM>_<FIELD>` variables. Flags
+ * win over the file, the file over the environment; variables of a platform that flags or the
+ * file do not name are ignored, so a CI runner's leftover variables cannot redirect a command.
+ */
+function withTargetValues(configTarget: unknown, flags: TargetValues, fromEnv: TargetValues, cwd: string): Record<string, unknown> {
     if (configTarget !== undefined && (typeof configTarget !== "object" || configTarget === null || Array.isArray(configTarget))) {
         throw new InputError("target", "must be an object with one platform key, e.g. { libvirt: { domain: web-1 } }");
     }
     const targets = { ...((configTarget as Record<string, unknown> | undefined) ?? {}) };
-    if (Object.keys(flags).length === 0) {
-        if (Object.keys(targets).length === 0) {
-            throw new UsageError("no target: give --config FILE, or --domain NAME (and --libvirt-uri URI) for libvirt");
+    const flagPlatforms = Object.keys(flags) as PlatformName[];
+    if (flagPlatforms.length > 1) throw new UsageError(`target flags for more than one platform: ${flagPlatforms.join(" and ")}`);
+    for (const platform of flagPlatforms) {
+        const others = Object.keys(targets).filter((k) => k !== platform && targets[k] !== undefined && targets[k] !== null);
+        if (others.length > 0) {
+            throw new UsageError(`--${platform}-... flags are for ${platform}, but the config file's target is ${others.join(", ")}`);
         }
-        return targets;
+        const converted = convertTargetValues(platform, flags[platform] ?? {}, (f, t) => `--${flagName(platform, f, t)}`, cwd);
+        targets[platform] = { ...asObject(targets[platform]), ...converted };
     }
-    const others = Object.keys(targets).filter((k) => k !== "libvirt");
-    if (others.length > 0)
+    const named = Object.keys(targets).filter((k) => targets[k] !== undefined && targets[k] !== null);
+    const envPlatforms = Object.keys(fromEnv) as PlatformName[];
+    const envFields = (platform: PlatformName) =>
+        convertTargetValues(platform, fromEnv[platform] ?? {}, (f, t) => targetEnvName(platform, f, t), cwd);
+    if (named.length === 0) {
+        if (envPlatforms.length === 1) return { [envPlatforms[0]]: envFields(envPlatforms[0]) };
+        if (envPlatforms.length > 1) {
+            throw new UsageError(`GRACEFUL_VM_<PLATFORM>_* variables are set for more than one platform: ${envPlatforms.join(" and ")}`);
+        }
         throw new UsageError(
-            `--libvirt-uri/--domain/--shutdown-mode are for libvirt, but the config file's target is ${others.join(", ")}`,
+            "no target: give --config FILE, target flags (--domain NAME, --vsphere-url URL --vsphere-vm VM, ...) or GRACEFUL_VM_<PLATFORM>_<FIELD> variables; see --help",
         );
-    const libvirt = targets.libvirt;
-    targets.libvirt = { ...(typeof libvirt === "object" && libvirt !== null ? libvirt : {}), ...flags };
+    }
+    for (const platform of named) {
+        if (envPlatforms.includes(platform as PlatformName)) {
+            targets[platform] = { ...envFields(platform as PlatformName), ...asObject(targets[platform]) };
+        }
+    }
     return targets;
+}
+
+function asObject(value: unknown): Record<string, unknown> {
+    return typeof value === "object" && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
 }
 
 function onePlatform(targets: Record<string, unknown>): PlatformName {

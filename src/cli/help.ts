@@ -1,5 +1,21 @@
 import { platformNames } from "../drivers/platform";
+import { observedPowerStates } from "../power/states";
 import { exitCodes } from "./exitCodes";
+import { flagName, legacyLibvirtFlags, targetFlagFields } from "./targetFlags";
+
+/** One line per platform listing its flags; the libvirt shorthands first, as most examples use them. */
+function targetFlagHelp(): string {
+    const lines = [
+        `  libvirt shorthands:     ${Object.keys(legacyLibvirtFlags)
+            .map((f) => `--${f}`)
+            .join(", ")}`,
+    ];
+    for (const [platform, fields] of Object.entries(targetFlagFields)) {
+        const flags = Object.entries(fields).map(([field, type]) => `--${flagName(platform, field, type)}`);
+        lines.push(`  ${`${platform}:`.padEnd(24)}${flags.join(", ")}`);
+    }
+    return lines.join("\n");
+}
 
 export const helpText = `graceful-vm: power a VM on or off, gracefully, with a hard fallback.
 
@@ -9,14 +25,17 @@ Usage:
   graceful-vm off    [target] --graceful ask the guest to shut down; power off hard only after --timeout
   graceful-vm off    [target]            power off hard at once (same as --hard)
 
-Target (a config file, or flags for libvirt):
+Target (a config file, flags, or environment variables; flags win over the file, the file over
+the environment):
   --config FILE           JSON or YAML: { target: { <platform>: {...} }, gracefulShutdownTimeout, ... }
                           platforms: ${platformNames.join(", ")}
-  --libvirt-uri URI       libvirt connection URI (default qemu:///system)
-  --domain NAME           libvirt domain name or UUID
-  --shutdown-mode MODE    libvirt: auto (agent if it answers, else ACPI), acpi, agent
+${targetFlagHelp()}
+  Every flag has a variable: --vsphere-url is GRACEFUL_VM_VSPHERE_URL, --proxmox-vm-id is
+  GRACEFUL_VM_PROXMOX_VM_ID (a platform's variables apply when nothing else names a platform,
+  or to the platform the flags or file name).
   Secrets come from the config file or from GRACEFUL_VM_<FIELD> environment variables
-  (GRACEFUL_VM_PASSWORD, GRACEFUL_VM_API_TOKEN, GRACEFUL_VM_CLIENT_SECRET), never from flags.
+  (GRACEFUL_VM_PASSWORD, GRACEFUL_VM_API_TOKEN, GRACEFUL_VM_CLIENT_SECRET, GRACEFUL_VM_OIDC_TOKEN),
+  never from flags.
 
 Power options:
   --graceful              off: ask the guest first (ACPI, guest agent, VMware Tools, ...)
@@ -26,8 +45,12 @@ Power options:
   --no-force              never power off hard: fail (exit 1) if the guest does not stop in time
   --wait-for-agent        on: also wait until the guest agent answers
 
+Status:
+  --expect STATE[,STATE]  status: exit 0 when the VM is in one of these states, 1 otherwise
+                          (${observedPowerStates.join(", ")})
+
 Output:
-  --json                  the full report as JSON on stdout (default: one line for humans)
+  --json                  the full report as JSON on stdout, errors too (default: one line for humans)
   --quiet                 no progress on stderr
   -h, --help              this help
   --version               the package version
@@ -43,6 +66,9 @@ Examples:
   graceful-vm off --graceful --timeout 2m --domain web-1 --json
   graceful-vm off --graceful --timeout 30s --libvirt-uri qemu+ssh://admin@kvm-1/system --domain web-1
   graceful-vm on --domain web-1 --wait-for-agent
+  graceful-vm status --vsphere-url https://vc/sdk --vsphere-username svc --vsphere-vm web-1 --expect stopped
+  GRACEFUL_VM_PROXMOX_ENDPOINT=https://pve:8006 GRACEFUL_VM_PROXMOX_NODE=pve1 GRACEFUL_VM_PROXMOX_VM_ID=105 \
+    GRACEFUL_VM_API_TOKEN=... graceful-vm off --graceful
   GRACEFUL_VM_PASSWORD=... graceful-vm off --graceful --config vsphere-web-1.yaml
   graceful-vm off --graceful --no-force --timeout 5m --config target.yaml || echo "web-1 did not stop cleanly"
 `;

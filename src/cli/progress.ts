@@ -1,18 +1,5 @@
 import { TransitionProgress } from "../power/transition";
-import { Phase } from "../power/report";
-
-const phaseText: Record<Phase, string> = {
-    read: "reading the power state",
-    settle: "waiting for a transition in progress",
-    toolsCheck: "checking the guest agent/tools",
-    gracefulRequest: "asking the guest to shut down",
-    gracefulWait: "waiting for the guest to shut down",
-    hardPowerOff: "powering off hard",
-    powerOn: "powering on",
-    agentWait: "waiting for the guest agent",
-    deallocate: "deallocating",
-    verify: "verifying the new state",
-};
+import { progressText } from "../operations/progressText";
 
 export interface ProgressStream {
     write(text: string): void;
@@ -62,17 +49,11 @@ export class ProgressLine {
         const progress = this.current;
         if (!progress) return "";
         const now = this.now();
-        const elapsed = seconds(now - this.startedAt);
-        const left = progress.deadline !== undefined ? `, ${seconds(Math.max(0, progress.deadline - now))} left` : "";
-        return `graceful-vm: ${phaseText[progress.phase]} (${elapsed} elapsed${left})`;
+        return `graceful-vm: ${progressText(progress, now - this.startedAt, now)}`;
     }
 
     private draw(): void {
         this.stream.write(`\r\x1b[K${this.render()}`);
         this.drawn = true;
     }
-}
-
-function seconds(ms: number): string {
-    return `${(ms / 1000).toFixed(1)}s`;
 }

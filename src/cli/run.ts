@@ -20,6 +20,8 @@ export interface CliIo {
 
 /** Runs one `graceful-vm` invocation and returns its exit code. Never throws. */
 export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+    // Known before parsing, so even a usage error is JSON for a pipeline that asked for JSON.
+    const wantsJson = argv.includes("--json");
     let request: CliRequest;
     let inputs: VmPowerInputs;
     try {
@@ -35,7 +37,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         request = parsed.request;
         inputs = buildInputs(request, io.env, io.cwd);
     } catch (e) {
-        return usageFailure(e, io);
+        return usageFailure(e, io, wantsJson);
     }
     return request.command === "status" ? status(request, inputs, io) : change(request, inputs, io);
 }
@@ -53,10 +55,14 @@ async function status(request: CliRequest, inputs: VmPowerInputs, io: CliIo): Pr
             state: result.state.state,
             ...(result.state.detail ? { detail: result.state.detail } : {}),
         };
+        const matches = request.expect === undefined || request.expect.includes(result.state.state);
+        const expectation = request.expect === undefined ? {} : { expected: request.expect, matches };
         io.stdout.write(
-            request.json ? `${JSON.stringify(body, null, 2)}\n` : `${body.vm}: ${body.state}${body.detail ? ` (${body.detail})` : ""}\n`,
+            request.json
+                ? `${JSON.stringify({ ...body, ...expectation }, null, 2)}\n`
+                : `${body.vm}: ${body.state}${body.detail ? ` (${body.detail})` : ""}${matches ? "" : ` (expected ${request.expect?.join(" or ")})`}\n`,
         );
-        return exitCodes.ok;
+        return matches ? exitCodes.ok : exitCodes.failure;
     } catch (e) {
         return failure(e, request, io);
     }
@@ -80,25 +86,46 @@ function writeReport(report: TransitionReport, request: CliRequest, io: CliIo): 
 }
 
 function failure(error: unknown, request: CliRequest, io: CliIo): number {
-    if (error instanceof InputError || error instanceof InputErrors || error instanceof UsageError) return usageFailure(error, io);
+    if (error instanceof InputError || error instanceof InputErrors || error instanceof UsageError)
+        return usageFailure(error, io, request.json);
     const message = error instanceof Error ? error.message : String(error);
     io.stderr.write(`graceful-vm: ${error instanceof VmNotFoundError ? "" : "failed: "}${message}\n`);
     if (request.json) {
         const report = error instanceof PowerTransitionError ? (error.report as TransitionReport) : undefined;
         io.stdout.write(
-            `${JSON.stringify({ error: message, errorType: error instanceof Error ? error.name : "Error", ...(report ? { report } : {}) }, null, 2)}\n`,
+            `${JSON.stringify({ error: message, errorType: error instanceof Error ? error.name : "Error", exitCode: exitCodes.failure, ...(report ? { report } : {}) }, null, 2)}\n`,
         );
     }
     return exitCodes.failure;
 }
 
-function usageFailure(error: unknown, io: CliIo): number {
+function usageFailure(error: unknown, io: CliIo, json: boolean): number {
     if (error instanceof UsageError || error instanceof InputError || error instanceof InputErrors) {
         io.stderr.write(`graceful-vm: ${error.message.split("\n").join("\ngraceful-vm: ")}\nRun "graceful-vm --help" for usage.\n`);
+        if (json) writeJsonError(io, error, exitCodes.usage, fieldsOf(error));
         return exitCodes.usage;
     }
-    io.stderr.write(`graceful-vm: internal error: ${error instanceof Error ? error.message : String(error)}\n`);
+    const message = `internal error: ${error instanceof Error ? error.message : String(error)}`;
+    io.stderr.write(`graceful-vm: ${message}\n`);
+    if (json) writeJsonError(io, error, exitCodes.failure);
     return exitCodes.failure;
+}
+
+/** The fields an input error names, so a pipeline can point at the setting without parsing text. */
+function fieldsOf(error: UsageError | InputError | InputErrors): string[] | undefined {
+    if (error instanceof InputErrors) return error.errors.map((e) => e.field);
+    if (error instanceof InputError) return [error.field];
+    return undefined;
+}
+
+function writeJsonError(io: CliIo, error: unknown, exitCode: number, fields?: string[]): void {
+    const body = {
+        error: error instanceof Error ? error.message : String(error),
+        errorType: error instanceof Error ? error.name : "Error",
+        exitCode,
+        ...(fields ? { fields } : {}),
+    };
+    io.stdout.write(`${JSON.stringify(body, null, 2)}\n`);
 }
 
 function logTo(io: CliIo, request: CliRequest): (message: string) => void {

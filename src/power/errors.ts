@@ -47,8 +47,8 @@ export class VmNotFoundError extends Error {
 
 /** Credentials were refused. Never retried: retrying a wrong password locks accounts. */
 export class AuthenticationError extends Error {
-    constructor(message: string) {
-        super(message);
+    constructor(message: string, options?: ErrorOptions) {
+        super(message, options);
         this.name = "AuthenticationError";
     }
 }

@@ -2,10 +2,11 @@ import * as pulumi from "@pulumi/pulumi";
 import { platformSpec } from "../drivers/registry";
 import { parseDuration } from "../power/duration";
 import { VmNotFoundError } from "../power/errors";
-import { summarizeReport } from "../power/report";
-import { isSatisfied } from "../power/states";
+import { TransitionReport, summarizeReport } from "../power/report";
+import { DesiredPowerState, isSatisfied } from "../power/states";
 import { VmPowerInputs, VmPowerOutputs, containsUnknown, powerPolicyKeys, validateInputs } from "../operations/inputs";
 import { transition, withDriver } from "../operations/run";
+import { ProgressLog } from "./progressLog";
 
 /**
  * The VmPower provider's real work. The serialized provider (provider.ts) only forwards to
@@ -79,7 +80,7 @@ export async function remove(_id: string, props: Props): Promise<void> {
     const inputs = props as unknown as VmPowerOutputs;
     if (inputs.shutdownOnDestroy === "none") return;
     try {
-        const report = await transition(inputs, inputs.shutdownOnDestroy === "hard" ? "Off" : "OffGraceful", { log });
+        const report = await transitionWithProgress(inputs, inputs.shutdownOnDestroy === "hard" ? "Off" : "OffGraceful");
         log(summarizeReport(report));
     } catch (e) {
         // Nothing left to shut down.
@@ -88,8 +89,18 @@ export async function remove(_id: string, props: Props): Promise<void> {
     }
 }
 
+/** A transition whose progress reaches `pulumi up`'s log at least every 10 s. */
+async function transitionWithProgress(inputs: VmPowerInputs, desired: DesiredPowerState): Promise<TransitionReport> {
+    const progress = new ProgressLog(log);
+    try {
+        return await transition(inputs, desired, { log, onProgress: progress.update });
+    } finally {
+        progress.stop();
+    }
+}
+
 async function apply(inputs: VmPowerInputs): Promise<Props> {
-    const report = await transition(inputs, inputs.powerState, { log });
+    const report = await transitionWithProgress(inputs, inputs.powerState);
     log(summarizeReport(report));
     return {
         ...inputs,

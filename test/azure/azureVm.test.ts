@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import { GracefulAzureVm, parseVmId } from "../../components/azureVm";
+import { GracefulAzureVm, azureConnectionFromAzureNative, parseVmId } from "../../components/azureVm";
 
 const subscriptionId = "6f1c2b6e-0d5e-4a36-9a7c-3f1a2b3c4d5e";
 const secretSig = "4dabf18193072939515e22adb298388d";
@@ -143,5 +143,94 @@ describe("GracefulAzureVm", () => {
         expect(() => parseVmId("/subscriptions/x/resourceGroups/y/providers/Microsoft.Network/networkInterfaces/z")).toThrow(
             /not a Microsoft\.Compute\/virtualMachines resource id/,
         );
+    });
+});
+
+describe("GracefulAzureVm signs in as the stack's azure-native provider", () => {
+    afterEach(() => pulumi.runtime.setAllConfig({}, []));
+
+    test("azure-native:* stack config (client secret, sovereign cloud) reaches the power child, the secret as a secret", async () => {
+        const recorded = await mockEngine();
+        pulumi.runtime.setAllConfig(
+            {
+                "azure-native:clientId": "0d5a1f3e-8c2b-4e7a-9f10-aa11bb22cc33",
+                "azure-native:tenantId": "contoso.onmicrosoft.com",
+                "azure-native:clientSecret": "Sx8Q~stack-config-secret",
+                "azure-native:environment": "usgovernment",
+            },
+            ["azure-native:clientSecret"],
+        );
+        const vm = new GracefulAzureVm("cfg", { vm: { ...vmArgs, vmName: "cfg-1" } });
+        await settle(vm);
+        const power = recorded.find((r) => r.type === "pulumi-nodejs:dynamic/graceful-vm:VmPower")!;
+        expect(power.inputs.target).toMatchObject({
+            clientId: "0d5a1f3e-8c2b-4e7a-9f10-aa11bb22cc33",
+            tenantId: "contoso.onmicrosoft.com",
+            credential: "clientSecret",
+            resourceManagerEndpoint: "https://management.usgovcloudapi.net",
+            authorityHost: "https://login.microsoftonline.us",
+        });
+        expect(JSON.stringify(power.inputs.target)).not.toContain("stack-config-secret");
+        expect((power.inputs.credentials as Record<string, unknown>)[secretSig]).toBeDefined();
+    });
+
+    test("azure-native:useOidc selects the oidc source with the configured token file", async () => {
+        const recorded = await mockEngine();
+        pulumi.runtime.setAllConfig(
+            {
+                "azure-native:clientId": "0d5a1f3e-8c2b-4e7a-9f10-aa11bb22cc33",
+                "azure-native:tenantId": "72f988bf-86f1-41af-91ab-2d7cd011db47",
+                "azure-native:useOidc": "true",
+                "azure-native:oidcTokenFilePath": "/var/run/secrets/oidc/token",
+            },
+            [],
+        );
+        const vm = new GracefulAzureVm("oidc", { vm: { ...vmArgs, vmName: "oidc-1" } });
+        await settle(vm);
+        const power = recorded.find((r) => r.type === "pulumi-nodejs:dynamic/graceful-vm:VmPower")!;
+        expect(power.inputs.target).toMatchObject({ credential: "oidc", oidcTokenFilePath: "/var/run/secrets/oidc/token" });
+    });
+
+    test("explicit azure args win over the stack config", async () => {
+        const recorded = await mockEngine();
+        pulumi.runtime.setAllConfig({ "azure-native:clientId": "0d5a1f3e-8c2b-4e7a-9f10-aa11bb22cc33", "azure-native:useMsi": "true" }, []);
+        const vm = new GracefulAzureVm("explicit", { vm: { ...vmArgs, vmName: "explicit-1" }, azure: { credential: "azureCli" } });
+        await settle(vm);
+        const power = recorded.find((r) => r.type === "pulumi-nodejs:dynamic/graceful-vm:VmPower")!;
+        expect(power.inputs.target).toMatchObject({ credential: "azureCli" });
+        expect((power.inputs.target as Record<string, unknown>).clientId).toBeUndefined();
+    });
+
+    test("with an explicit azure-native provider the stack config is not assumed to be its settings; its args can be passed", async () => {
+        const recorded = await mockEngine();
+        pulumi.runtime.setAllConfig({ "azure-native:clientId": "0d5a1f3e-8c2b-4e7a-9f10-aa11bb22cc33", "azure-native:useMsi": "true" }, []);
+        const azureNative = require("@pulumi/azure-native") as typeof import("@pulumi/azure-native");
+        const providerArgs = {
+            tenantId: "72f988bf-86f1-41af-91ab-2d7cd011db47",
+            clientId: "11111111-2222-3333-4444-555555555555",
+            useOidc: true,
+        };
+        const provider = new azureNative.Provider("explicit", providerArgs);
+        const unlinked = new GracefulAzureVm("unlinked", { vm: { ...vmArgs, vmName: "unlinked-1" } }, { providers: [provider] });
+        const linked = new GracefulAzureVm(
+            "linked",
+            { vm: { ...vmArgs, vmName: "linked-1" }, azure: azureConnectionFromAzureNative(providerArgs) },
+            { providers: [provider] },
+        );
+        await settle(unlinked);
+        await settle(linked);
+        const powers = recorded.filter((r) => r.type === "pulumi-nodejs:dynamic/graceful-vm:VmPower");
+        const unlinkedPower = powers.find((r) => r.name === "unlinked-graceful-power")!;
+        const linkedPower = powers.find((r) => r.name === "linked-graceful-power")!;
+        expect((unlinkedPower.inputs.target as Record<string, unknown>).credential).toBeUndefined();
+        expect(linkedPower.inputs.target).toMatchObject({ credential: "oidc", clientId: "11111111-2222-3333-4444-555555555555" });
+    });
+
+    test("no azure-native config and no args: the default chain decides (no credential field)", async () => {
+        const recorded = await mockEngine();
+        const vm = new GracefulAzureVm("chain", { vm: { ...vmArgs, vmName: "chain-1" } });
+        await settle(vm);
+        const power = recorded.find((r) => r.type === "pulumi-nodejs:dynamic/graceful-vm:VmPower")!;
+        expect((power.inputs.target as Record<string, unknown>).credential).toBeUndefined();
     });
 });

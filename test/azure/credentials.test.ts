@@ -28,6 +28,8 @@ function clearAzureEnv(): void {
         "IDENTITY_ENDPOINT",
         "IDENTITY_HEADER",
         "AZURE_POD_IDENTITY_AUTHORITY_HOST",
+        "AZURE_FEDERATED_TOKEN_FILE",
+        ...Object.keys(process.env).filter((k) => k.startsWith("ARM_") || k.startsWith("ACTIONS_ID_TOKEN_")),
     ]) {
         delete process.env[key];
     }
@@ -139,7 +141,9 @@ describe("azure credential sources against the fake token endpoints", () => {
         const driver = rig.driver({}, {}, { credential: undefined });
         const failure = driver.readState();
         await expect(failure).rejects.toBeInstanceOf(AuthenticationError);
-        await expect(failure).rejects.toThrow(/no Azure credential is available.*environment credential.*managed identity.*Azure CLI/);
+        await expect(failure).rejects.toThrow(
+            /no Azure credential is available.*environment credential.*workload identity.*ARM_\* variables.*managed identity.*Azure CLI/,
+        );
     });
 
     test("the default chain uses the environment when it is set", async () => {

@@ -30,7 +30,7 @@ describe("azure target validation", () => {
 
     test("identity is subscription, resource group and VM name; the client secret is the secret", () => {
         expect(azureSpec.identityFields).toEqual(["subscriptionId", "resourceGroupName", "vmName"]);
-        expect(azureSpec.secretFields).toEqual(["clientSecret"]);
+        expect(azureSpec.secretFields).toEqual(["clientSecret", "oidcToken", "oidcRequestToken"]);
         expect(azureSpec.supportsDeallocate).toBe(true);
     });
 
@@ -46,7 +46,7 @@ describe("azure target validation", () => {
         [{ ...base, clientId: "app" }, /target\.azure\.clientId: must be an application \(client\) GUID/],
         [
             { ...base, credential: "password" },
-            /target\.azure\.credential: must be one of "clientSecret", "environment", "managedIdentity", "azureCli"/,
+            /target\.azure\.credential: must be one of "clientSecret", "environment", "workloadIdentity", "oidc", "armEnvironment", "managedIdentity", "azureCli"/,
         ],
         [{ ...base, resourceManagerEndpoint: "http://management.azure.com" }, /target\.azure\.resourceManagerEndpoint: must use https:/],
         [{ ...base, resourceManagerEndpoint: "https://management.azure.com/subscriptions" }, /must be an origin/],

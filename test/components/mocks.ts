@@ -22,7 +22,7 @@ export async function recordRegistrations(
         {
             newResource: (args) => {
                 resources.push(args);
-                return { id: `${args.name}-id`, state: { ...args.inputs, observedPowerState: "running" } };
+                return { id: `${args.name}-id`, state: { ...args.inputs, ...fakeProviderOutputs(args), observedPowerState: "running" } };
             },
             call: (args) => args.inputs,
         },
@@ -59,3 +59,11 @@ export async function isSecretOutput(output: pulumi.Output<unknown>): Promise<bo
 }
 
 export const secretSig = "4dabf18193072939515e22adb298388d";
+
+/** Outputs that stand-ins for other providers' resources compute (they are not inputs). */
+function fakeProviderOutputs(args: pulumi.runtime.MockResourceArgs): Record<string, unknown> {
+    if (args.type === "vsphere:index/virtualMachine:VirtualMachine") {
+        return { moid: `${args.name}-moid`, uuid: "4211cb7c-1f0e-4e2a-9a5b-0123456789ab" };
+    }
+    return {};
+}

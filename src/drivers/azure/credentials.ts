@@ -1,7 +1,6 @@
 import { execFile } from "child_process";
 import { AuthenticationError, InputError } from "../../power/errors";
 import { HttpClient, HttpResponse, TransportError } from "./http";
-import { AzureCredentials, AzureTarget } from "./spec";
 
 /**
  * Entra ID tokens for ARM without the Azure SDK. Any object shaped like `@azure/core-auth`'s
@@ -192,7 +191,7 @@ export class ChainedCredential implements TokenCredential {
             }
         }
         throw new AuthenticationError(
-            `no Azure credential is available; set target.azure.credential or clientSecret. Tried: ${reasons.join("; ")}`,
+            `no Azure credential is available; set target.azure.credential (clientSecret, environment, workloadIdentity, oidc, armEnvironment, managedIdentity, azureCli) or provide one of these. Tried, in order: ${reasons.join("; ")}`,
         );
     }
 }
@@ -231,79 +230,6 @@ export class CachedToken {
 
 const refreshMarginMs = 2 * 60_000;
 
-/** Builds the credential the target asks for. `scope` is `{resourceManagerEndpoint}/.default`. */
-export function credentialFor(target: AzureTarget, credentials: AzureCredentials, http: HttpClient): TokenCredential {
-    const field = "target.azure";
-    const source = target.credential ?? (credentials.clientSecret !== undefined ? "clientSecret" : undefined);
-    if (credentials.clientSecret !== undefined && source !== "clientSecret") {
-        throw new InputError(`${field}.clientSecret`, `is only used with credential "clientSecret", but credential is "${source}"`);
-    }
-    switch (source) {
-        case "clientSecret":
-            if (credentials.clientSecret === undefined)
-                throw new InputError(`${field}.clientSecret`, 'is required with credential "clientSecret"');
-            if (!target.tenantId) throw new InputError(`${field}.tenantId`, "is required with a client secret");
-            if (!target.clientId) throw new InputError(`${field}.clientId`, "is required with a client secret");
-            return new ClientSecretCredential(http, target.authorityHost, target.tenantId, target.clientId, credentials.clientSecret);
-        case "environment":
-            return required(new EnvironmentCredential(http, target.authorityHost));
-        case "managedIdentity":
-            return required(new ManagedIdentityCredential(http, target.clientId));
-        case "azureCli":
-            return required(new AzureCliCredential(target.tenantId));
-        case undefined:
-            return new ChainedCredential([
-                { name: "environment", credential: new EnvironmentCredential(http, target.authorityHost) },
-                { name: "managedIdentity", credential: new ManagedIdentityCredential(http, target.clientId) },
-                { name: "azureCli", credential: new AzureCliCredential(target.tenantId) },
-                ...optionalAzureIdentity(),
-            ]);
-    }
-}
-
-/** A source the user chose explicitly: its absence is an authentication failure, not a cue to try another. */
-function required(credential: TokenCredential): TokenCredential {
-    return {
-        async getToken(scopes) {
-            try {
-                return await credential.getToken(scopes);
-            } catch (e) {
-                if (e instanceof CredentialUnavailableError) throw new AuthenticationError(e.message);
-                throw e;
-            }
-        },
-    };
-}
-
-/** `@azure/identity`'s DefaultAzureCredential as the chain's last resort, if the user installed it. */
-function optionalAzureIdentity(): Array<{ name: string; credential: TokenCredential }> {
-    let loaded: { DefaultAzureCredential?: new () => TokenCredential };
-    try {
-        loaded = require(require.resolve("@azure/identity", { paths: [process.cwd()] })) as typeof loaded;
-    } catch {
-        return [];
-    }
-    if (typeof loaded.DefaultAzureCredential !== "function") return [];
-    const Default = loaded.DefaultAzureCredential;
-    return [
-        {
-            name: "@azure/identity DefaultAzureCredential",
-            credential: {
-                async getToken(scopes) {
-                    try {
-                        return await new Default().getToken(scopes);
-                    } catch (e) {
-                        // Its own "unavailable" errors carry names like CredentialUnavailableError.
-                        throw new CredentialUnavailableError(
-                            `@azure/identity: ${e instanceof Error ? e.message.split("\n")[0] : String(e)}`,
-                        );
-                    }
-                },
-            },
-        },
-    ];
-}
-
 /** `https://management.azure.com/.default` → `https://management.azure.com/` (v1 "resource"). */
 export function resourceFromScopes(scopes: string | string[]): string {
     const scope = ([] as string[]).concat(scopes)[0] ?? "";
@@ -316,7 +242,7 @@ function requireTls(origin: string, field: string): void {
 }
 
 /** Reads a token reply; errors name the principal and the Entra error code, never a secret. */
-function tokenFrom(response: HttpResponse, principal: string, secrets: readonly string[]): AccessToken {
+export function tokenFrom(response: HttpResponse, principal: string, secrets: readonly string[]): AccessToken {
     let body: TokenReply = {};
     try {
         body = JSON.parse(response.text) as TokenReply;

@@ -3,7 +3,8 @@ import { GracefulShutdownUnavailableError, VmNotFoundError } from "../../power/e
 import { ObservedPowerState, isTransitional } from "../../power/states";
 import { DriverContext, DriverFactory } from "../platform";
 import { ArmClient, ArmError, PendingOperation } from "./arm";
-import { CachedToken, TokenCredential, credentialFor } from "./credentials";
+import { CachedToken, TokenCredential } from "./credentials";
+import { credentialFor } from "./credentialFor";
 import { HttpClient } from "./http";
 import { guestAgentReady, powerStateFromInstanceView } from "./powerState";
 import { AzureCredentials, AzureTarget, azureSpec } from "./spec";

@@ -3,7 +3,15 @@ import { InputError, collectInputErrors, throwIfAny } from "../../power/errors";
 import { PlatformSpec } from "../platform";
 
 /** Where the driver gets its Entra ID (Azure AD) token for ARM. */
-export const azureCredentialSources = ["clientSecret", "environment", "managedIdentity", "azureCli"] as const;
+export const azureCredentialSources = [
+    "clientSecret",
+    "environment",
+    "workloadIdentity",
+    "oidc",
+    "armEnvironment",
+    "managedIdentity",
+    "azureCli",
+] as const;
 export type AzureCredentialSource = (typeof azureCredentialSources)[number];
 
 /** The non-secret half of an Azure target, as stored in plaintext state. */
@@ -22,11 +30,21 @@ export interface AzureTarget {
     readonly authorityHost: string;
     /** Extra PEM CA certificate(s) trusted for ARM and the authority (test or private clouds). */
     readonly caCert?: string;
+    /** `workloadIdentity`: the federated token file (default `AZURE_FEDERATED_TOKEN_FILE`). */
+    readonly federatedTokenFile?: string;
+    /** `oidc`: a file holding the OIDC token (default `ARM_OIDC_TOKEN_FILE_PATH`). */
+    readonly oidcTokenFilePath?: string;
+    /** `oidc`: GitHub Actions' token request URL (default `ARM_OIDC_REQUEST_URL` / `ACTIONS_ID_TOKEN_REQUEST_URL`). */
+    readonly oidcRequestUrl?: string;
 }
 
 /** The secret half: kept as a Pulumi secret, never logged. */
 export interface AzureCredentials {
     readonly clientSecret?: string;
+    /** `oidc`: the OIDC token itself (default `ARM_OIDC_TOKEN`). */
+    readonly oidcToken?: string;
+    /** `oidc`: the bearer for GitHub Actions' token request (default `ARM_OIDC_REQUEST_TOKEN`). */
+    readonly oidcRequestToken?: string;
 }
 
 export const defaultResourceManagerEndpoint = "https://management.azure.com";
@@ -55,11 +73,14 @@ const targetKeys = [
     "resourceManagerEndpoint",
     "authorityHost",
     "caCert",
+    "federatedTokenFile",
+    "oidcTokenFilePath",
+    "oidcRequestUrl",
 ] as const;
 
 export const azureSpec: PlatformSpec<AzureTarget, AzureCredentials> = {
     name: "azure",
-    secretFields: ["clientSecret"],
+    secretFields: ["clientSecret", "oidcToken", "oidcRequestToken"],
     identityFields: ["subscriptionId", "resourceGroupName", "vmName"],
     supportsDeallocate: true,
 
@@ -104,6 +125,9 @@ export const azureSpec: PlatformSpec<AzureTarget, AzureCredentials> = {
                         optionalOrigin(obj, "resourceManagerEndpoint", field) ?? defaultResourceManagerEndpoint),
                 () => (parsed.authorityHost = optionalOrigin(obj, "authorityHost", field) ?? defaultAuthorityHost),
                 () => (parsed.caCert = optionalCaCert(obj, field)),
+                () => (parsed.federatedTokenFile = optionalAbsolutePath(obj, "federatedTokenFile", field)),
+                () => (parsed.oidcTokenFilePath = optionalAbsolutePath(obj, "oidcTokenFilePath", field)),
+                () => (parsed.oidcRequestUrl = optionalHttpsUrl(obj, "oidcRequestUrl", field)),
             ]),
         );
         // Cross-field rules only once each field is valid on its own, so messages do not pile up.
@@ -120,8 +144,15 @@ export const azureSpec: PlatformSpec<AzureTarget, AzureCredentials> = {
         if (raw === undefined || raw === null) return {};
         const obj = requireObject(raw, field);
         rejectUnknownKeys(obj, field, azureSpec.secretFields);
-        const clientSecret = optionalString(obj, "clientSecret", field, { secret: true, maxLength: 1024 });
-        return clientSecret !== undefined ? { clientSecret } : {};
+        const parsed: Record<string, string | undefined> = {};
+        throwIfAny(
+            collectInputErrors([
+                () => (parsed.clientSecret = optionalString(obj, "clientSecret", field, { secret: true, maxLength: 1024 })),
+                () => (parsed.oidcToken = optionalString(obj, "oidcToken", field, tokenRules)),
+                () => (parsed.oidcRequestToken = optionalString(obj, "oidcRequestToken", field, tokenRules)),
+            ]),
+        );
+        return Object.fromEntries(Object.entries(parsed).filter(([, v]) => v !== undefined)) as AzureCredentials;
     },
 
     describe: (target) => `azure subscription ${target.subscriptionId} resource group ${target.resourceGroupName} VM ${target.vmName}`,
@@ -133,6 +164,9 @@ export const azureSpec: PlatformSpec<AzureTarget, AzureCredentials> = {
         ];
     },
 };
+
+/** Federated and request tokens: opaque, non-empty, without spaces; JWTs are a few kB at most. */
+const tokenRules = { secret: true, maxLength: 16_384, pattern: /^\S+$/, description: "a non-empty token without spaces" } as const;
 
 /** A secret in the target would land in plaintext state; GracefulVm moves it, VmPower users must. */
 function rejectSecretsInTarget(obj: Fields, field: string): void {
@@ -154,6 +188,20 @@ function optionalOrigin(obj: Fields, key: string, field: string): string | undef
         );
     }
     return url.origin;
+}
+
+/** A path on the machine that runs `pulumi` or the CLI; relative paths would depend on the cwd. */
+function optionalAbsolutePath(obj: Fields, key: string, field: string): string | undefined {
+    const value = optionalString(obj, key, field, { maxLength: 4096 });
+    if (value !== undefined && !value.startsWith("/") && !/^[A-Za-z]:[\\/]/.test(value)) {
+        throw new InputError(`${field}.${key}`, `must be an absolute path; got ${JSON.stringify(value)}`);
+    }
+    return value;
+}
+
+function optionalHttpsUrl(obj: Fields, key: string, field: string): string | undefined {
+    if (obj[key] === undefined || obj[key] === null) return undefined;
+    return requireUrl(obj, key, field, ["https:"]).href;
 }
 
 function optionalCaCert(obj: Fields, field: string): string | undefined {

@@ -19,8 +19,13 @@ import * as path from "path";
  * - `GET {P}/instanceView` and `GET {P}[?$expand=instanceView]` with `PowerState/*` codes.
  * - any `api-version` (400 `MissingApiVersionParameter` without one), `{"error": {code, message}}`
  *   errors, 401 without a valid bearer token, and one-shot injected faults (429 + Retry-After, ...).
- * - `POST /{tenant}/oauth2/v2.0/token` (client credentials), managed identity on
+ * - `POST /{tenant}/oauth2/v2.0/token` (client credentials with a secret, or with a federated
+ *   `client_assertion` checked against the principal's federated identity credential: issuer,
+ *   subject, audience `api://AzureADTokenExchange`, expiry), managed identity on
  *   `/msi/token` (IDENTITY_ENDPOINT style) and `/metadata/identity/oauth2/token` (IMDS style).
+ * - `GET /_github/idtoken?audience=...` with `Authorization: Bearer {requestToken}`: GitHub
+ *   Actions' OIDC token request, answering `{"value": jwt}` (another service in reality; here so
+ *   one TLS endpoint serves the whole sign-in).
  *
  * Choices the contract leaves open, made here and named so tests do not over-claim:
  * a power action arriving while a graceful powerOff runs preempts it (the earlier operation
@@ -48,7 +53,25 @@ export interface ServicePrincipal {
     readonly tenantId: string;
     readonly clientId: string;
     readonly clientSecret: string;
+    /** A federated identity credential: assertions from this issuer and subject are accepted. */
+    readonly federated?: { readonly issuer: string; readonly subject: string };
 }
+
+/** What GitHub Actions' token request endpoint needs and issues. */
+export interface GithubOidcIssuer {
+    readonly requestToken: string;
+    readonly issuer: string;
+    readonly subject: string;
+}
+
+/** An unsigned JWT with the given claims: the server checks claims, not signatures. */
+export function fakeJwt(claims: Record<string, unknown>): string {
+    const part = (value: unknown): string => Buffer.from(JSON.stringify(value)).toString("base64url");
+    return `${part({ alg: "RS256", typ: "JWT" })}.${part(claims)}.${randomBytes(16).toString("base64url")}`;
+}
+
+const federatedAudience = "api://AzureADTokenExchange";
+const jwtBearer = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 export interface ContractServerOptions {
     readonly lroStyle?: LroStyle;
@@ -63,6 +86,7 @@ export interface ContractServerOptions {
     /** The `X-IDENTITY-HEADER` value managed-identity callers must send. */
     readonly identityHeader?: string;
     readonly region?: string;
+    readonly githubOidc?: GithubOidcIssuer;
 }
 
 export interface RecordedRequest {
@@ -137,6 +161,8 @@ const certDir =
 
 export class AzureContractServer {
     readonly requests: RecordedRequest[] = [];
+    /** Every federated assertion accepted, so tests can check which token was presented. */
+    readonly federatedAssertions: string[] = [];
     /** Every access token handed out, so tests can grep logs and state for them. */
     readonly issuedTokens: string[] = [];
     readonly caCert = fs.readFileSync(path.join(certDir, "ca.pem"), "utf8");
@@ -255,6 +281,7 @@ export class AzureContractServer {
         }
 
         if (req.method === "POST" && /^\/[^/]+\/oauth2\/v2\.0\/token$/.test(url.pathname)) return this.clientCredentials(url, body, reply);
+        if (req.method === "GET" && url.pathname === "/_github/idtoken") return this.githubIdToken(url, authorization, reply);
         if (req.method === "GET" && (url.pathname === "/msi/token" || url.pathname === "/metadata/identity/oauth2/token"))
             return this.managedIdentity(req, url, reply);
 
@@ -559,7 +586,11 @@ export class AzureContractServer {
                 error_description: `AADSTS700016: Application with identifier '${form.get("client_id")}' was not found in the directory '${tenant}'.`,
             });
         }
-        if (principal.clientSecret !== form.get("client_secret")) {
+        const assertionType = form.get("client_assertion_type");
+        if (assertionType !== null) {
+            const refusal = this.refuseAssertion(principal, assertionType, form.get("client_assertion") ?? "");
+            if (refusal) return reply(refusal.status, refusal.body);
+        } else if (principal.clientSecret !== form.get("client_secret")) {
             return reply(401, {
                 error: "invalid_client",
                 error_description: `AADSTS7000215: Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '${principal.clientId}'.`,
@@ -570,6 +601,54 @@ export class AzureContractServer {
         }
         const lifetime = this.options.tokenLifetimeSeconds ?? 3599;
         reply(200, { token_type: "Bearer", expires_in: lifetime, ext_expires_in: lifetime, access_token: this.issue(lifetime) });
+    }
+
+    /** Entra ID's checks of a federated assertion, with its AADSTS codes; undefined when accepted. */
+    private refuseAssertion(
+        principal: ServicePrincipal,
+        assertionType: string,
+        assertion: string,
+    ): { status: number; body: Record<string, unknown> } | undefined {
+        const invalid = (code: string, description: string) => ({ status: 400, body: { error: code, error_description: description } });
+        if (assertionType !== jwtBearer)
+            return invalid("invalid_request", "AADSTS50027: Invalid JWT token. client_assertion_type is not supported.");
+        const parts = assertion.split(".");
+        let claims: Record<string, unknown> = {};
+        try {
+            if (parts.length !== 3) throw new Error("not three parts");
+            claims = JSON.parse(Buffer.from(parts[1], "base64url").toString("utf8")) as Record<string, unknown>;
+        } catch {
+            return invalid("invalid_request", "AADSTS50027: JWT token is invalid or malformed.");
+        }
+        const federated = principal.federated;
+        if (!federated || claims.iss !== federated.issuer || claims.sub !== federated.subject) {
+            return invalid(
+                "invalid_client",
+                `AADSTS70021: No matching federated identity record found for presented assertion. Assertion Issuer: '${String(claims.iss)}'. Assertion Subject: '${String(claims.sub)}'.`,
+            );
+        }
+        const audiences = ([] as unknown[]).concat(claims.aud);
+        if (!audiences.includes(federatedAudience)) {
+            return invalid(
+                "invalid_client",
+                `AADSTS700212: No matching federated identity record found for presented assertion audience '${String(claims.aud)}'.`,
+            );
+        }
+        if (typeof claims.exp !== "number" || claims.exp * 1000 < Date.now()) {
+            return invalid("invalid_client", "AADSTS700024: Client assertion is not within its valid time range.");
+        }
+        this.federatedAssertions.push(assertion);
+        return undefined;
+    }
+
+    private githubIdToken(url: URL, authorization: string, reply: Reply): void {
+        const issuer = this.options.githubOidc;
+        if (!issuer || authorization !== `Bearer ${issuer.requestToken}`) return reply(401, { message: "Bad credentials" });
+        const audience = url.searchParams.get("audience") ?? "https://github.com/";
+        reply(200, {
+            count: 1,
+            value: fakeJwt({ iss: issuer.issuer, sub: issuer.subject, aud: audience, exp: Math.floor(Date.now() / 1000) + 300 }),
+        });
     }
 
     private managedIdentity(req: http.IncomingMessage, url: URL, reply: Reply): void {
