@@ -12,10 +12,15 @@ export const exitCodes = {
     failure: 1,
     /** Bad command line, config file or target field; nothing was touched. */
     usage: 2,
-    /** Done, but only by a hard power-off (the graceful shutdown timed out or was impossible). */
+    /** Done, but only by a hard power-off the caller did not ask for (the graceful shutdown timed out or was impossible). */
     forced: 3,
 } as const;
 
+/**
+ * 3 only when a graceful stop was asked for and the VM had to be forced; an explicit hard `off`
+ * (`desired: Off`) that powered off is exactly what was asked: 0.
+ */
 export function exitCodeFor(report: TransitionReport): number {
-    return report.method === "forced" ? exitCodes.forced : exitCodes.ok;
+    const askedGraceful = report.desired === "OffGraceful" || report.desired === "Deallocated";
+    return report.method === "forced" && askedGraceful ? exitCodes.forced : exitCodes.ok;
 }

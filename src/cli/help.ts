@@ -57,7 +57,8 @@ Output:
 
 Exit codes:
   ${exitCodes.ok}  done gracefully, powered on, or nothing to do
-  ${exitCodes.forced}  done, but only by a hard power-off (graceful timed out or was impossible)
+  ${exitCodes.forced}  off --graceful/--deallocate done, but only by a hard power-off (graceful timed out
+     or was impossible); an explicit off/--hard that powered off exits ${exitCodes.ok}
   ${exitCodes.failure}  failed: the VM is not in the requested state, or the platform failed
   ${exitCodes.usage}  usage error: bad flags, config file or target field; nothing was touched
 

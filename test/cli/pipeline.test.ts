@@ -135,6 +135,18 @@ describe("targets without a config file", () => {
     });
 });
 
+describe("exit codes mean what the docs say", () => {
+    test("an explicit hard off that powered off is what was asked: exit 0, not 3", async () => {
+        const off = await cli(["off", "--hard", "--json", "--quiet"], proxmoxEnv());
+        expect(off.code).toBe(0);
+        expect(off.json()).toMatchObject({ desired: "Off", method: "forced", to: "stopped" });
+        const plain = await cli(["on", "--json", "--quiet"], proxmoxEnv());
+        expect(plain.code).toBe(0);
+        expect((await cli(["off", "--json", "--quiet"], proxmoxEnv())).code).toBe(0);
+        expect((await cli(["on", "--quiet"], proxmoxEnv())).code).toBe(0);
+    });
+});
+
 describe("status --expect", () => {
     test("exit 0 when the state matches, 1 otherwise, with the expectation in the JSON", async () => {
         const match = await cli(["status", "--expect", "running", "--json"], proxmoxEnv());
