@@ -28,7 +28,7 @@ describe("graceful-vm command line", () => {
         const result = await cli(["--help"]);
         expect(result.code).toBe(0);
         expect(result.stdout).toMatch(/Usage:/);
-        expect(result.stdout).toMatch(/Exit codes:[\s\S]*3 {2}done, but only by a hard power-off/);
+        expect(result.stdout).toMatch(/Exit codes:[\s\S]*3 {2}off --graceful\/--deallocate done, but only by a hard power-off/);
         expect(result.stdout).toMatch(/Examples:[\s\S]*graceful-vm off --graceful --timeout 2m/);
     });
 
