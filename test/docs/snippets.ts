@@ -1,4 +1,6 @@
+import { execFileSync } from "child_process";
 import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
 
 /**
@@ -78,5 +80,59 @@ export function asModule(snippet: Snippet): string {
             return `${header}\nexport const hooks: pulumi.Input<PreStopHook>[] = [\n${snippet.source}\n];${uses}`;
         default:
             return /^import /m.test(snippet.source) ? `${snippet.source}\nexport {};\n` : `${header}\n${snippet.source}${uses}`;
+    }
+}
+
+/** Where the compiled examples find their imports. */
+export interface SnippetProject {
+    /** The package as a user has it: this checkout (with lib/ built) or an installed tarball. */
+    readonly packageDir: string;
+    /** A node_modules with @pulumi/pulumi, @pulumi/azure-native, @muhlba91/pulumi-proxmoxve, @types/node. */
+    readonly dependencies: string;
+}
+
+/**
+ * Compiles every example, strict, with one module resolution; returns tsc's errors pointing at
+ * the doc lines ("" when all compile).
+ */
+export function compileSnippets(where: SnippetProject, moduleResolution: "node" | "node16"): string {
+    const snippets = docFiles().flatMap(snippetsOf);
+    const project = fs.mkdtempSync(path.join(os.tmpdir(), "graceful-vm-snippets-"));
+    try {
+        const modules = path.join(project, "node_modules");
+        fs.mkdirSync(path.join(modules, "@types"), { recursive: true });
+        fs.symlinkSync(where.packageDir, path.join(modules, "pulumi-graceful-vm"));
+        for (const scope of ["@pulumi", "@muhlba91"]) fs.symlinkSync(path.join(where.dependencies, scope), path.join(modules, scope));
+        fs.symlinkSync(path.join(where.dependencies, "@types", "node"), path.join(modules, "@types", "node"));
+        fs.writeFileSync(path.join(project, "ambient.d.ts"), ambientDeclarations);
+        snippets.forEach((snippet, i) => fs.writeFileSync(path.join(project, `snippet${i}.ts`), asModule(snippet)));
+        const options = {
+            strict: true,
+            noEmit: true,
+            target: "ES2022",
+            module: moduleResolution === "node" ? "commonjs" : "node16",
+            moduleResolution,
+            esModuleInterop: true,
+            skipLibCheck: true,
+            // Symlinked packages are resolved where they are linked, as npm installs them.
+            preserveSymlinks: true,
+            types: ["node"],
+        };
+        fs.writeFileSync(path.join(project, "tsconfig.json"), JSON.stringify({ compilerOptions: options, include: ["*.ts"] }));
+        try {
+            execFileSync(process.execPath, [path.join(repo, "node_modules", "typescript", "bin", "tsc"), "-p", project], {
+                encoding: "utf8",
+                stdio: "pipe",
+            });
+            return "";
+        } catch (e) {
+            const out = String((e as { stdout?: string }).stdout ?? e);
+            return out.replace(/^.*snippet(\d+)\.ts\((\d+),(\d+)\)/gm, (_m, i: string, line: string) => {
+                const s = snippets[Number(i)];
+                return `${s.file}:${s.line} (block line ${line})`;
+            });
+        }
+    } finally {
+        fs.rmSync(project, { recursive: true, force: true });
     }
 }
