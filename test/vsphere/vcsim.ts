@@ -84,13 +84,21 @@ export function control<T = Record<string, unknown>>(
             response.on("data", (chunk: Buffer) => (body += chunk.toString()));
             response.on("end", () => {
                 const status = response.statusCode ?? 0;
-                if (status < 200 || status > 299) reject(new Error(`vcsim-ctl ${path} ${status}: ${body}`));
+                if (status < 200 || status > 299) reject(new Error(`vcsim-ctl ${path} ${status}: ${controlError(body)}`));
                 else resolve(JSON.parse(body) as T);
             });
         });
         request.on("error", reject);
         request.end();
     });
+}
+
+function controlError(body: string): string {
+    try {
+        return String((JSON.parse(body) as { error?: unknown }).error ?? body);
+    } catch {
+        return body;
+    }
 }
 
 /** Sets one VM's simulated guest behaviour; every field not given goes back to its default. */

@@ -30,7 +30,7 @@ if ((${#missing[@]})); then
   for attempt in $(seq 1 12); do
     if apt-get -o DPkg::Lock::Timeout=60 install -y -qq --no-install-recommends "${missing[@]}" >&2; then break; fi
     [[ $attempt == 12 ]] && { log "apt-get install ${missing[*]} failed"; exit 1; }
-    [[ $attempt == 1 ]] && apt-get -o DPkg::Lock::Timeout=60 update -qq >&2 || true
+    if [[ $attempt == 1 ]]; then apt-get -o DPkg::Lock::Timeout=60 update -qq >&2 || true; fi
     log "apt-get install failed (attempt $attempt); retrying in 10 s"
     sleep 10
   done
