@@ -139,6 +139,9 @@ func (c *control) setBehaviour(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	// Read under the VM's lock before taking the layer's: the simulator holds a VM's lock when it
+	// calls into the layer, so the layer's lock never waits for a VM's.
+	on := vm != nil && powerState(vm) == types.VirtualMachinePowerStatePoweredOn
 	l := c.layer
 	l.mu.Lock()
 	current := l.def
@@ -167,7 +170,7 @@ func (c *control) setBehaviour(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.Form.Get("toolsStarting") != "" {
 		rt.startingUntil = time.Time{}
-		if powerState(vm) == types.VirtualMachinePowerStatePoweredOn {
+		if on {
 			l.startTools(moid, rt, next.toolsStarting())
 		}
 	}
