@@ -41,25 +41,26 @@ stop_one() { # PORT
   rm -f "$pidf" "$state/$1.env" "$state/$1.pem"
 }
 
-# start_one PORT BIN FLAGS...: starts one simulator (or keeps the running one if it is this
-# build on this port) and waits until it has written its env file.
+# start_one PORT BIN FLAGS...: starts one simulator (or keeps the running one if it runs this
+# build with these flags on this port) and waits until it has written its env file.
 start_one() {
   local port="$1" bin="$2"
   shift 2
   local pidf="$state/$port.pid" envf="$state/$port.env" logf="$state/$port.log"
+  local argv=("$bin" -l "127.0.0.1:$port" -cert-file "$state/$port.pem" -env-file "$envf" -password "$password" "$@")
   if [[ -f $pidf && -s $envf ]] && ours "$(cat "$pidf")" "$port"; then
-    if [[ "$(readlink "/proc/$(cat "$pidf")/exe" 2>/dev/null)" == "$(readlink -f "$bin")" ]]; then
+    # The binary's path names the build (a hash of the sources), so this compares both.
+    if [[ "$(tr '\0' ' ' <"/proc/$(cat "$pidf")/cmdline")" == "${argv[*]} " ]]; then
       log "reusing pid $(cat "$pidf") on port $port"
       return 0
     fi
-    log "port $port runs an older build; restarting it"
+    log "port $port runs another build or other flags; restarting it"
   fi
   stop_one "$port"
   local t0
   t0=$(date +%s%N)
   # setsid: its own session, so the caller's job control and signals do not reach it.
-  setsid "$bin" -l "127.0.0.1:$port" -cert-file "$state/$port.pem" -env-file "$envf" -password "$password" "$@" \
-    </dev/null >"$logf" 2>&1 &
+  setsid "${argv[@]}" </dev/null >"$logf" 2>&1 &
   local pid=$!
   echo "$pid" >"$pidf"
   for _ in $(seq 1 300); do
