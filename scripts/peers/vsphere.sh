@@ -107,7 +107,8 @@ case "${1:-}" in
     chmod 700 "$state"
     bin="$(bash "$peer/build.sh")"
     start_one "$port" "$bin" -shutdown-delay 1s
-    start_one "$esx_port" "$bin" -esx -env-prefix VCSIM_ESX_ -shutdown-delay 1s
+    # Four VMs, like the vCenter model's four, so a suite can give each test file its own VM.
+    start_one "$esx_port" "$bin" -esx -vm 4 -env-prefix VCSIM_ESX_ -shutdown-delay 1s
     smoke VCSIM_ "$state/$port.env" vpx
     smoke VCSIM_ESX_ "$state/$esx_port.env" esx
     log "smoke checks passed"

@@ -184,24 +184,33 @@ describeWithPeer("vSphere test peer: control features", "vsphere", vcsimVariable
     });
 });
 
-/** The same simulator as a standalone ESXi host: ha-* managers, ha-datacenter, ha-host_VM0/1. */
+/**
+ * The same simulator as a standalone ESXi host: ha-* managers, ha-datacenter, ha-host. Uses a VM
+ * of its own (peer-esx-0000), so the model's ha-host_VM0..3 stay free for other test files.
+ */
 describeWithPeer("vSphere driver against the simulator in ESXi mode", "vsphere", vcsimEsxVariables, (env) => {
     const sim: Vcsim = vcsimEsxFrom(env);
-    const vm = "ha-host_VM0";
+    const vm = "peer-esx-0000";
+
+    beforeAll(async () => {
+        await control(sim, "fleet", { count: 1, prefix: "peer-esx" });
+    });
 
     beforeEach(async () => {
         await setBehaviour(sim, vm, {});
         await ensurePower(sim, vm, "running");
     });
 
-    test("the control endpoint says esx", async () => {
+    test("the control endpoint says esx; the model's own VMs are ha-host_VM0..3", async () => {
         expect(await control(sim, "about", {}, "GET")).toMatchObject({ mode: "esx" });
+        const model = await control<{ vms: Array<{ name: string }> }>(sim, "vms", { prefix: "ha-host_VM" }, "GET");
+        expect(model.vms.map((v) => v.name)).toEqual(["ha-host_VM0", "ha-host_VM1", "ha-host_VM2", "ha-host_VM3"]);
     });
 
     test("login, find the VM by name, power it off hard and on again through openVsphereDriver", async () => {
         const driver = await open(sim, vm);
         try {
-            expect(driver.vmDescription).toMatch(/^vsphere 127\.0\.0\.1:\d+ VM ha-host_VM0 \(vm-\d+\)$/);
+            expect(driver.vmDescription).toMatch(/^vsphere 127\.0\.0\.1:\d+ VM peer-esx-0000 \(vm-\d+\)$/);
             expect((await driver.readState()).state).toBe("running");
             await driver.powerOffHard();
             expect((await driver.readState()).state).toBe("stopped");
@@ -210,6 +219,18 @@ describeWithPeer("vSphere driver against the simulator in ESXi mode", "vsphere",
             expect((await driver.readState()).state).toBe("running");
         } finally {
             await driver.close();
+        }
+    });
+
+    test("the inventory path and the datacenter ha-datacenter find the same VM", async () => {
+        const byName = await open(sim, vm);
+        const byPath = await open(sim, `ha-datacenter/vm/${vm}`);
+        const inDatacenter = await openVsphereDriver(parsedTarget(sim, vm, { datacenter: "ha-datacenter" }), credentials(sim), context());
+        try {
+            expect(byPath.vm).toEqual(byName.vm);
+            expect(inDatacenter.vm).toEqual(byName.vm);
+        } finally {
+            await Promise.all([byName.close(), byPath.close(), inDatacenter.close()]);
         }
     });
 
