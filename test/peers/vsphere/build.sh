@@ -39,6 +39,8 @@ fi
 [[ -d $govmomi/simulator ]] || { log "$govmomi/simulator is missing (golang-github-vmware-govmomi-dev)"; exit 1; }
 
 export GO111MODULE=off GOPATH=/usr/share/gocode GOFLAGS="" GOPROXY=off GOTOOLCHAIN=local CGO_ENABLED=0
+# go refuses to build without a cache folder, and CI runners may have no HOME.
+export GOCACHE="${GOCACHE:-${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/go-build}"
 hash="$(
   {
     dpkg-query -W -f='${Package} ${Version}\n' golang-github-vmware-govmomi-dev golang-go
