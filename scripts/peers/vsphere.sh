@@ -66,8 +66,12 @@ start_one() {
   for _ in $(seq 1 300); do
     [[ -s $envf ]] && break
     if ! kill -0 "$pid" 2>/dev/null; then
-      log "the simulator on port $port exited at start (is the port taken?); its log:"
+      log "the simulator on port $port exited at start; its log:"
       tail -20 "$logf" >&2
+      if grep -q 'address already in use' "$logf"; then
+        log "port $port is taken by: $(ss -ltnpH "sport = :$port" 2>/dev/null | grep -o 'users:.*' || echo 'another process')"
+        log "set VSPHERE_TEST_PORT (and VSPHERE_TEST_ESX_PORT) to free ports, or stop that process"
+      fi
       rm -f "$pidf"
       return 1
     fi
