@@ -5,3 +5,4 @@ export * from "./clock";
 export * from "./driver";
 export * from "./report";
 export * from "./transition";
+export * from "./fleet";
