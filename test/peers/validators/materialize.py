@@ -3,9 +3,9 @@
 cloud-init would write them on the guest, and prints what validate-user-data.sh should check,
 one tab-separated line each:
 
-    unit    GUEST_PATH  ROOT_PATH           a unit file: systemd-analyze verify --root=ROOT
-    dropin  GUEST_PATH  ROOT_PATH_OF_UNIT   a drop-in of a unit the user-data does not write:
-                                            verified on a stand-in unit that has only it
+    unit    GUEST_PATH  FILE  UNIT_NAME     a unit file: systemd-analyze verify --root=ROOT
+    dropin  GUEST_PATH  FILE  UNIT_NAME     a drop-in of a unit the user-data does not write:
+                                            verified on FILE, a stand-in unit with nothing else
     shell   GUEST_PATH  FILE  DIALECT       a sh/bash/dash script (or runcmd/bootcmd): shellcheck
     python  GUEST_PATH  FILE                a python3 program: must compile
     json    GUEST_PATH  FILE                a *.json file: must parse
@@ -103,7 +103,7 @@ def main():
         os.chmod(target, int(str(entry.get("permissions", "0644")), 8))
         if UNIT.search(path):
             units.add(UNIT.search(path).group(1))
-            checks.append(("unit", path, target))
+            checks.append(("unit", path, target, UNIT.search(path).group(1)))
         elif DROPIN.search(path):
             dropins.setdefault(DROPIN.search(path).group(1), []).append(path)
         program = interpreter(data)
@@ -125,7 +125,7 @@ def main():
             if unit.endswith(".service"):
                 f.write("[Service]\nExecStart=/usr/bin/true\n")
         for path in paths:
-            checks.append(("dropin", path, stand_in))
+            checks.append(("dropin", path, stand_in, unit))
     for check in checks:
         if check[0] in ("unit", "dropin"):
             stub_programs(root, check[2])
