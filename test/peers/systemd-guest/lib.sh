@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034 # the variables are for the scripts that source this file
 # Sourced by every script of the systemd-guest peer; defines paths and helpers, runs nothing.
 #
 # Where things live (each overridable from the environment):
@@ -70,9 +70,8 @@ nspawn_of() {
 # pid1_of NSPAWN_PID: the guest's PID 1 (systemd) as a host PID: nspawn's only child
 pid1_of() {
     local kids
-    kids=$(cat "/proc/$1/task/$1/children" 2>/dev/null) || return 1
-    set -- $kids
-    [ -n "${1:-}" ] && echo "$1"
+    read -r -a kids 2>/dev/null <"/proc/$1/task/$1/children" || true
+    [ -n "${kids[0]:-}" ] && echo "${kids[0]}"
 }
 
 # in_guest PID1 CMD...: CMD inside the guest (its namespaces and root) with a clean environment
@@ -107,4 +106,10 @@ cgroups_remove() {
         [ -d "$cg" ] || continue
         find "$cg" -depth -type d -exec rmdir {} \; 2>/dev/null || true
     done <"$1/cgroups"
+}
+
+# disk_release INST: unmount the guest's overlay disk (run.sh mounts it at INST/rootfs), if mounted
+disk_release() {
+    [ -d "$1/rootfs" ] && mountpoint -q "$1/rootfs" || return 0
+    umount "$1/rootfs" 2>/dev/null || umount -l "$1/rootfs"
 }

@@ -6,7 +6,8 @@
 # guest's cgroups are removed. Only the PIDs run.sh recorded are signalled, after checking their
 # command lines. Idempotent: a guest that is not running is not an error.
 #   --all     every guest this checkout started (instances-CHECKOUT, see lib.sh)
-#   --purge   also delete the guest's state directory (its disk); never a --log-dir given to run.sh
+#   --purge   also unmount and delete the guest's state directory (its disk); never a --log-dir
+#             given to run.sh
 set -uo pipefail
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -62,6 +63,7 @@ for t in "${targets[@]}"; do
     cgroups_remove "$INST"
     if [ "$purge" = 1 ]; then
         if [ -f "$INST/$SGP_MARK" ] && ! nspawn_of "$INST" >/dev/null; then
+            disk_release "$INST"
             rm -rf --one-file-system "$INST"
         else
             say "'$NAME': not purging $INST (still running, or not made by run.sh)"
