@@ -1,19 +1,23 @@
 #!/usr/bin/python3
-"""materialize.py USER_DATA ROOT WORK: lays a #cloud-config's write_files out under ROOT, the way
-cloud-init would write them on the guest, and prints what validate-user-data.sh should check,
-one tab-separated line each:
+"""materialize.py WORK USER_DATA...: the python side of validate-user-data.sh, in one process (on
+a busy machine, starting python and cloud-init's schema once per file costs seconds each).
 
-    unit    GUEST_PATH  FILE  UNIT_NAME     a unit file: systemd-analyze verify --root=ROOT
-    dropin  GUEST_PATH  FILE  UNIT_NAME     a drop-in of a unit the user-data does not write:
-                                            verified on FILE, a stand-in unit with nothing else
-    shell   GUEST_PATH  FILE  DIALECT       a sh/bash/dash script (or runcmd/bootcmd): shellcheck
-    python  GUEST_PATH  FILE                a python3 program: must compile
-    json    GUEST_PATH  FILE                a *.json file: must parse
+For each USER_DATA (numbered N from 1) it checks cloud-init's schema and, when that passes, lays
+the file's write_files out under WORK/N/root the way cloud-init would write them on the guest. It
+prints what validate-user-data.sh should check, one tab-separated line each:
 
-ROOT is a merged-/usr tree with a copy of this host's unit directory, so default dependencies
-(sysinit.target...) resolve, and an empty executable for every Exec*= program this host has:
-systemd-analyze then reports only programs that exist nowhere (a hook path with a typo).
-Runs with Debian's /usr/bin/python3: PyYAML is cloud-init's own parser.
+    schema  USER_DATA  ok|fail  MESSAGE
+    unit    USER_DATA  GUEST_PATH  FILE  UNIT_NAME  ROOT   a unit: systemd-analyze verify --root=ROOT
+    dropin  USER_DATA  GUEST_PATH  FILE  UNIT_NAME  ROOT   a drop-in of a unit the user-data does not
+                                                           write: verified on FILE, a stand-in unit
+    shell   USER_DATA  GUEST_PATH  FILE  DIALECT    -      a sh/bash/dash script, runcmd, bootcmd
+    python  USER_DATA  GUEST_PATH  FILE  -          -      a python3 program: must compile
+    json    USER_DATA  GUEST_PATH  FILE  -          -      a *.json file: must parse
+
+ROOT is a merged-/usr tree with this host's unit directory (hard links to a copy made once), so
+default dependencies (sysinit.target...) resolve, and an empty executable for every Exec*=
+program this host has: systemd-analyze then reports only programs that exist nowhere (a hook
+path with a typo). Runs with Debian's /usr/bin/python3: cloud-init's own modules and PyYAML.
 """
 import base64
 import gzip
@@ -79,40 +83,53 @@ def stub_programs(root, unit_file):
             os.chmod(target, 0o755)
 
 
-def main():
-    source, root, work = sys.argv[1:4]
-    with open(source, "rb") as f:
-        config = yaml.safe_load(f) or {}
-
+def base_root(work):
+    """A root with the host's unit files, made once; each file's root hard-links it."""
+    base = os.path.join(work, "base")
     for directory in ("usr/bin", "usr/sbin", "usr/lib", "etc/systemd/system"):
-        os.makedirs(inside(root, directory), exist_ok=True)
+        os.makedirs(inside(base, directory), exist_ok=True)
     for link in ("bin", "sbin", "lib"):
-        os.symlink("usr/" + link, inside(root, link))
+        os.symlink("usr/" + link, inside(base, link))
     host_units = os.path.realpath("/lib/systemd/system")
     if os.path.isdir(host_units):
-        shutil.copytree(host_units, inside(root, "usr/lib/systemd/system"), symlinks=True)
+        shutil.copytree(host_units, inside(base, "usr/lib/systemd/system"), symlinks=True)
+    return base
 
+
+def write(target, data, append):
+    # The root's files may be hard links shared with the base: replace, never write through.
+    previous = b""
+    if os.path.lexists(target):
+        if append and os.path.isfile(target):
+            with open(target, "rb") as f:
+                previous = f.read()
+        os.remove(target)
+    with open(target, "wb") as f:
+        f.write(previous + data)
+
+
+def lay_out(source, config, root, work):
     checks, units, dropins = [], set(), {}
     for entry in config.get("write_files") or []:
         path = entry["path"]
         data = decode(entry)
         target = inside(root, path)
         os.makedirs(os.path.dirname(target), exist_ok=True)
-        with open(target, "ab" if entry.get("append") else "wb") as f:
-            f.write(data)
+        write(target, data, entry.get("append"))
         os.chmod(target, int(str(entry.get("permissions", "0644")), 8))
-        if UNIT.search(path):
-            units.add(UNIT.search(path).group(1))
-            checks.append(("unit", path, target, UNIT.search(path).group(1)))
-        elif DROPIN.search(path):
-            dropins.setdefault(DROPIN.search(path).group(1), []).append(path)
+        unit, dropin = UNIT.search(path), DROPIN.search(path)
+        if unit:
+            units.add(unit.group(1))
+            checks.append(("unit", path, target, unit.group(1)))
+        elif dropin:
+            dropins.setdefault(dropin.group(1), []).append(path)
         program = interpreter(data)
         if program in SHELLS:
             checks.append(("shell", path, target, program))
         elif program and program.startswith("python3"):
-            checks.append(("python", path, target))
+            checks.append(("python", path, target, "-"))
         elif path.endswith(".json"):
-            checks.append(("json", path, target))
+            checks.append(("json", path, target, "-"))
 
     # A drop-in for a unit the guest has from elsewhere (a package, the image): give it a stand-in
     # unit with nothing else, so that systemd parses the drop-in's settings.
@@ -143,8 +160,35 @@ def main():
             f.write("\n".join(lines) + "\n")
         checks.append(("shell", "(%s)" % key, script, "sh"))
 
-    for check in checks:
-        print("\t".join(check))
+    for kind, label, path, extra in checks:
+        print("\t".join((kind, source, label, path, extra, root if kind in ("unit", "dropin") else "-")))
+
+
+def one_line(text):
+    return " ".join(str(text).split())
+
+
+def main():
+    from cloudinit.config.schema import SchemaValidationError, get_schema, validate_cloudconfig_file
+
+    work, sources = sys.argv[1], sys.argv[2:]
+    schema = get_schema()
+    base = None
+    for number, source in enumerate(sources, start=1):
+        try:
+            validate_cloudconfig_file(source, schema)
+        except (SchemaValidationError, RuntimeError) as e:
+            # Nothing else is meaningful for a file cloud-init rejects.
+            print("\t".join(("schema", source, "fail", one_line(e))))
+            continue
+        print("\t".join(("schema", source, "ok", "")))
+        with open(source, "rb") as f:
+            config = yaml.safe_load(f) or {}
+        base = base or base_root(work)
+        root = os.path.join(work, str(number), "root")
+        shutil.copytree(base, root, symlinks=True, copy_function=os.link)
+        lay_out(source, config, root, os.path.join(work, str(number)))
+        sys.stdout.flush()
 
 
 if __name__ == "__main__":
