@@ -15,7 +15,7 @@
 #   SGP_MIRROR           Debian mirror (default: the one the host's apt uses for the suite)
 #   SGP_REBUILD=1        ignore the unpacked template and the tarball
 set -euo pipefail
-# shellcheck source=lib.sh
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 require_root
 

@@ -7,7 +7,7 @@
 #   exec.sh web-1 cat /run/graceful-vm/status
 # (machinectl and systemd-run -M need systemd-machined on the host, which this peer does not use.)
 set -euo pipefail
-# shellcheck source=lib.sh
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 require_root
 instance "${1:-}"

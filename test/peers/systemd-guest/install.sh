@@ -7,7 +7,7 @@
 #   zstd                the cached rootfs tarball
 #   util-linux          nsenter, setsid, flock
 set -euo pipefail
-# shellcheck source=lib.sh
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 require_root
 

@@ -8,7 +8,7 @@
 #   journal.sh web-1 -b -1          (the boot before a reboot)
 #   journal.sh web-1 -o json --output-fields=MESSAGE,_SYSTEMD_UNIT
 set -euo pipefail
-# shellcheck source=lib.sh
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 require_root
 instance "${1:-}"

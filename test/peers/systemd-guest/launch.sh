@@ -9,7 +9,7 @@ set -u
 INST=$1
 shift
 [ "${1:-}" = -- ] && shift
-# shellcheck source=lib.sh
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 echo $$ >"$INST/launcher.pid"

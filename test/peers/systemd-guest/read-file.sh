@@ -4,7 +4,7 @@
 # Prints the file PATH of guest NAME: while it runs, as the guest sees it (its /run and other
 # tmpfs mounts included, through /proc/PID1/root); once it is off, from its disk.
 set -euo pipefail
-# shellcheck source=lib.sh
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 require_root
 instance "${1:-}"

@@ -24,7 +24,7 @@
 # Exit: 0 cloud-init done; 3 cloud-init reported errors (the guest keeps running); 1 the guest
 # did not come up in time (left running for inspection: stop.sh NAME).
 set -euo pipefail
-# shellcheck source=lib.sh
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 require_root
 

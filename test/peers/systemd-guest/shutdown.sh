@@ -26,7 +26,7 @@
 # Exit: 0 as asked; 124 timeout (still running unless --kill-on-timeout); 2 nspawn ended another
 # way; 1 error (not running...).
 set -euo pipefail
-# shellcheck source=lib.sh
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 require_root
 

@@ -9,7 +9,7 @@
 #   --purge   also unmount and delete the guest's state directory (its disk); never a --log-dir
 #             given to run.sh
 set -uo pipefail
-# shellcheck source=lib.sh
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 require_root
 
