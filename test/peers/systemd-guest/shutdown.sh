@@ -52,8 +52,8 @@ done
 instance "$target"
 nspawn=$(nspawn_of "$INST") || fatal "guest '$NAME' is not running"
 pid1=$(pid1_of "$nspawn") || fatal "guest '$NAME' has no PID 1"
-log_dir=$(sed -n 's/^SGP_LOG_DIR=//p' "$INST/env" 2>/dev/null | head -n 1)
-log_dir=$(eval "printf '%s' $log_dir") # the value is %q-quoted
+# shellcheck disable=SC1091 # written by run.sh, shell-quoted
+log_dir=$(. "$INST/env" 2>/dev/null && printf '%s' "${SGP_LOG_DIR:-}") || log_dir=''
 boots_before=$(wc -l <"$INST/boots")
 
 past() { awk -v d="$1" -v n="$(now)" 'BEGIN { exit !(n >= d) }'; }
