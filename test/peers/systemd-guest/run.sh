@@ -15,7 +15,8 @@
 #   --file SRC:DEST[:MODE]  copy host file SRC to DEST on the guest's disk before it boots
 #                         (repeatable): a service baked into the image, there before cloud-init runs
 #   --enable UNIT         `systemctl enable` UNIT on the guest's disk before it boots (repeatable)
-#   --template ROOTFS     the rootfs to copy (default $SGP_TEMPLATE_ROOTFS, else build-rootfs.sh's)
+#   --template ROOTFS     the guest's disk starts as this rootfs, or DIR/rootfs (default
+#                         $SGP_TEMPLATE_ROOTFS, else what build-rootfs.sh prints)
 #   --timeout SEC         wait at most SEC for cloud-init and systemd (default 180)
 #   --no-wait             return once the guest's PID 1 runs
 #   --nspawn-arg ARG      one more systemd-nspawn argument (repeatable)
@@ -68,6 +69,8 @@ command -v systemd-nspawn >/dev/null || fatal "systemd-nspawn is missing: run in
 INST=$SGP_INSTANCES/$NAME
 if pid=$(nspawn_of "$INST"); then fatal "guest '$NAME' is running (systemd-nspawn $pid): shutdown.sh or stop.sh it first"; fi
 [ -n "$template" ] || template=$("$SGP_DIR/build-rootfs.sh")
+# A template directory (the rootfs inside it) is accepted too.
+[ ! -f "$template/rootfs/etc/os-release" ] || template=$template/rootfs
 [ -f "$template/etc/os-release" ] || fatal "no rootfs at $template"
 
 t_start=$(now)
