@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # run.sh --user-data FILE [options]
 #
-# Boots a fresh copy of the template rootfs as a systemd-nspawn container (systemd 252 as PID 1,
-# cloud-init 22.4 reading FILE from its NoCloud seed), waits until cloud-init has finished and
-# systemd has settled, and prints the guest's variables.
+# Boots a guest on a fresh disk (an overlay on the template rootfs) as a systemd-nspawn container
+# (systemd 252 as PID 1, cloud-init 22.4 reading FILE from its NoCloud seed), waits until
+# cloud-init has finished and systemd has settled, and prints the guest's variables.
 #
 #   --user-data FILE      cloud-init user-data (#cloud-config, a script, MIME multipart)
 #   --name NAME           guest name (hostname until cloud-init sets one); default guest
