@@ -56,7 +56,7 @@ export interface ValidatorResult {
     readonly output: string;
 }
 
-/** Runs ../shared/peers/validators/validate-user-data.sh on the given files. */
+/** Runs the validators peer (test/peers/validators/validate-user-data.sh) on the given files. */
 export function runValidator(validator: string, files: readonly string[]): ValidatorResult {
     const result = spawnSync("bash", [validator, ...files], { encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
     const output = `${result.stdout}${result.stderr}`;

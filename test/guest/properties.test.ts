@@ -261,7 +261,17 @@ describeWithPeer("(c) the validators pass rendered user-data with generated stri
         const result = runValidator(env.GUEST_VALIDATOR, files);
         expect(result.output).not.toMatch(/^FAIL/m);
         expect(result.ok).toBe(true);
-        // schema + 4 scripts (3 hooks, runner) + runcmd + 1 unit per file.
-        expect(result.passed).toBe(files.length * 7);
+        // Per file: the schema, the preStop unit, the drop-ins of both services (verified on a
+        // stand-in unit), 4 scripts (3 hooks, runner) and runcmd; the HTTP hooks add json and
+        // python3 checks, counted in the total.
+        const passedPerFile = (check: RegExp): number[] =>
+            files.map((file) => result.output.split("\n").filter((line) => line.startsWith(`ok   - ${file}: `) && check.test(line)).length);
+        expect(passedPerFile(/: cloud-init schema$/)).toEqual(files.map(() => 1));
+        expect(passedPerFile(/: systemd-analyze verify \/etc\/systemd\/system\/graceful-vm-prestop\.service$/)).toEqual(files.map(() => 1));
+        expect(passedPerFile(/: systemd-analyze verify \/etc\/systemd\/system\/[^/]+\.service\.d\/50-graceful-vm\.conf$/)).toEqual(
+            files.map(() => 2),
+        );
+        expect(passedPerFile(/: shellcheck /)).toEqual(files.map(() => 5));
+        expect(result.passed).toBe(passedPerFile(/./).reduce((a, b) => a + b, 0));
     }, 120_000);
 });

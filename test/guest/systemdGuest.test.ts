@@ -9,8 +9,8 @@ import { sampleAppUserData } from "./sampleApp";
 
 /**
  * The rendered user-data in a real Debian guest: systemd 252 as PID 1 and cloud-init 22.4 in a
- * systemd-nspawn container (../shared/peers/systemd-guest), powered off the way a hypervisor's
- * ACPI button does. Proven from the host, through the guest's journal and an events log the
+ * systemd-nspawn container (the systemd-guest peer, test/peers/systemd-guest), powered off the
+ * way a hypervisor's ACPI button does. Proven from the host, through the guest's journal and an events log the
  * guest writes to a bind-mounted host directory (guest and host share the clock).
  */
 
