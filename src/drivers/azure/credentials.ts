@@ -44,22 +44,35 @@ export class ClientSecretCredential implements TokenCredential {
         requireTls(authorityHost, "authorityHost");
     }
 
-    async getToken(scopes: string | string[]): Promise<AccessToken> {
-        const url = new URL(`${this.authorityHost}/${encodeURIComponent(this.tenantId)}/oauth2/v2.0/token`);
-        const body = new URLSearchParams({
-            grant_type: "client_credentials",
-            client_id: this.clientId,
-            client_secret: this.clientSecret,
-            scope: ([] as string[]).concat(scopes).join(" "),
-        }).toString();
-        const response = await this.http.send({
-            method: "POST",
-            url,
-            body,
-            headers: { "Content-Type": "application/x-www-form-urlencoded" },
-        });
-        return tokenFrom(response, `client ${this.clientId} in tenant ${this.tenantId}`, [this.clientSecret]);
+    getToken(scopes: string | string[]): Promise<AccessToken> {
+        return clientCredentialsGrant(
+            this.http,
+            { authorityHost: this.authorityHost, tenantId: this.tenantId, clientId: this.clientId, scopes },
+            { client_secret: this.clientSecret },
+            `client ${this.clientId} in tenant ${this.tenantId}`,
+        );
     }
+}
+
+/**
+ * The OAuth2 client-credentials grant at `{authorityHost}/{tenant}/oauth2/v2.0/token`, proving
+ * the client with a secret or a federated assertion (`proof`); the proof is scrubbed from errors.
+ */
+export async function clientCredentialsGrant(
+    http: HttpClient,
+    client: { readonly authorityHost: string; readonly tenantId: string; readonly clientId: string; readonly scopes: string | string[] },
+    proof: Record<string, string>,
+    principal: string,
+): Promise<AccessToken> {
+    const url = new URL(`${client.authorityHost}/${encodeURIComponent(client.tenantId)}/oauth2/v2.0/token`);
+    const body = new URLSearchParams({
+        grant_type: "client_credentials",
+        client_id: client.clientId,
+        ...proof,
+        scope: ([] as string[]).concat(client.scopes).join(" "),
+    }).toString();
+    const response = await http.send({ method: "POST", url, body, headers: { "Content-Type": "application/x-www-form-urlencoded" } });
+    return tokenFrom(response, principal, Object.values(proof));
 }
 
 /** `AZURE_TENANT_ID`, `AZURE_CLIENT_ID`, `AZURE_CLIENT_SECRET` (and `AZURE_AUTHORITY_HOST`), read when first used. */

@@ -1,6 +1,6 @@
 import * as fs from "fs";
 import { AuthenticationError } from "../../power/errors";
-import { AccessToken, CredentialUnavailableError, ManagedIdentityCredential, TokenCredential, tokenFrom } from "./credentials";
+import { AccessToken, CredentialUnavailableError, ManagedIdentityCredential, TokenCredential, clientCredentialsGrant } from "./credentials";
 import { HttpClient } from "./http";
 
 /**
@@ -33,21 +33,12 @@ export class ClientAssertionCredential implements TokenCredential {
 
     async getToken(scopes: string | string[]): Promise<AccessToken> {
         const assertion = await this.assertion();
-        const url = new URL(`${this.authorityHost}/${encodeURIComponent(this.tenantId)}/oauth2/v2.0/token`);
-        const body = new URLSearchParams({
-            grant_type: "client_credentials",
-            client_id: this.clientId,
-            client_assertion_type: jwtBearer,
-            client_assertion: assertion,
-            scope: ([] as string[]).concat(scopes).join(" "),
-        }).toString();
-        const response = await this.http.send({
-            method: "POST",
-            url,
-            body,
-            headers: { "Content-Type": "application/x-www-form-urlencoded" },
-        });
-        return tokenFrom(response, `federated client ${this.clientId} in tenant ${this.tenantId}`, [assertion]);
+        return clientCredentialsGrant(
+            this.http,
+            { authorityHost: this.authorityHost, tenantId: this.tenantId, clientId: this.clientId, scopes },
+            { client_assertion_type: jwtBearer, client_assertion: assertion },
+            `federated client ${this.clientId} in tenant ${this.tenantId}`,
+        );
     }
 }
 
