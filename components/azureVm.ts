@@ -14,7 +14,7 @@ import { guestUserData } from "./userData";
 export type AzureConnectionArgs = Omit<AzureTargetArgs, "subscriptionId" | "resourceGroupName" | "vmName">;
 
 /** Arguments of {@link GracefulAzureVm}. */
-export interface GracefulAzureVmArgs extends Omit<GracefulVmArgs, "target"> {
+export interface GracefulAzureVmArgs extends Omit<GracefulVmArgs, "target" | "vm"> {
     /**
      * The VM, exactly as for `@pulumi/azure-native`'s `compute.VirtualMachine`. When there are
      * `preStop` hooks or `lifecycle` settings, `osProfile.customData` is set to their rendered
@@ -73,6 +73,8 @@ export class GracefulAzureVm extends pulumi.ComponentResource {
             `${name}-graceful`,
             {
                 ...power,
+                // Ties the power resource to the VM: ordered around it, replaced with it.
+                vm: this.vm,
                 target: {
                     azure: {
                         ...connection,

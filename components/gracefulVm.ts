@@ -53,8 +53,9 @@ export class GracefulVm extends pulumi.ComponentResource {
                 target: pulumi.unsecret(platformTarget.apply((t) => omit(t ?? {}, spec.secretFields))),
                 credentials: spec.secretFields.length > 0 ? platformTarget.apply((t) => pick(t ?? {}, spec.secretFields)) : undefined,
                 ...pick(args, vmPowerPolicyKeys),
+                vmResourceId: args.vm?.id,
             },
-            powerChildOptions(this, opts, platform, spec.secretFields),
+            { ...powerChildOptions(this, opts, platform, spec.secretFields), dependsOn: args.vm ? [args.vm] : undefined },
         );
         this.observedPowerState = this.power.observedPowerState;
         this.lastTransition = this.power.lastTransition;

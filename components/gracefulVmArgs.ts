@@ -8,6 +8,14 @@ export interface GracefulVmArgs extends VmPowerPolicyArgs {
     /** The VM whose power this manages: exactly one of `libvirt`, `vsphere`, `proxmox`, `azure`, `custom`. */
     readonly target: GracefulVmTarget;
     /**
+     * The VM's own resource, when it is in the same program. The power resource then depends on
+     * it: created after it, deleted (shut down) before it, replaced with it, and shut down
+     * gracefully before it when the VM is replaced delete-first. Without it, order the two
+     * yourself: build `target` from the VM's outputs, or pass the VM in `dependsOn`.
+     * @default no VM resource (a literal target is not linked to any resource)
+     */
+    readonly vm?: pulumi.CustomResource;
+    /**
      * Steps the guest runs, in order, when it is asked to shut down and before its
      * application services (`lifecycle.services`) get SIGTERM: `exec` (a command or a script),
      * `drain` (fail the health check, wait for the load balancer) and `httpGet` (call an

@@ -25,6 +25,12 @@ export interface VmPowerInputs {
     readonly shutdownOnDestroy: ShutdownOnDestroyPolicy;
     readonly stopBeforeDeallocate: "graceful" | "hard";
     readonly waitForGuestAgent: boolean;
+    /**
+     * The id of the VM's own resource when it is in the same program: a new id (or one not known
+     * yet) means a different VM, so the power resource is replaced with it, shutting the old VM
+     * down first.
+     */
+    readonly vmResourceId?: string;
 }
 
 export interface VmPowerOutputs extends VmPowerInputs {
@@ -62,7 +68,7 @@ export function containsUnknown(value: unknown): boolean {
     return false;
 }
 
-const knownKeys: readonly string[] = ["platform", "target", "credentials", ...powerPolicyKeys];
+const knownKeys: readonly string[] = ["platform", "target", "credentials", "vmResourceId", ...powerPolicyKeys];
 
 /**
  * Validates raw inputs (from Check, the component or the CLI), fills defaults and returns them,
@@ -112,6 +118,15 @@ export function validateInputs(raw: Record<string, unknown>): { inputs: VmPowerI
     if (known("stopBeforeDeallocate") && !["graceful", "hard"].includes(merged.stopBeforeDeallocate as string)) {
         errors.push(
             new InputError("stopBeforeDeallocate", `must be "graceful" or "hard"; got ${JSON.stringify(merged.stopBeforeDeallocate)}`),
+        );
+    }
+    if (
+        merged.vmResourceId !== undefined &&
+        known("vmResourceId") &&
+        (typeof merged.vmResourceId !== "string" || merged.vmResourceId === "")
+    ) {
+        errors.push(
+            new InputError("vmResourceId", `must be the VM resource's id (a non-empty string); got ${JSON.stringify(merged.vmResourceId)}`),
         );
     }
     for (const key of ["forceAfterTimeout", "waitForGuestAgent"]) {

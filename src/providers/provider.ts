@@ -8,7 +8,21 @@ import * as pulumi from "@pulumi/pulumi";
 type Runtime = typeof import("./runtime");
 
 function runtime(): Runtime {
-    return require("pulumi-graceful-vm/provider-runtime") as Runtime;
+    try {
+        return require("pulumi-graceful-vm/provider-runtime") as Runtime;
+    } catch (e) {
+        const code = (e as { code?: unknown }).code;
+        if (code !== "MODULE_NOT_FOUND" && code !== "ERR_PACKAGE_PATH_NOT_EXPORTED") throw e;
+        // The dynamic-provider host resolves this from its working directory (the project's
+        // `main` folder), not from the program's own node_modules: say where it looked.
+        throw new Error(
+            `graceful-vm: the Pulumi provider host cannot load "pulumi-graceful-vm/provider-runtime" from ${process.cwd()}. ` +
+                "Install pulumi-graceful-vm as a direct dependency of the Pulumi project (npm install pulumi-graceful-vm); " +
+                "with pnpm, add it to the project's own package.json or set public-hoist-pattern[]=pulumi-graceful-vm in .npmrc; " +
+                "Yarn Plug'n'Play is not supported (set nodeLinker: node-modules in .yarnrc.yml). See docs/pulumi-up.md.",
+            { cause: e },
+        );
+    }
 }
 
 export const vmPowerProvider: pulumi.dynamic.ResourceProvider = {

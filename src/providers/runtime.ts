@@ -4,7 +4,7 @@ import { parseDuration } from "../power/duration";
 import { VmNotFoundError } from "../power/errors";
 import { TransitionReport, summarizeReport } from "../power/report";
 import { DesiredPowerState, isSatisfied } from "../power/states";
-import { VmPowerInputs, VmPowerOutputs, containsUnknown, powerPolicyKeys, validateInputs } from "../operations/inputs";
+import { VmPowerInputs, VmPowerOutputs, containsUnknown, powerPolicyKeys, unknownValue, validateInputs } from "../operations/inputs";
 import { transition, withDriver } from "../operations/run";
 import { ProgressLog } from "./progressLog";
 
@@ -19,6 +19,15 @@ type Props = Record<string, unknown>;
 const log = (message: string): void => {
     void pulumi.log.info(`graceful-vm: ${message}`);
 };
+
+/**
+ * The VMs a VmPower created or updated in this provider host. The engine starts one host per
+ * `pulumi up` and replaces create-before-delete by default (`--replace`, a rename, a user's
+ * `deleteBeforeReplace: false`): the successor is created, and the old resource deleted, in the
+ * same host. A delete of a VM claimed here is the old half of such a replacement and must not
+ * shut down the VM its successor now holds in the desired state.
+ */
+const claimedThisDeployment = new Set<string>();
 
 export async function check(_olds: Props, news: Props): Promise<pulumi.dynamic.CheckResult> {
     const { inputs, errors } = validateInputs(news);
@@ -39,7 +48,7 @@ export async function check(_olds: Props, news: Props): Promise<pulumi.dynamic.C
 export async function diff(_id: string, olds: Props, news: Props): Promise<pulumi.dynamic.DiffResult> {
     const old = olds as unknown as VmPowerOutputs;
     const next = news as unknown as VmPowerInputs;
-    const replaces = identityChanges(old, next);
+    const replaces = [...identityChanges(old, next), ...vmResourceChanges(old, next)];
     const changed = changedInputs(old, next);
     const powerDrift =
         !containsUnknown(next.powerState) && old.observedPowerState !== undefined && !isSatisfied(next.powerState, old.observedPowerState);
@@ -57,11 +66,15 @@ export async function diff(_id: string, olds: Props, news: Props): Promise<pulum
 export async function create(inputs: Props): Promise<pulumi.dynamic.CreateResult> {
     const checked = inputs as unknown as VmPowerInputs;
     const outs = await apply(checked);
+    claimedThisDeployment.add(resourceId(checked));
     return { id: resourceId(checked), outs };
 }
 
 export async function update(_id: string, _olds: Props, news: Props): Promise<pulumi.dynamic.UpdateResult> {
-    return { outs: await apply(news as unknown as VmPowerInputs) };
+    const checked = news as unknown as VmPowerInputs;
+    const outs = await apply(checked);
+    claimedThisDeployment.add(resourceId(checked));
+    return { outs };
 }
 
 export async function read(id: string, props: Props): Promise<pulumi.dynamic.ReadResult> {
@@ -79,6 +92,10 @@ export async function read(id: string, props: Props): Promise<pulumi.dynamic.Rea
 export async function remove(_id: string, props: Props): Promise<void> {
     const inputs = props as unknown as VmPowerOutputs;
     if (inputs.shutdownOnDestroy === "none") return;
+    if (claimedThisDeployment.has(resourceId(inputs))) {
+        log(`not shutting down ${resourceId(inputs)}: its replacement in this deployment now holds its power state`);
+        return;
+    }
     try {
         const report = await transitionWithProgress(inputs, inputs.shutdownOnDestroy === "hard" ? "Off" : "OffGraceful");
         log(summarizeReport(report));
@@ -122,6 +139,12 @@ function resourceId(inputs: VmPowerInputs): string {
 function identityChanges(old: VmPowerInputs, next: VmPowerInputs): string[] {
     if (containsUnknown(next.platform)) return [];
     if (old.platform !== next.platform) return ["target"];
+    if ((next.target as unknown) === unknownValue) {
+        // The whole target unknown: how the engine asks, before replacing the VM's own resource
+        // delete-first, whether we must go first (the inputs that depend on it set to unknown).
+        // Answering "replace" gets the graceful shutdown in before the VM is deleted.
+        return ["target"];
+    }
     if (containsUnknown(next.target)) {
         // Not known until the VM's own resource is updated: decide at apply time, never
         // announce a replacement in preview that may not happen.
@@ -141,7 +164,16 @@ function identityChanges(old: VmPowerInputs, next: VmPowerInputs): string[] {
     return identity(old.target) !== identity(next.target) ? ["target"] : [];
 }
 
-const comparedInputs = ["target", "credentials", ...powerPolicyKeys] as const;
+/** The VM's own resource was replaced (a new id) or is about to be (unknown): a different VM. */
+function vmResourceChanges(old: VmPowerInputs, next: VmPowerInputs): string[] {
+    if (next.vmResourceId === undefined) return [];
+    if (containsUnknown(next.vmResourceId)) return ["vmResourceId"];
+    // Tying an existing power resource to its VM's resource is no new VM.
+    if (old.vmResourceId === undefined) return [];
+    return next.vmResourceId !== old.vmResourceId ? ["vmResourceId"] : [];
+}
+
+const comparedInputs = ["target", "credentials", "vmResourceId", ...powerPolicyKeys] as const;
 
 function changedInputs(old: VmPowerInputs, next: VmPowerInputs): string[] {
     return comparedInputs.filter((key) => containsUnknown(next[key]) || JSON.stringify(old[key]) !== JSON.stringify(next[key]));

@@ -49,6 +49,14 @@ export interface VmPowerArgs extends VmPowerPolicyArgs {
     readonly target: pulumi.Input<Record<string, pulumi.Input<unknown>>>;
     /** The platform's secret fields. Always stored as a Pulumi secret. @default none */
     readonly credentials?: pulumi.Input<Record<string, pulumi.Input<unknown>>>;
+    /**
+     * The id of the VM's own resource, when it is in the same program (`vm.id`). A new id means
+     * a new VM: this resource is then replaced too, and when the VM is replaced delete-first,
+     * the engine deletes this one (a graceful shutdown) before it deletes the VM. Pass the VM
+     * in `dependsOn` as well, so that creation and deletion are ordered around it.
+     * @default not tied to a resource
+     */
+    readonly vmResourceId?: pulumi.Input<string>;
 }
 
 /**

@@ -37,7 +37,9 @@ async function journalDuring<T>(fn: () => Promise<T>): Promise<{ result: T; line
 beforeAll(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), "harness-"));
     journal = path.join(dir, "journal.log");
-    engine = await startEngine({ project: "harness", stack: "test" });
+    // These tests are about the wire protocol: one host for the file keeps them fast (engineRules.test.ts
+    // covers the engine's fresh host per operation).
+    engine = await startEngine({ project: "harness", stack: "test", reuseHost: true });
 });
 
 afterAll(async () => {
@@ -62,7 +64,7 @@ describe("mini engine over the real dynamic-provider host", () => {
         expect(result.outputs("web")).toMatchObject({ vmName: "web", size: 2, power: "On", generation: 1 });
         expect(result.resources.map((r) => r.id)).toEqual(["toy-web"]);
         expect(engine.state()[0].provider).toContain("create");
-        expect(() => result.outputs("nope")).toThrow(/no dynamic resource named nope/);
+        expect(() => result.outputs("nope")).toThrow(/no tracked resource named nope/);
     });
 
     test("the same inputs again are a no-op", async () => {
@@ -262,17 +264,15 @@ describe("mini engine over the real dynamic-provider host", () => {
         expect(engine.state().map((r) => r.name)).toEqual(["web"]);
     });
 
-    test("destroy deletes every dynamic resource in reverse creation order", async () => {
+    test("destroy deletes independent resources as one parallel group (ScheduleDeletes)", async () => {
         await engine.up(() => {
             new Toy("web", { vmName: "web2", size: 4, journal });
             new Toy("db", { vmName: "db", size: 1, journal });
         });
         const { result, lines } = await journalDuring(() => engine.destroy());
-        expect(lines).toEqual(["delete toy-db", "delete toy-web2"]);
-        expect(result.steps.map((s) => [s.name, s.op])).toEqual([
-            ["db", "delete"],
-            ["web", "delete"],
-        ]);
+        expect([...lines].sort()).toEqual(["delete toy-db", "delete toy-web2"]);
+        expect(result.deleteGroups.map((g) => [...g].sort())).toEqual([["db", "web"]]);
+        expect(result.steps.map((s) => s.op)).toEqual(["delete", "delete"]);
         expect(engine.state()).toEqual([]);
     });
 

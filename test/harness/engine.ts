@@ -1,34 +1,62 @@
 /**
- * A "mini engine" (shared/notes/pulumi-testing.md, layer 3): runs a Pulumi program under
- * `pulumi.runtime.setMocks`, and forwards every dynamic resource (`pulumi-nodejs:dynamic*`) to the REAL
- * dynamic-provider host over gRPC, doing what the engine does around it:
+ * A "mini engine" (see docs/pulumi-up.md): runs a Pulumi program under `pulumi.runtime.setMocks`, and
+ * forwards every dynamic resource (`pulumi-nodejs:dynamic*`) to the REAL dynamic-provider host over gRPC,
+ * doing what the engine (pulumi/pulumi pkg/resource/deploy) does around it:
  *
- *  - the host answers Configure with acceptSecrets=false, so secret envelopes are stripped before each
- *    call and outputs are re-marked secret where the matching input was secret (or listed in
- *    `additionalSecretOutputs`);
- *  - Check (olds/news) → Create when new, else Diff → same / Update / replace (delete-before-create when the
- *    provider or the resource option asks for it, else create then delete the old one at the end);
- *  - preview runs only Check and Diff; unknowns travel as the engine's sentinel string;
- *  - after the program, dynamic resources that were not registered again are deleted (reverse order).
+ *  - wire: the host answers Configure with acceptSecrets=false, so secret envelopes are stripped before each
+ *    call and outputs re-marked secret where the matching input was secret (or listed in
+ *    `additionalSecretOutputs`); unknowns travel as the engine's sentinel string;
+ *  - steps (step_generator.go): Check (olds/news) → Create when new, else Diff → same / Update / replace.
+ *    A replacement is create-before-delete (the old one deleted with the other deletes at the end) unless the
+ *    provider or the user's `deleteBeforeReplace` asks for delete-first, which first deletes, in reverse
+ *    dependency order, every dependent whose provider answers "replace" when asked Diff with the inputs that
+ *    depend on the condemned resource set to unknown (calculateDependentReplacements); such a dependent is
+ *    created again when the program registers it. `--replace` (`replace` option) replaces without asking the
+ *    provider's Diff; `replaceOnChanges` turns a change of a listed key into a replacement, where the key is in
+ *    the Diff's changed keys (the Node host reports none; the engine computes them only for DIFF_UNKNOWN);
+ *  - parallelism (step_executor.go): registrations are processed as they arrive, up to `parallel` at once
+ *    (default 4 × CPUs), all in ONE host process per operation; a fresh host for every preview, update,
+ *    refresh and destroy (the engine loads plugins per deployment);
+ *  - deletes (ScheduleDeletes): removed resources and the old halves of create-before-delete replacements are
+ *    deleted by the dependency graph (parent, dependsOn, property dependencies, deletedWith) in antichains, each
+ *    group in parallel, dependents first; `deletedWith` skips the provider's Delete when the resource it names is
+ *    deleted in the same operation; `destroy` is the same schedule over the whole state;
+ *  - preview: only Check and Diff; a new resource's id and outputs are unknown;
+ *  - interruption: `interruptAfterMs` kills the host mid-operation; operations in flight become pending
+ *    operations, reported as a warning by the next operation and then dropped, as the engine does.
  *
- * Resource options honoured: additionalSecretOutputs, deleteBeforeReplace, ignoreChanges (top-level keys
- * only), protect (deleting or replacing fails), retainOnDelete (the provider's Delete is skipped).
+ * Resources tracked in state: dynamic resources, and custom resources whose type has a `fakeProviders` entry
+ * (e.g. the VM's own resource, backed by a test's fake hypervisor). Other resources (components, untracked
+ * custom resources) get fake outputs: inputs echoed, id = name + "-id" (unknown in preview).
  *
- * It is not the engine: no parallelism (dynamic operations run one at a time, in registration order), no
- * custom timeouts, retries, replaceOnChanges, nested ignoreChanges paths, aliases, imports or `get`.
- * Deletions go in reverse creation order, not by dependency graph. Non-dynamic resources (components,
- * other providers' resources) get fake outputs: inputs echoed, id = name + "-id".
+ * Resource options honoured: additionalSecretOutputs, deleteBeforeReplace (true/false/unset), deletedWith,
+ * dependsOn, ignoreChanges (top-level keys only), protect, replaceOnChanges (top-level keys), retainOnDelete.
+ * Not modelled: custom timeouts, retries, nested ignoreChanges paths, aliases, imports, `get`, targets.
  * Only one engine can run at a time in a process (setMocks is global); runs on one engine are exclusive.
  */
+import * as os from "os";
 import * as pulumi from "@pulumi/pulumi";
-import { Host, HostCallError, ProtoStruct, fromStruct, providerPb, startHost, toStruct } from "./host";
+import { GraphNode, dependentsOf, scheduleDeletes } from "./graph";
+import { Host, ProtoStruct, fromStruct, providerPb, startHost, toStruct } from "./host";
+import {
+    PROVIDER_KEY,
+    Props,
+    UNKNOWN,
+    annotateSecrets,
+    canonical,
+    containsSecret,
+    hostErrorMessage,
+    isSecretEnvelope,
+    secretKeysOf,
+    sleep,
+    stripProvider,
+    toProviderProps,
+    toProviderValue,
+    withRejectionListener,
+    wrapSecret,
+} from "./wire";
 
-/** The engine's wire encoding of an unknown value (what a provider sees during preview). */
-export const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
-const SIG_KEY = "4dabf18193072939515e22adb298388d";
-const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
-const RESOURCE_SIG = "5cf8f73096256a8f31e491e813e4eb8e";
-const PROVIDER_KEY = "__provider";
+export { UNKNOWN } from "./wire";
 
 export interface ResourceRecord {
     urn: string;
@@ -41,10 +69,12 @@ export interface ResourceRecord {
     outputs: Record<string, unknown>;
     /** Top-level output keys that are secret. */
     secretOutputs: string[];
-    /** The serialized provider text (`__provider`), unwrapped. */
+    /** The serialized provider text (`__provider`), unwrapped ("" for a fake provider's resource). */
     provider: string;
     /** Wire form as the engine would store it: secret envelopes kept, `__provider` included. */
     raw: { inputs: Record<string, unknown>; outputs: Record<string, unknown> };
+    /** URNs this resource depends on (dependsOn and property dependencies), as the SDK sent them. */
+    dependencies: string[];
 }
 
 export type StepOp = "create" | "update" | "same" | "replace" | "delete" | "read";
@@ -56,6 +86,19 @@ export interface Step {
     op: StepOp;
     /** Diff's detailed result where one was asked */
     replaces?: string[];
+    /** A delete that did not call the provider, and why. */
+    skipped?: "retainOnDelete" | "deletedWith";
+}
+
+/** One provider operation that changed something, with when it ran (ms since the operation started). */
+export interface TimedOperation {
+    name: string;
+    urn: string;
+    op: "create" | "update" | "delete";
+    /** For a delete: a removed resource, the old half of a replacement, or a dependent of a delete-first replacement. */
+    reason?: "removed" | "replaced" | "dependent";
+    startMs: number;
+    endMs: number;
 }
 
 export interface CheckFailure {
@@ -64,19 +107,31 @@ export interface CheckFailure {
     reason: string;
 }
 
+/** An operation the engine started but never saw finish (the CLI was interrupted). */
+export interface PendingOperation {
+    urn: string;
+    type: "creating" | "updating" | "deleting";
+}
+
 export interface RunResult {
-    /** only dynamic resources' steps, in order */
+    /** the tracked resources' steps: registrations in program order, then deletes in schedule order */
     steps: Step[];
-    /** dynamic resources after the run (for a preview: the planned ones; unknowns are the UNKNOWN string) */
+    /** tracked resources after the run (for a preview: the planned ones; unknowns are the UNKNOWN string) */
     resources: ResourceRecord[];
-    /** outputs of the dynamic resource with that name (or URN) (throws if absent); secrets unwrapped */
+    /** outputs of the tracked resource with that name (or URN) (throws if absent); secrets unwrapped */
     outputs(name: string): Record<string, unknown>;
     /** keys whose output is secret */
     secretOutputs(name: string): string[];
     /** from Check */
     checkFailures: CheckFailure[];
-    /** host log lines starting "warning:" during the run */
+    /** host log lines starting "warning:" during the run, and the engine's own warnings */
     warnings: string[];
+    /** the delete schedule: antichains of resource names, run one after the other, each in parallel */
+    deleteGroups: string[][];
+    /** provider operations that changed something, in the order they finished */
+    timeline: TimedOperation[];
+    /** process id of the host that served this operation */
+    hostPid: number;
 }
 
 /** A provider operation failed (or Check reported failures): `up`, `refresh` and `destroy` reject with this. */
@@ -87,6 +142,8 @@ export class EngineError extends Error {
     checkFailures?: CheckFailure[];
     /** What the run did before it failed (state already reflects completed operations). */
     result?: RunResult;
+    /** The operation was interrupted (`interruptAfterMs`). */
+    interrupted?: boolean;
 
     constructor(message: string, step: Step, grpcCode?: number, checkFailures?: CheckFailure[]) {
         super(message);
@@ -100,19 +157,34 @@ export class EngineError extends Error {
 export interface UpOptions {
     /** Check + Diff only, nothing changes; unknowns allowed. */
     preview?: boolean;
+    /** Refresh first (`pulumi up --refresh`, or `options: refresh: always` in Pulumi.yaml). */
+    refresh?: boolean;
+    /** `pulumi up --replace <urn>`: these resources (names or URNs) are replaced without asking Diff. */
+    replace?: string[];
+    /** Kill the host this many ms into the operation, as an interrupted `pulumi up` leaves things. */
+    interruptAfterMs?: number;
+}
+
+export interface OperationOptions {
+    /** Kill the host this many ms into the operation. */
+    interruptAfterMs?: number;
 }
 
 export interface Engine {
     up(program: () => void | Promise<void>, options?: UpOptions): Promise<RunResult>;
-    /** Read for each dynamic resource; updates stored outputs (state), not inputs */
-    refresh(): Promise<RunResult>;
-    /** Delete for every dynamic resource, reverse creation order */
-    destroy(): Promise<RunResult>;
+    /** Read for each tracked resource; updates stored outputs (state), not inputs */
+    refresh(options?: OperationOptions): Promise<RunResult>;
+    /** Delete every tracked resource, by the dependency graph */
+    destroy(options?: OperationOptions): Promise<RunResult>;
     state(): ResourceRecord[];
-    /** everything the host printed so far */
+    /** Operations interrupted in the last run, until the next operation reports them. */
+    pendingOperations(): PendingOperation[];
+    /** everything the hosts printed so far */
     hostLogs(): string;
-    /** Milliseconds the host took to print its port. */
+    /** Milliseconds the latest host took to print its port. */
     readonly hostStartMs: number;
+    /** How many host processes were started. */
+    readonly hostStarts: number;
     close(): Promise<void>;
 }
 
@@ -124,162 +196,52 @@ export interface FakeResourceArgs {
     custom: boolean;
 }
 
+/**
+ * A provider for a non-dynamic custom resource type, run in the test process (e.g. the VM's own resource on
+ * a fake hypervisor). Values are as a provider sees them: secrets unwrapped, unknowns as UNKNOWN.
+ */
+export interface FakeProvider {
+    /** Default: changed top-level keys are updates, nothing is replaced. */
+    diff?(olds: Props, news: Props): { replaces?: string[]; deleteBeforeReplace?: boolean };
+    /** Default: id = name + "-id", outputs = inputs. */
+    create?(name: string, inputs: Props): Promise<{ id?: string; outputs?: Props }> | { id?: string; outputs?: Props };
+    /** Default: outputs = inputs. */
+    update?(id: string, olds: Props, news: Props): Promise<Props> | Props;
+    delete?(id: string, outputs: Props): Promise<void> | void;
+}
+
 export interface EngineOptions {
     project?: string;
     stack?: string;
     /** Config for the host's Configure and for `pulumi.Config` in programs; keys "proj:key" or "key". */
     config?: Record<string, string>;
     /**
-     * Extra outputs for non-dynamic resources (merged over the echoed inputs). Their id is always
+     * Extra outputs for untracked non-dynamic resources (merged over the echoed inputs). Their id is always
      * `name + "-id"`. Return `undefined` to keep the default.
      */
     fakeOutputs?: (args: FakeResourceArgs) => Record<string, unknown> | undefined;
-}
-
-// ---------------------------------------------------------------------------------------------------------
-// wire helpers
-
-type Props = Record<string, unknown>;
-
-function isObject(v: unknown): v is Props {
-    return typeof v === "object" && v !== null && !Array.isArray(v);
-}
-
-function isSecretEnvelope(v: unknown): v is { value: unknown } {
-    return isObject(v) && v[SIG_KEY] === SECRET_SIG;
-}
-
-function wrapSecret(v: unknown): Props {
-    return { [SIG_KEY]: SECRET_SIG, value: v };
-}
-
-/** What a provider with acceptSecrets=false / acceptResources=false gets: no envelopes, references as ids. */
-function toProviderValue(v: unknown): unknown {
-    if (Array.isArray(v)) {
-        return v.map(toProviderValue);
-    }
-    if (isObject(v)) {
-        const sig = v[SIG_KEY];
-        if (sig === SECRET_SIG) {
-            return toProviderValue(v.value);
-        }
-        if (sig === RESOURCE_SIG) {
-            const id = v.id;
-            return typeof id === "string" ? (id === "" ? UNKNOWN : id) : v.urn;
-        }
-        const out: Props = {};
-        for (const [k, x] of Object.entries(v)) {
-            out[k] = toProviderValue(x);
-        }
-        return out;
-    }
-    return v;
-}
-
-function toProviderProps(p: Props): Props {
-    return toProviderValue(p) as Props;
-}
-
-function containsSecret(v: unknown): boolean {
-    if (isSecretEnvelope(v)) {
-        return true;
-    }
-    if (Array.isArray(v)) {
-        return v.some(containsSecret);
-    }
-    if (isObject(v)) {
-        return Object.values(v).some(containsSecret);
-    }
-    return false;
-}
-
-/** The engine's annotateSecrets: mark outputs secret where the same path was secret in `ins`. */
-function annotateSecrets(outs: unknown, ins: unknown): unknown {
-    if (isSecretEnvelope(ins)) {
-        return isSecretEnvelope(outs) ? outs : wrapSecret(outs);
-    }
-    if (isObject(outs) && isObject(ins) && !isSecretEnvelope(outs)) {
-        const res: Props = {};
-        for (const [k, v] of Object.entries(outs)) {
-            res[k] = k in ins ? annotateSecrets(v, ins[k]) : v;
-        }
-        return res;
-    }
-    if (Array.isArray(outs) && Array.isArray(ins)) {
-        return outs.map((v, i) => (i < ins.length ? annotateSecrets(v, ins[i]) : v));
-    }
-    return outs;
-}
-
-function secretKeysOf(p: Props): string[] {
-    return Object.keys(p).filter((k) => containsSecret(p[k]));
-}
-
-function stripProvider(p: Props): Props {
-    const { [PROVIDER_KEY]: _omit, ...rest } = p;
-    void _omit;
-    return rest;
-}
-
-function canonical(v: unknown): string {
-    return JSON.stringify(v, (_k, x: unknown) =>
-        isObject(x)
-            ? Object.fromEntries(
-                  Object.keys(x)
-                      .sort()
-                      .map((k) => [k, x[k]]),
-              )
-            : x,
-    );
-}
-
-function hostErrorMessage(err: unknown): { message: string; code?: number } {
-    const e = err as HostCallError;
-    return { message: e?.details || e?.message || String(err), code: typeof e?.code === "number" ? e.code : undefined };
-}
-
-/**
- * The real `process`. Under Jest the test's `process` is a copy with its own listeners, so
- * `process.on("unhandledRejection")` there never fires; the real one is the main context's global.
- */
-const realProcess: NodeJS.Process = (require("vm") as typeof import("vm")).runInThisContext("process");
-
-type RejectionListener = (reason: unknown, promise: Promise<unknown>) => void;
-
-/** Runs `fn` with `listener` as the only unhandledRejection listener of the real process. */
-async function withRejectionListener<T>(listener: RejectionListener, fn: () => Promise<T>): Promise<T> {
-    const saved = realProcess.listeners("unhandledRejection") as RejectionListener[];
-    realProcess.removeAllListeners("unhandledRejection");
-    realProcess.on("unhandledRejection", listener);
-    try {
-        return await fn();
-    } finally {
-        // Rejections of the SDK's output promises surface after the current macrotask: let them arrive here.
-        await new Promise((resolve) => setImmediate(resolve));
-        await sleep(5);
-        realProcess.removeListener("unhandledRejection", listener);
-        for (const l of saved) {
-            realProcess.on("unhandledRejection", l);
-        }
-    }
-}
-
-function sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => setTimeout(resolve, ms));
+    /** Custom resource types tracked in state like dynamic ones, with their fake provider. */
+    fakeProviders?: Record<string, FakeProvider>;
+    /** Steps at once (`pulumi up --parallel`). Default: 4 × CPUs, as the engine. */
+    parallel?: number;
+    /** Keep one host for every operation (not what the engine does; faster). Default false. */
+    reuseHost?: boolean;
 }
 
 // ---------------------------------------------------------------------------------------------------------
 // state
 
-interface Stored {
+interface Stored extends GraphNode {
     urn: string;
     type: string;
     name: string;
     id: string;
-    /** checked inputs, wire form (secret envelopes), with __provider */
+    /** checked inputs, wire form (secret envelopes), with __provider for a dynamic resource */
     inputs: Props;
-    /** outputs, wire form, with __provider */
+    /** outputs, wire form, with __provider for a dynamic resource */
     outputs: Props;
+    /** served by the dynamic-provider host (else by a fake provider) */
+    dynamic: boolean;
     /** resource options from the last registration */
     protect?: boolean;
     retainOnDelete?: boolean;
@@ -297,16 +259,11 @@ interface ChangeRequest {
 }
 
 /** Fills a Diff or Update request: the resource, its prior outputs and inputs, and the checked news. */
-function priorAndNews<R extends ChangeRequest>(
-    req: R,
-    prior: Stored,
-    resource: { urn: string; name: string; type: string },
-    checked: Props,
-): R {
+function priorAndNews<R extends ChangeRequest>(req: R, prior: Stored, checked: Props): R {
     req.setId(prior.id);
-    req.setUrn(resource.urn);
-    req.setName(resource.name);
-    req.setType(resource.type);
+    req.setUrn(prior.urn);
+    req.setName(prior.name);
+    req.setType(prior.type);
     req.setOlds(toStruct(toProviderProps(prior.outputs)));
     req.setNews(toStruct(checked));
     req.setOldInputs(toStruct(toProviderProps(prior.inputs)));
@@ -325,45 +282,76 @@ function toRecord(s: Stored): ResourceRecord {
         secretOutputs: secretKeysOf(stripProvider(s.outputs)),
         provider: typeof provider === "string" ? provider : "",
         raw: { inputs: structuredClone(s.inputs), outputs: structuredClone(s.outputs) },
+        dependencies: [...s.dependencies],
     };
 }
 
-function makeResult(steps: Step[], resources: Stored[], checkFailures: CheckFailure[], warnings: string[]): RunResult {
-    const records = resources.map(toRecord);
-    const find = (name: string): ResourceRecord => {
-        const r = records.find((x) => (name.startsWith("urn:") ? x.urn === name : x.name === name));
-        if (!r) {
-            throw new Error(`no dynamic resource named ${name}; have: ${records.map((x) => x.name).join(", ")}`);
+/** Runs at most `max` tasks at once (the step executor's worker pool). */
+class Limiter {
+    private active = 0;
+    private readonly waiting: (() => void)[] = [];
+
+    constructor(private readonly max: number) {}
+
+    async run<T>(fn: () => Promise<T>): Promise<T> {
+        if (this.active < this.max) {
+            this.active++;
+        } else {
+            await new Promise<void>((resolve) => this.waiting.push(resolve));
         }
-        return r;
-    };
-    return {
-        steps,
-        resources: records,
-        outputs: (name) => find(name).outputs,
-        secretOutputs: (name) => find(name).secretOutputs,
-        checkFailures,
-        warnings,
-    };
+        try {
+            return await fn();
+        } finally {
+            const next = this.waiting.shift();
+            if (next) {
+                next(); // hand the slot over
+            } else {
+                this.active--;
+            }
+        }
+    }
 }
 
+interface DiffAnswer {
+    changes: "none" | "some";
+    replaces: string[];
+    deleteBeforeReplace: boolean;
+    /** the keys the engine knows changed (for replaceOnChanges) */
+    changedKeys: string[];
+}
+
+/** One operation (preview, update, refresh, destroy): its host, its steps and what is in flight. */
 class Run {
     steps: Step[] = [];
+    timeline: TimedOperation[] = [];
+    deleteGroups: string[][] = [];
     checkFailures: CheckFailure[] = [];
+    warnings: string[] = [];
     registered = new Set<string>();
     /** resources replaced create-before-delete: their old incarnation is deleted at the end */
     pendingDeletes: Stored[] = [];
+    /** dependents deleted ahead of a delete-first replacement: created again when registered */
+    dependentDeleted = new Set<string>();
+    /** every URN deleted in this operation (deletedWith looks here) */
+    deletedUrns = new Set<string>();
     /** planned records (preview) */
     planned = new Map<string, Stored>();
+    inflight = new Set<PendingOperation>();
+    interrupted = false;
     error?: Error;
-    private queue: Promise<unknown> = Promise.resolve();
+    readonly started = Date.now();
+    readonly limit: Limiter;
     private rejectFailed!: (e: Error) => void;
     readonly failed: Promise<never>;
 
     constructor(
+        readonly host: Host,
         readonly preview: boolean,
         readonly logStart: number,
+        parallel: number,
+        readonly replaceTargets: readonly string[] = [],
     ) {
+        this.limit = new Limiter(parallel);
         this.failed = new Promise<never>((_resolve, reject) => {
             this.rejectFailed = reject;
         });
@@ -377,15 +365,8 @@ class Run {
         }
     }
 
-    /** Runs dynamic-resource operations one at a time, in registration order. */
-    enqueue<T>(fn: () => Promise<T>): Promise<T> {
-        const p = this.queue.then(fn);
-        this.queue = p.catch(() => undefined);
-        return p;
-    }
-
-    drain(): Promise<unknown> {
-        return this.queue;
+    now(): number {
+        return Date.now() - this.started;
     }
 }
 
@@ -393,10 +374,15 @@ class Run {
 
 class MiniEngine implements Engine {
     private stored: Stored[] = [];
+    private pending: PendingOperation[] = [];
     private run?: Run;
     private currentRequest: unknown;
     private closed = false;
     private busy = false;
+    private idleHost?: Host;
+    private archivedLogs = "";
+    private lastHost?: Host;
+    private starts = 0;
     /**
      * Unhandled rejections during a run: the first one fails the run (closure-serialization errors surface
      * only this way); once the run has failed, the SDK's rejected outputs that follow are expected.
@@ -410,27 +396,49 @@ class MiniEngine implements Engine {
     };
 
     constructor(
-        private readonly host: Host,
         private readonly project: string,
         private readonly stack: string,
         private readonly options: EngineOptions,
+        private readonly hostConfig: Record<string, string>,
     ) {}
 
     get hostStartMs(): number {
-        return this.host.startMs;
+        return this.lastHost?.startMs ?? 0;
+    }
+
+    get hostStarts(): number {
+        return this.starts;
     }
 
     state(): ResourceRecord[] {
         return this.stored.map(toRecord);
     }
 
+    pendingOperations(): PendingOperation[] {
+        return this.pending.map((p) => ({ ...p }));
+    }
+
     hostLogs(): string {
-        return this.host.logs();
+        return this.archivedLogs + (this.lastHost ? this.lastHost.logs() : "");
+    }
+
+    async startHost(): Promise<Host> {
+        const host = await startHost({ project: this.project, config: this.hostConfig });
+        this.starts++;
+        if (this.lastHost) {
+            this.archivedLogs += this.lastHost.logs();
+        }
+        this.lastHost = host;
+        return host;
+    }
+
+    /** Starts the first host at once, so a host that cannot start fails startEngine. */
+    async warmUp(): Promise<void> {
+        this.idleHost = await this.startHost();
     }
 
     private warningsSince(start: number): string[] {
-        return this.host
-            .logs()
+        return this.hostLogs()
             .slice(start)
             .split("\n")
             .filter((l) => l.startsWith("warning:"));
@@ -442,6 +450,81 @@ class MiniEngine implements Engine {
         let timer: NodeJS.Timeout | undefined;
         await Promise.race([rt.waitForRPCs(), new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
         clearTimeout(timer);
+    }
+
+    private makeResult(run: Run, resources: Stored[]): RunResult {
+        const records = resources.map(toRecord);
+        const find = (name: string): ResourceRecord => {
+            const r = records.find((x) => (name.startsWith("urn:") ? x.urn === name : x.name === name));
+            if (!r) {
+                throw new Error(`no tracked resource named ${name}; have: ${records.map((x) => x.name).join(", ")}`);
+            }
+            return r;
+        };
+        return {
+            steps: [...run.steps],
+            resources: records,
+            outputs: (name) => find(name).outputs,
+            secretOutputs: (name) => find(name).secretOutputs,
+            checkFailures: run.checkFailures,
+            warnings: [...run.warnings, ...this.warningsSince(run.logStart)],
+            deleteGroups: run.deleteGroups,
+            timeline: run.timeline,
+            hostPid: run.host.pid,
+        };
+    }
+
+    /**
+     * One operation: a host of its own (the engine loads plugins per deployment), the previous run's pending
+     * operations reported and dropped, and the interruption timer.
+     */
+    private operation(
+        options: { preview?: boolean; replace?: string[]; interruptAfterMs?: number },
+        body: (run: Run) => Promise<RunResult>,
+    ): Promise<RunResult> {
+        return this.exclusive(async () => {
+            await this.settleRpcs(5000);
+            const logStart = this.hostLogs().length;
+            const host = this.idleHost ?? (await this.startHost());
+            this.idleHost = undefined;
+            const parallel = this.options.parallel ?? 4 * os.cpus().length;
+            const run = new Run(host, options.preview === true, logStart, parallel, options.replace);
+            if (this.pending.length > 0) {
+                // What the engine prints when the last deployment left operations unfinished; it then drops them.
+                run.warnings.push(
+                    `warning: Attempting to deploy or update resources with ${this.pending.length} pending operations from previous deployment.\n` +
+                        this.pending.map((p) => `  * ${p.urn}, interrupted while ${p.type}`).join("\n") +
+                        "\nThese resources are in an unknown state because the Pulumi CLI was interrupted while waiting for changes to these resources to complete.",
+                );
+                this.pending = [];
+            }
+            let timer: NodeJS.Timeout | undefined;
+            if (options.interruptAfterMs !== undefined) {
+                timer = setTimeout(() => {
+                    run.interrupted = true;
+                    this.pending = [...run.inflight].map((p) => ({ ...p }));
+                    void host.kill();
+                    const e = new EngineError(`the operation was interrupted with ${this.pending.length} operations in flight`, {
+                        urn: "",
+                        name: "",
+                        type: "",
+                        op: "update",
+                    });
+                    e.interrupted = true;
+                    run.fail(e);
+                }, options.interruptAfterMs);
+            }
+            try {
+                return await body(run);
+            } finally {
+                clearTimeout(timer);
+                if (this.options.reuseHost && !run.interrupted) {
+                    this.idleHost = host;
+                } else {
+                    await host.close();
+                }
+            }
+        });
     }
 
     private async exclusive<T>(fn: () => Promise<T>): Promise<T> {
@@ -468,65 +551,229 @@ class MiniEngine implements Engine {
         return `urn:pulumi:${this.stack}::${this.project}::${t}::${name}`;
     }
 
-    // --- host calls -------------------------------------------------------------------------------------
+    // --- provider operations (the host for dynamic resources, a fake provider otherwise) ------------------
 
-    private async hostCall(step: Step, method: "check" | "diff" | "create" | "update" | "read" | "delete", req: unknown) {
+    private async hostCall(run: Run, step: Step, method: "check" | "diff" | "create" | "update" | "read" | "delete", req: unknown) {
+        const kinds = { create: "creating", update: "updating", delete: "deleting" } as const;
+        const kind = method in kinds ? kinds[method as keyof typeof kinds] : undefined;
+        const token: PendingOperation | undefined = kind ? { urn: step.urn, type: kind } : undefined;
+        if (run.interrupted) {
+            throw Object.assign(new EngineError(`interrupted before ${method} of ${step.urn}`, step), { interrupted: true });
+        }
+        if (token) {
+            run.inflight.add(token);
+        }
         try {
-            return await this.host.call(method, req);
+            return await run.host.call(method, req);
         } catch (err) {
             const { message, code } = hostErrorMessage(err);
-            throw new EngineError(message, step, code);
+            const e = new EngineError(run.interrupted ? `interrupted during ${method} of ${step.urn}: ${message}` : message, step, code);
+            e.interrupted = run.interrupted || undefined;
+            throw e;
+        } finally {
+            if (token && !run.interrupted) {
+                run.inflight.delete(token);
+            }
         }
     }
 
-    /** Delete as the engine does: refuses protected resources, skips the provider for retainOnDelete. */
-    private async hostDelete(s: Stored, step: Step): Promise<void> {
+    private fake(type: string): FakeProvider | undefined {
+        return this.options.fakeProviders?.[type];
+    }
+
+    private async check(run: Run, step: Step, dynamic: boolean, olds: Props | undefined, news: Props): Promise<Props> {
+        if (!dynamic) {
+            return toProviderProps(news);
+        }
+        const req = new providerPb.CheckRequest();
+        req.setUrn(step.urn);
+        req.setName(step.name);
+        req.setType(step.type);
+        req.setOlds(toStruct(olds ? toProviderProps(olds) : {}));
+        req.setNews(toStruct(toProviderProps(news)));
+        const resp = await this.hostCall(run, step, "check", req);
+        // eslint-disable-next-line @typescript-eslint/no-explicit-any
+        const failures: CheckFailure[] = (resp.getFailuresList() as any[]).map((f) => ({
+            name: step.name,
+            property: f.getProperty() as string,
+            reason: f.getReason() as string,
+        }));
+        if (failures.length > 0) {
+            run.checkFailures.push(...failures);
+            const lines = failures.map((f) => `  ${f.property}: ${f.reason}`).join("\n");
+            throw new EngineError(`Check failed for ${step.name} [${step.type}]:\n${lines}`, step, undefined, failures);
+        }
+        return fromStruct(resp.getInputs());
+    }
+
+    /** diffResource: the provider's Diff; DIFF_UNKNOWN decided by comparing inputs, which also gives changed keys. */
+    private async diff(run: Run, step: Step, prior: Stored, news: Props): Promise<DiffAnswer> {
+        const oldInputs = toProviderProps(prior.inputs);
+        const inputDiff = (): string[] =>
+            [...new Set([...Object.keys(oldInputs), ...Object.keys(news)])].filter((k) => canonical(oldInputs[k]) !== canonical(news[k]));
+        if (!prior.dynamic) {
+            const answer = this.fake(prior.type)?.diff?.(toProviderProps(prior.outputs), news);
+            const changed = inputDiff();
+            return {
+                changes: changed.length > 0 || (answer?.replaces?.length ?? 0) > 0 ? "some" : "none",
+                replaces: answer?.replaces ?? [],
+                deleteBeforeReplace: answer?.deleteBeforeReplace ?? false,
+                changedKeys: changed,
+            };
+        }
+        const resp = await this.hostCall(run, step, "diff", priorAndNews(new providerPb.DiffRequest(), prior, news));
+        const Changes = providerPb.DiffResponse.DiffChanges;
+        const replaces: string[] = resp.getReplacesList();
+        const answer: DiffAnswer = {
+            changes: resp.getChanges() === Changes.DIFF_NONE ? "none" : "some",
+            replaces,
+            deleteBeforeReplace: resp.getDeletebeforereplace(),
+            changedKeys: resp.getDiffsList(),
+        };
+        if (resp.getChanges() === Changes.DIFF_UNKNOWN) {
+            const changed = inputDiff();
+            answer.changes = changed.length > 0 ? "some" : "none";
+            answer.changedKeys = changed;
+        }
+        return answer;
+    }
+
+    private async timed<T>(
+        run: Run,
+        s: { name: string; urn: string },
+        op: TimedOperation["op"],
+        reason: TimedOperation["reason"],
+        fn: () => Promise<T>,
+    ): Promise<T> {
+        const startMs = run.now();
+        const out = await fn();
+        run.timeline.push({ name: s.name, urn: s.urn, op, ...(reason ? { reason } : {}), startMs, endMs: run.now() });
+        return out;
+    }
+
+    private async create(run: Run, step: Step, dynamic: boolean, checked: Props): Promise<{ id: string; outs: Props }> {
+        return this.timed(run, step, "create", undefined, async () => {
+            if (!dynamic) {
+                const made = await this.fake(step.type)?.create?.(step.name, checked);
+                return { id: made?.id ?? `${step.name}-id`, outs: made?.outputs ?? checked };
+            }
+            const req = new providerPb.CreateRequest();
+            req.setUrn(step.urn);
+            req.setName(step.name);
+            req.setType(step.type);
+            req.setProperties(toStruct(checked));
+            const resp = await this.hostCall(run, step, "create", req);
+            return { id: resp.getId() as string, outs: fromStruct(resp.getProperties()) };
+        });
+    }
+
+    private async update(run: Run, step: Step, prior: Stored, checked: Props): Promise<Props> {
+        return this.timed(run, step, "update", undefined, async () => {
+            if (!prior.dynamic) {
+                return (await this.fake(prior.type)?.update?.(prior.id, toProviderProps(prior.outputs), checked)) ?? checked;
+            }
+            const resp = await this.hostCall(run, step, "update", priorAndNews(new providerPb.UpdateRequest(), prior, checked));
+            return fromStruct(resp.getProperties());
+        });
+    }
+
+    /** DeleteStep.Apply: refuses protected resources; skips the provider for retainOnDelete and deletedWith. */
+    private async delete(run: Run, s: Stored, step: Step, reason: TimedOperation["reason"]): Promise<void> {
         if (s.protect) {
             throw new EngineError(`resource ${s.urn} cannot be deleted because it is protected (remove the protect option first)`, step);
         }
+        run.deletedUrns.add(s.urn);
         if (s.retainOnDelete) {
+            step.skipped = "retainOnDelete";
             return;
         }
-        const req = new providerPb.DeleteRequest();
-        req.setId(s.id);
-        req.setUrn(s.urn);
-        req.setName(s.name);
-        req.setType(s.type);
-        req.setProperties(toStruct(toProviderProps(s.outputs)));
-        req.setOldInputs(toStruct(toProviderProps(s.inputs)));
-        await this.hostCall(step, "delete", req);
+        if (s.deletedWith && run.deletedUrns.has(s.deletedWith)) {
+            step.skipped = "deletedWith";
+            return;
+        }
+        await this.timed(run, s, "delete", reason, async () => {
+            if (!s.dynamic) {
+                await this.fake(s.type)?.delete?.(s.id, toProviderProps(s.outputs));
+                return;
+            }
+            const req = new providerPb.DeleteRequest();
+            req.setId(s.id);
+            req.setUrn(s.urn);
+            req.setName(s.name);
+            req.setType(s.type);
+            req.setProperties(toStruct(toProviderProps(s.outputs)));
+            req.setOldInputs(toStruct(toProviderProps(s.inputs)));
+            await this.hostCall(run, step, "delete", req);
+        });
     }
 
-    private async hostCreate(urn: string, name: string, type: string, checked: Props, step: Step) {
-        const req = new providerPb.CreateRequest();
-        req.setUrn(urn);
-        req.setName(name);
-        req.setType(type);
-        req.setProperties(toStruct(checked));
-        const resp = await this.hostCall(step, "create", req);
-        return { id: resp.getId() as string, outs: fromStruct(resp.getProperties()) };
+    /**
+     * calculateDependentReplacements: the dependents that must go before `root` is deleted first. A custom
+     * resource qualifies when an input depends on something in the replace set and its provider's Diff,
+     * asked with those inputs unknown, answers "replace".
+     */
+    private async dependentReplacements(run: Run, root: Stored): Promise<Stored[]> {
+        const replaceSet = new Set([root.urn]);
+        const out: Stored[] = [];
+        for (const d of dependentsOf(root, this.stored)) {
+            const probe: Props = {};
+            let depends = false;
+            for (const [k, v] of Object.entries(d.inputs)) {
+                if ((d.propertyDependencies[k] ?? []).some((u) => replaceSet.has(u))) {
+                    probe[k] = UNKNOWN;
+                    depends = true;
+                } else {
+                    probe[k] = v;
+                }
+            }
+            if (!depends) {
+                continue;
+            }
+            const step: Step = { urn: d.urn, name: d.name, type: d.type, op: "replace" };
+            const answer = await this.diff(run, step, d, toProviderProps(probe));
+            if (answer.replaces.length > 0) {
+                replaceSet.add(d.urn);
+                out.push(d);
+            }
+        }
+        return out;
     }
 
-    // --- one dynamic registration -------------------------------------------------------------------------
+    // --- one registration -------------------------------------------------------------------------------
 
     // eslint-disable-next-line @typescript-eslint/no-explicit-any
-    private async registerDynamic(run: Run, req: any): Promise<{ id: string; state: Props }> {
+    private async register(run: Run, req: any, dynamic: boolean): Promise<{ id: string; state: Props }> {
         // req is a resource_pb.RegisterResourceRequest (generated protobuf; untyped)
         const type: string = req.getType();
         const name: string = req.getName();
-        const urn = this.urnOf(req.getParent(), type, name);
+        const parent: string = req.getParent();
+        const urn = this.urnOf(parent, type, name);
         const wireNews = fromStruct(req.getObject());
-        const dbrOption: boolean = req.getDeletebeforereplace();
+        const dbrOption: boolean | undefined = req.getDeletebeforereplacedefined() ? req.getDeletebeforereplace() : undefined;
         const additionalSecrets: string[] = req.getAdditionalsecretoutputsList();
         const protect: boolean = req.getProtect();
         const retainOnDelete: boolean = req.getRetainondelete();
         const ignoreChanges: string[] = req.getIgnorechangesList();
-        const prior = this.stored.find((s) => s.urn === urn);
+        const replaceOnChanges: string[] = req.getReplaceonchangesList();
+        const propertyDependencies: Record<string, string[]> = {};
+        // eslint-disable-next-line @typescript-eslint/no-explicit-any
+        req.getPropertydependenciesMap().forEach((v: any, k: string) => {
+            propertyDependencies[k] = v.getUrnsList();
+        });
+        const graph = {
+            parent,
+            dependencies: req.getDependenciesList() as string[],
+            propertyDependencies,
+            deletedWith: req.getDeletedwith() as string,
+        };
+        const recreate = run.dependentDeleted.has(urn);
+        const prior = recreate ? undefined : this.stored.find((s) => s.urn === urn);
         const step: Step = { urn, name, type, op: prior ? "update" : "create" };
         if (run.registered.has(urn)) {
             throw new EngineError(`Duplicate resource URN '${urn}'; try giving it a unique name`, step);
         }
         run.registered.add(urn);
+        run.steps.push(step); // program order; the op is filled in when the step completes
 
         if (run.error) {
             throw new Error(`skipped ${name}: the run already failed (${run.error.message})`);
@@ -553,26 +800,7 @@ class MiniEngine implements Engine {
             }
         }
 
-        // Check
-        const checkReq = new providerPb.CheckRequest();
-        checkReq.setUrn(urn);
-        checkReq.setName(name);
-        checkReq.setType(type);
-        checkReq.setOlds(toStruct(prior ? toProviderProps(prior.inputs) : {}));
-        checkReq.setNews(toStruct(toProviderProps(wireNews)));
-        const checkResp = await this.hostCall(step, "check", checkReq);
-        // eslint-disable-next-line @typescript-eslint/no-explicit-any
-        const failures: CheckFailure[] = (checkResp.getFailuresList() as any[]).map((f) => ({
-            name,
-            property: f.getProperty() as string,
-            reason: f.getReason() as string,
-        }));
-        if (failures.length > 0) {
-            run.checkFailures.push(...failures);
-            const lines = failures.map((f) => `  ${f.property}: ${f.reason}`).join("\n");
-            throw new EngineError(`Check failed for ${name} [${type}]:\n${lines}`, step, undefined, failures);
-        }
-        const checked = fromStruct(checkResp.getInputs());
+        const checked = await this.check(run, step, dynamic, prior?.inputs, wireNews);
         // The engine re-marks checked inputs secret where the program's inputs were (acceptSecrets=false).
         const checkedWire = annotateSecrets(checked, wireNews) as Props;
 
@@ -581,8 +809,7 @@ class MiniEngine implements Engine {
             if (replaces) {
                 step.replaces = replaces;
             }
-            run.steps.push(step);
-            const rec: Stored = { urn, type, name, id, inputs: checkedWire, outputs, protect, retainOnDelete };
+            const rec: Stored = { urn, type, name, id, inputs: checkedWire, outputs, dynamic, protect, retainOnDelete, ...graph };
             if (run.preview) {
                 run.planned.set(urn, rec);
             } else {
@@ -597,70 +824,82 @@ class MiniEngine implements Engine {
         };
 
         if (!prior) {
+            const op = recreate ? "replace" : "create";
             if (run.preview) {
-                return finish("create", "", checkedWire);
+                return finish(op, "", checkedWire);
             }
-            const { id, outs } = await this.hostCreate(urn, name, type, checked, step);
-            return finish("create", id, secretInputs(outs, checkedWire));
+            const { id, outs } = await this.create(run, step, dynamic, checked);
+            return finish(op, id, secretInputs(outs, checkedWire));
         }
 
-        // Diff
-        const diffReq = priorAndNews(new providerPb.DiffRequest(), prior, { urn, name, type }, checked);
-        const diffResp = await this.hostCall(step, "diff", diffReq);
-        const Changes = providerPb.DiffResponse.DiffChanges;
-        let changes: number = diffResp.getChanges();
-        const replaces: string[] = diffResp.getReplacesList();
-        if (changes === Changes.DIFF_UNKNOWN) {
-            // The engine falls back to comparing old and new inputs.
-            const same = canonical(toProviderProps(prior.inputs)) === canonical(checked);
-            changes = same ? Changes.DIFF_NONE : Changes.DIFF_SOME;
+        // isTargetedReplace: `--replace` blames the id and never asks the provider.
+        const targeted = run.replaceTargets.includes(urn) || run.replaceTargets.includes(name);
+        const diff: DiffAnswer = targeted
+            ? { changes: "some", replaces: ["id"], deleteBeforeReplace: false, changedKeys: [] }
+            : await this.diff(run, step, prior, checked);
+        // applyReplaceOnChanges: a changed key the engine knows about, listed in replaceOnChanges, replaces.
+        if (diff.changes === "some") {
+            for (const k of diff.changedKeys) {
+                if ((replaceOnChanges.includes(k) || replaceOnChanges.includes("*")) && !diff.replaces.includes(k)) {
+                    diff.replaces.push(k);
+                }
+            }
         }
-        if (changes === Changes.DIFF_NONE) {
+        if (diff.changes === "none") {
             return finish("same", prior.id, prior.outputs, []);
         }
-        if (replaces.length > 0) {
+        if (diff.replaces.length > 0) {
             if (prior.protect) {
                 throw new EngineError(
-                    `unable to replace resource ${urn} as it is currently marked for protection (replaces: ${replaces.join(", ")})`,
+                    `unable to replace resource ${urn} as it is currently marked for protection (replaces: ${diff.replaces.join(", ")})`,
                     step,
                 );
             }
             if (run.preview) {
-                return finish("replace", "", checkedWire, replaces);
+                return finish("replace", "", checkedWire, diff.replaces);
             }
-            if (diffResp.getDeletebeforereplace() || dbrOption) {
-                await this.hostDelete(prior, step);
+            // The user's deleteBeforeReplace, when set, overrides the provider's answer either way.
+            const deleteFirst = dbrOption ?? diff.deleteBeforeReplace;
+            if (deleteFirst) {
+                const dependents = await this.dependentReplacements(run, prior);
+                for (const d of [...dependents].reverse()) {
+                    await this.delete(run, d, { urn: d.urn, name: d.name, type: d.type, op: "delete" }, "dependent");
+                    run.dependentDeleted.add(d.urn);
+                    this.stored = this.stored.filter((s) => s !== d);
+                }
+                await this.delete(run, prior, step, "replaced");
                 // The old one is gone now, whatever happens next; the new one goes last (newest).
                 this.stored = this.stored.filter((s) => s !== prior);
-                const { id, outs } = await this.hostCreate(urn, name, type, checked, step);
-                return finish("replace", id, secretInputs(outs, checkedWire), replaces);
+                const { id, outs } = await this.create(run, step, dynamic, checked);
+                return finish("replace", id, secretInputs(outs, checkedWire), diff.replaces);
             }
-            const { id, outs } = await this.hostCreate(urn, name, type, checked, step);
+            const { id, outs } = await this.create(run, step, dynamic, checked);
             run.pendingDeletes.push(prior);
-            return finish("replace", id, secretInputs(outs, checkedWire), replaces);
+            return finish("replace", id, secretInputs(outs, checkedWire), diff.replaces);
         }
         if (run.preview) {
             return finish("update", prior.id, checkedWire, []);
         }
-        const upd = priorAndNews(new providerPb.UpdateRequest(), prior, { urn, name, type }, checked);
-        const updResp = await this.hostCall(step, "update", upd);
-        return finish("update", prior.id, secretInputs(fromStruct(updResp.getProperties()), checkedWire), []);
+        const outs = await this.update(run, step, prior, checked);
+        return finish("update", prior.id, secretInputs(outs, checkedWire), []);
     }
 
-    private fakeResource(args: pulumi.runtime.MockResourceArgs): { id: string; state: Props } {
+    private fakeResource(run: Run, args: pulumi.runtime.MockResourceArgs): { id: string; state: Props } {
         const inputs = args.inputs as Props;
         const extra = args.custom
             ? this.options.fakeOutputs?.({ type: args.type, name: args.name, inputs, custom: args.custom })
             : undefined;
-        return { id: `${args.name}-id`, state: { ...inputs, ...(extra ?? {}) } };
+        // Untracked resources are new to the harness on every run: in preview their id is not known yet.
+        return { id: run.preview && args.custom ? "" : `${args.name}-id`, state: { ...inputs, ...(extra ?? {}) } };
     }
 
     // --- runs -----------------------------------------------------------------------------------------
 
     up(program: () => void | Promise<void>, options: UpOptions = {}): Promise<RunResult> {
-        return this.exclusive(async () => {
-            await this.settleRpcs(5000);
-            const run = new Run(options.preview === true, this.host.logs().length);
+        return this.operation(options, async (run) => {
+            if (options.refresh) {
+                await this.refreshAll(run);
+            }
             this.run = run;
             try {
                 return await withRejectionListener(this.onRejection, async () => {
@@ -673,21 +912,21 @@ class MiniEngine implements Engine {
         });
     }
 
-    /** setMocks with a newResource that forwards dynamic resources to the host; captures the raw requests. */
+    /** setMocks with a newResource that forwards tracked resources to their provider; captures the raw requests. */
     private async installMocks(run: Run): Promise<void> {
-        const preview = run.preview;
         const mocks: pulumi.runtime.Mocks = {
             newResource: async (args) => {
                 const req = this.currentRequest;
                 this.currentRequest = undefined;
-                if (!args.type.startsWith("pulumi-nodejs:dynamic")) {
-                    return this.fakeResource(args);
+                const dynamic = args.type.startsWith("pulumi-nodejs:dynamic");
+                if (!dynamic && !(args.custom && this.fake(args.type))) {
+                    return this.fakeResource(run, args);
                 }
                 if (!req) {
                     throw new Error(`harness: no RegisterResourceRequest captured for ${args.name}`);
                 }
                 try {
-                    return await run.enqueue(() => this.registerDynamic(run, req));
+                    return await run.limit.run(() => this.register(run, req, dynamic));
                 } catch (err) {
                     run.fail(err as Error);
                     throw err;
@@ -695,7 +934,7 @@ class MiniEngine implements Engine {
             },
             call: (args) => args.inputs,
         };
-        await pulumi.runtime.setMocks(mocks, this.project, this.stack, preview);
+        await pulumi.runtime.setMocks(mocks, this.project, this.stack, run.preview);
         if (this.options.config) {
             this.setProgramConfig(this.options.config);
         }
@@ -715,13 +954,11 @@ class MiniEngine implements Engine {
     }
 
     private async runProgram(run: Run, program: () => void | Promise<void>): Promise<RunResult> {
-        const result = (): RunResult =>
-            makeResult(run.steps, this.resultResources(run), run.checkFailures, this.warningsSince(run.logStart));
         const fail = async (err: Error): Promise<never> => {
             // Let the SDK finish (and reject) what is in flight, so nothing leaks into the next run.
             await this.settleRpcs(2000);
             if (err instanceof EngineError) {
-                err.result = result();
+                err.result = this.makeResult(run, this.resultResources(run));
             }
             throw err;
         };
@@ -738,32 +975,51 @@ class MiniEngine implements Engine {
                 })(),
                 run.failed,
             ]);
-            await run.drain();
         } catch (err) {
             return fail(run.error ?? (err as Error));
         }
         if (run.error) {
             return fail(run.error);
         }
-
-        // Deletions: replaced resources' old incarnations, then resources no longer in the program.
-        const gone = this.stored.filter((s) => !run.registered.has(s.urn)).reverse();
+        // Deletions: replaced resources' old incarnations and resources no longer in the program, by the graph.
+        const removed = this.stored.filter((s) => !run.registered.has(s.urn));
         try {
-            for (const s of run.pendingDeletes) {
-                await this.hostDelete(s, { urn: s.urn, name: s.name, type: s.type, op: "delete" });
-            }
-            for (const s of gone) {
-                const step: Step = { urn: s.urn, name: s.name, type: s.type, op: "delete" };
-                if (!run.preview) {
-                    await this.hostDelete(s, step);
-                    this.stored = this.stored.filter((x) => x !== s);
-                }
-                run.steps.push(step);
-            }
+            await this.runDeletes(run, [...run.pendingDeletes, ...removed], (s) =>
+                run.pendingDeletes.includes(s) ? "replaced" : "removed",
+            );
         } catch (err) {
             return fail(err as Error);
         }
-        return result();
+        return this.makeResult(run, this.resultResources(run));
+    }
+
+    /** ScheduleDeletes, then each antichain in parallel; a failure stops the schedule after its group. */
+    private async runDeletes(run: Run, condemned: Stored[], reasonOf: (s: Stored) => TimedOperation["reason"]): Promise<void> {
+        for (const s of condemned) {
+            run.deletedUrns.add(s.urn);
+        }
+        for (const group of scheduleDeletes(condemned)) {
+            run.deleteGroups.push(group.map((s) => s.name));
+            const outcomes = await Promise.allSettled(
+                group.map((s) =>
+                    run.limit.run(async () => {
+                        const reason = reasonOf(s);
+                        const step: Step = { urn: s.urn, name: s.name, type: s.type, op: "delete" };
+                        if (!run.preview) {
+                            await this.delete(run, s, step, reason);
+                            this.stored = this.stored.filter((x) => x !== s);
+                        }
+                        if (reason !== "replaced") {
+                            run.steps.push(step);
+                        }
+                    }),
+                ),
+            );
+            const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === "rejected");
+            if (failed) {
+                throw failed.reason;
+            }
+        }
     }
 
     private resultResources(run: Run): Stored[] {
@@ -788,65 +1044,62 @@ class MiniEngine implements Engine {
         (pulumi.runtime as any).setAllConfig(qualified, []);
     }
 
-    refresh(): Promise<RunResult> {
-        return this.exclusive(async () => {
-            await this.settleRpcs(5000);
-            const logStart = this.host.logs().length;
-            const steps: Step[] = [];
-            for (const s of [...this.stored]) {
-                const step: Step = { urn: s.urn, name: s.name, type: s.type, op: "read" };
-                const req = new providerPb.ReadRequest();
-                req.setId(s.id);
-                req.setUrn(s.urn);
-                req.setName(s.name);
-                req.setType(s.type);
-                req.setProperties(toStruct(toProviderProps(s.outputs)));
-                req.setInputs(toStruct(toProviderProps(s.inputs)));
-                let resp;
-                try {
-                    resp = await this.hostCall(step, "read", req);
-                } catch (err) {
-                    (err as EngineError).result = makeResult(steps, [...this.stored], [], this.warningsSince(logStart));
-                    throw err;
-                }
-                const id: string = resp.getId();
-                if (!id) {
-                    // the resource is gone: the engine drops it from state
-                    step.op = "delete";
-                    this.stored = this.stored.filter((x) => x !== s);
-                } else {
-                    const outs = annotateSecrets(fromStruct(resp.getProperties()), s.outputs) as Props;
-                    for (const k of secretKeysOf(s.outputs)) {
-                        if (k in outs && !containsSecret(outs[k])) {
-                            outs[k] = wrapSecret(outs[k]);
-                        }
-                    }
-                    const i = this.stored.indexOf(s);
-                    this.stored[i] = { ...s, id, outputs: outs };
-                }
-                steps.push(step);
+    /** Read for every tracked dynamic resource: outputs (not inputs) take what the provider reports. */
+    private async refreshAll(run: Run): Promise<void> {
+        for (const s of [...this.stored]) {
+            const step: Step = { urn: s.urn, name: s.name, type: s.type, op: "read" };
+            if (!s.dynamic) {
+                run.steps.push(step);
+                continue;
             }
-            return makeResult(steps, [...this.stored], [], this.warningsSince(logStart));
+            const req = new providerPb.ReadRequest();
+            req.setId(s.id);
+            req.setUrn(s.urn);
+            req.setName(s.name);
+            req.setType(s.type);
+            req.setProperties(toStruct(toProviderProps(s.outputs)));
+            req.setInputs(toStruct(toProviderProps(s.inputs)));
+            const resp = await this.hostCall(run, step, "read", req);
+            const id: string = resp.getId();
+            if (!id) {
+                // the resource is gone: the engine drops it from state
+                step.op = "delete";
+                this.stored = this.stored.filter((x) => x !== s);
+            } else {
+                const outs = annotateSecrets(fromStruct(resp.getProperties()), s.outputs) as Props;
+                for (const k of secretKeysOf(s.outputs)) {
+                    if (k in outs && !containsSecret(outs[k])) {
+                        outs[k] = wrapSecret(outs[k]);
+                    }
+                }
+                const i = this.stored.indexOf(s);
+                this.stored[i] = { ...s, id, outputs: outs };
+            }
+            run.steps.push(step);
+        }
+    }
+
+    refresh(options: OperationOptions = {}): Promise<RunResult> {
+        return this.operation(options, async (run) => {
+            try {
+                await this.refreshAll(run);
+            } catch (err) {
+                (err as EngineError).result = this.makeResult(run, [...this.stored]);
+                throw err;
+            }
+            return this.makeResult(run, [...this.stored]);
         });
     }
 
-    destroy(): Promise<RunResult> {
-        return this.exclusive(async () => {
-            await this.settleRpcs(5000);
-            const logStart = this.host.logs().length;
-            const steps: Step[] = [];
-            for (const s of [...this.stored].reverse()) {
-                const step: Step = { urn: s.urn, name: s.name, type: s.type, op: "delete" };
-                try {
-                    await this.hostDelete(s, step);
-                } catch (err) {
-                    (err as EngineError).result = makeResult(steps, [...this.stored], [], this.warningsSince(logStart));
-                    throw err;
-                }
-                this.stored = this.stored.filter((x) => x !== s);
-                steps.push(step);
+    destroy(options: OperationOptions = {}): Promise<RunResult> {
+        return this.operation(options, async (run) => {
+            try {
+                await this.runDeletes(run, [...this.stored], () => "removed");
+            } catch (err) {
+                (err as EngineError).result = this.makeResult(run, [...this.stored]);
+                throw err;
             }
-            return makeResult(steps, [], [], this.warningsSince(logStart));
+            return this.makeResult(run, []);
         });
     }
 
@@ -856,7 +1109,7 @@ class MiniEngine implements Engine {
         }
         this.closed = true;
         await this.settleRpcs(2000);
-        await this.host.close();
+        await this.idleHost?.close();
     }
 }
 
@@ -867,8 +1120,9 @@ export async function startEngine(options: EngineOptions = {}): Promise<Engine> 
     for (const [k, v] of Object.entries(options.config ?? {})) {
         config[k.includes(":") ? k : `${project}:${k}`] = v;
     }
-    const host = await startHost({ project, config });
-    return new MiniEngine(host, project, stack, options);
+    const engine = new MiniEngine(project, stack, options, config);
+    await engine.warmUp();
+    return engine;
 }
 
 /**

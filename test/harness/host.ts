@@ -67,6 +67,8 @@ export interface Host {
     readonly port: number;
     /** Milliseconds from spawn to the port line. */
     readonly startMs: number;
+    /** The host's process id (the engine starts one host per operation). */
+    readonly pid: number;
     /** Calls one RPC. Requests and responses are generated protobuf objects (`providerPb.*`). */
     // eslint-disable-next-line @typescript-eslint/no-explicit-any
     call(method: HostMethod, request: unknown): Promise<any>;
@@ -74,6 +76,8 @@ export interface Host {
     logs(): string;
     /** Closes the client, kills the host and waits for it to exit. */
     close(): Promise<void>;
+    /** Kills the host at once (SIGKILL), as when `pulumi up` is interrupted hard; calls in flight fail. */
+    kill(): Promise<void>;
 }
 
 /** Converts a JS object to a protobuf Struct, dropping `undefined` values the way the engine does. */
@@ -162,6 +166,7 @@ export async function startHost(options: StartHostOptions = {}): Promise<Host> {
     const host: Host = {
         port,
         startMs,
+        pid: proc.pid ?? 0,
         call,
         logs: () => log,
         close: async () => {
@@ -171,6 +176,12 @@ export async function startHost(options: StartHostOptions = {}): Promise<Host> {
             const timer = setTimeout(() => proc.kill("SIGKILL"), 3000);
             await exited;
             clearTimeout(timer);
+        },
+        kill: async () => {
+            const exited = waitExit(proc);
+            proc.kill("SIGKILL");
+            await exited;
+            client.close();
         },
     };
 
