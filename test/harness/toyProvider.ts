@@ -18,11 +18,19 @@ export interface ToyInputs {
     zone?: string;
     /** Free-form, updated in place. */
     label?: string;
+    /** Create, update and delete take this long (parallelism, interruption). */
+    delayMs?: number;
 }
 
 export interface ToyOutputs extends ToyInputs {
     power: string;
     generation: number;
+    /** The provider host process that made or last updated it. */
+    hostPid: number;
+}
+
+function pause(ms: number | undefined): Promise<void> {
+    return new Promise((resolve) => setTimeout(resolve, ms ?? 0));
 }
 
 function journalAppend(journal: string, line: string): void {
@@ -60,7 +68,7 @@ export const toyProvider: pulumi.dynamic.ResourceProvider = {
     async diff(_id: string, olds: ToyOutputs, news: ToyInputs): Promise<pulumi.dynamic.DiffResult> {
         const replaces: string[] = [];
         const changed: string[] = [];
-        for (const k of ["vmName", "size", "password", "journal", "failOn", "zone", "label"] as const) {
+        for (const k of ["vmName", "size", "password", "journal", "failOn", "zone", "label", "delayMs"] as const) {
             if (olds[k] !== news[k]) {
                 changed.push(k);
             }
@@ -81,9 +89,10 @@ export const toyProvider: pulumi.dynamic.ResourceProvider = {
         if (inputs.failOn === "create") {
             throw new Error(`toy: create refused for ${inputs.vmName}`);
         }
+        await pause(inputs.delayMs);
         const id = `toy-${inputs.vmName}${inputs.zone ? "@" + inputs.zone : ""}`;
         journalAppend(inputs.journal, `create ${inputs.vmName} size=${inputs.size} pw=${typeof inputs.password}`);
-        const outs: ToyOutputs = { ...inputs, power: "On", generation: 1 };
+        const outs: ToyOutputs = { ...inputs, power: "On", generation: 1, hostPid: process.pid };
         return { id, outs };
     },
 
@@ -91,8 +100,9 @@ export const toyProvider: pulumi.dynamic.ResourceProvider = {
         if (news.failOn === "update") {
             throw new Error(`toy: update refused for ${id}`);
         }
+        await pause(news.delayMs);
         journalAppend(news.journal, `update ${id} size=${olds.size}->${news.size} pw=${typeof news.password}`);
-        const outs: ToyOutputs = { ...news, power: olds.power, generation: olds.generation + 1 };
+        const outs: ToyOutputs = { ...news, power: olds.power, generation: olds.generation + 1, hostPid: process.pid };
         return { outs };
     },
 
@@ -105,6 +115,7 @@ export const toyProvider: pulumi.dynamic.ResourceProvider = {
         if (props.failOn === "delete") {
             throw new Error(`toy: delete refused for ${id}`);
         }
+        await pause(props.delayMs);
         journalAppend(props.journal, `delete ${id}`);
     },
 };
@@ -117,6 +128,7 @@ export interface ToyArgs {
     failOn?: pulumi.Input<string>;
     zone?: pulumi.Input<string>;
     label?: pulumi.Input<string>;
+    delayMs?: pulumi.Input<number>;
 }
 
 export class Toy extends pulumi.dynamic.Resource {
@@ -125,9 +137,17 @@ export class Toy extends pulumi.dynamic.Resource {
     declare public readonly password: pulumi.Output<string | undefined>;
     declare public readonly power: pulumi.Output<string>;
     declare public readonly generation: pulumi.Output<number>;
+    declare public readonly hostPid: pulumi.Output<number>;
 
     constructor(name: string, args: ToyArgs, opts?: pulumi.CustomResourceOptions) {
-        super(toyProvider, name, { power: undefined, generation: undefined, password: undefined, ...args }, opts, "toy", "Toy");
+        super(
+            toyProvider,
+            name,
+            { power: undefined, generation: undefined, hostPid: undefined, password: undefined, ...args },
+            opts,
+            "toy",
+            "Toy",
+        );
     }
 }
 
