@@ -163,11 +163,15 @@ export interface UpOptions {
     replace?: string[];
     /** Kill the host this many ms into the operation, as an interrupted `pulumi up` leaves things. */
     interruptAfterMs?: number;
+    /** Kill the host as soon as this returns true (polled every 20 ms), e.g. once the VM was asked to stop. */
+    interruptWhen?: () => boolean;
 }
 
 export interface OperationOptions {
     /** Kill the host this many ms into the operation. */
     interruptAfterMs?: number;
+    /** Kill the host as soon as this returns true (polled every 20 ms). */
+    interruptWhen?: () => boolean;
 }
 
 export interface Engine {
@@ -478,10 +482,7 @@ class MiniEngine implements Engine {
      * One operation: a host of its own (the engine loads plugins per deployment), the previous run's pending
      * operations reported and dropped, and the interruption timer.
      */
-    private operation(
-        options: { preview?: boolean; replace?: string[]; interruptAfterMs?: number },
-        body: (run: Run) => Promise<RunResult>,
-    ): Promise<RunResult> {
+    private operation(options: UpOptions, body: (run: Run) => Promise<RunResult>): Promise<RunResult> {
         return this.exclusive(async () => {
             await this.settleRpcs(5000);
             const logStart = this.hostLogs().length;
@@ -499,25 +500,39 @@ class MiniEngine implements Engine {
                 this.pending = [];
             }
             let timer: NodeJS.Timeout | undefined;
+            let poll: NodeJS.Timeout | undefined;
+            const interrupt = (): void => {
+                if (run.interrupted) {
+                    return;
+                }
+                run.interrupted = true;
+                this.pending = [...run.inflight].map((p) => ({ ...p }));
+                void host.kill();
+                const e = new EngineError(`the operation was interrupted with ${this.pending.length} operations in flight`, {
+                    urn: "",
+                    name: "",
+                    type: "",
+                    op: "update",
+                });
+                e.interrupted = true;
+                run.fail(e);
+            };
             if (options.interruptAfterMs !== undefined) {
-                timer = setTimeout(() => {
-                    run.interrupted = true;
-                    this.pending = [...run.inflight].map((p) => ({ ...p }));
-                    void host.kill();
-                    const e = new EngineError(`the operation was interrupted with ${this.pending.length} operations in flight`, {
-                        urn: "",
-                        name: "",
-                        type: "",
-                        op: "update",
-                    });
-                    e.interrupted = true;
-                    run.fail(e);
-                }, options.interruptAfterMs);
+                timer = setTimeout(interrupt, options.interruptAfterMs);
+            }
+            const when = options.interruptWhen;
+            if (when) {
+                poll = setInterval(() => {
+                    if (when()) {
+                        interrupt();
+                    }
+                }, 20);
             }
             try {
                 return await body(run);
             } finally {
                 clearTimeout(timer);
+                clearInterval(poll);
                 if (this.options.reuseHost && !run.interrupted) {
                     this.idleHost = host;
                 } else {
