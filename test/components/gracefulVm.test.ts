@@ -3,6 +3,13 @@ import { GracefulVm } from "../../components/gracefulVm";
 import { InputError, InputErrors } from "../../src/power/errors";
 import { recordRegistrations, secretSig, valueOf } from "./mocks";
 
+/** Another provider's VM resource, as the program would create it. */
+class Machine extends pulumi.CustomResource {
+    constructor(name: string) {
+        super("test:index:Vm", name, { vmName: "web-1" });
+    }
+}
+
 const customTarget = { module: "/opt/drivers/fake.js", options: { vm: "web-1" }, secrets: { token: pulumi.secret("tok-Sup3rS3cret") } };
 
 describe("GracefulVm", () => {
@@ -88,5 +95,26 @@ describe("GracefulVm", () => {
             gracefulShutdownTimeout: pulumi.output("90s"),
         });
         expect(await valueOf(vm.observedPowerState)).toBe("running");
+    });
+
+    test("the vm argument makes the power resource depend on the VM's own resource and carry its id", async () => {
+        const { registrations, resources } = await recordRegistrations();
+        const machine = new Machine("web-vm");
+        const vm = new GracefulVm("web", { vm: machine, target: { custom: { module: "/opt/d.js", name: "web-1" } } });
+        await valueOf(vm.observedPowerState);
+        // eslint-disable-next-line @typescript-eslint/no-explicit-any
+        await (pulumi.runtime as any).waitForRPCs();
+        const power = registrations.find((r) => r.name === "web-power");
+        expect(power?.dependencies).toContain(await valueOf(machine.urn));
+        expect(resources.find((r) => r.name === "web-power")?.inputs.vmResourceId).toBe("web-vm-id");
+    });
+
+    test("without the vm argument a literal target depends on nothing", async () => {
+        const { registrations } = await recordRegistrations();
+        const vm = new GracefulVm("lone", { target: { custom: { module: "/opt/d.js", name: "web-1" } } });
+        await valueOf(vm.observedPowerState);
+        // eslint-disable-next-line @typescript-eslint/no-explicit-any
+        await (pulumi.runtime as any).waitForRPCs();
+        expect(registrations.find((r) => r.name === "lone-power")?.dependencies).toEqual([]);
     });
 });

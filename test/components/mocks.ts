@@ -6,6 +6,8 @@ export interface Registration {
     parent: string;
     inputs: Record<string, unknown>;
     additionalSecretOutputs: string[];
+    /** URNs the SDK says this resource depends on (dependsOn and property dependencies). */
+    dependencies: string[];
 }
 
 /**
@@ -42,6 +44,7 @@ export async function recordRegistrations(
             parent: request.getParent(),
             inputs: request.getObject()?.toJavaScript() ?? {},
             additionalSecretOutputs: request.getAdditionalsecretoutputsList(),
+            dependencies: request.getDependenciesList(),
         });
         return original(request, callback);
     };

@@ -51,4 +51,23 @@ describe("VmPower diff", () => {
     test("a timeout change is an update", async () => {
         expect(await diff("id", olds, { ...inputs, gracefulShutdownTimeout: "5m" })).toMatchObject({ changes: true, replaces: [] });
     });
+
+    test("the whole target unknown (the engine asking before it replaces the VM delete-first) is a delete-first replacement", async () => {
+        const result = await diff("id", olds, { ...inputs, target: unknownValue });
+        expect(result).toMatchObject({ changes: true, replaces: ["target"], deleteBeforeReplace: true });
+    });
+
+    test("the VM's own resource replaced (a new id, or one not known yet) replaces the power resource delete-first", async () => {
+        const tied = { ...olds, vmResourceId: "vm-1" };
+        expect(await diff("id", tied, { ...inputs, vmResourceId: "vm-2" })).toMatchObject({
+            replaces: ["vmResourceId"],
+            deleteBeforeReplace: true,
+        });
+        expect(await diff("id", tied, { ...inputs, vmResourceId: unknownValue })).toMatchObject({ replaces: ["vmResourceId"] });
+        expect(await diff("id", tied, { ...inputs, vmResourceId: "vm-1" })).toMatchObject({ changes: false, replaces: [] });
+    });
+
+    test("tying an existing power resource to its VM's resource is an update, not a replacement", async () => {
+        expect(await diff("id", olds, { ...inputs, vmResourceId: "vm-1" })).toMatchObject({ changes: true, replaces: [] });
+    });
 });
