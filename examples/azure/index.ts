@@ -30,6 +30,8 @@ const nic = new azure.network.NetworkInterface("web-1", {
     ],
 });
 
+// GracefulAzureVm creates the VM and ties its power resource to it (after the VM, deleted and
+// replaced before it; see docs/pulumi-up.md).
 const web = new GracefulAzureVm("web-1", {
     vm: {
         resourceGroupName: group.name,

@@ -8,8 +8,12 @@ import { DesiredPowerState, GracefulVm, ShutdownOnDestroyPolicy } from "pulumi-g
  *   pulumi config set graceful-vm:powerState OffGraceful    # ACPI/agent shutdown, hard only after the timeout
  *   pulumi up
  */
-export function localVm(config = new pulumi.Config("graceful-vm")): GracefulVm {
+export function localVm(config = new pulumi.Config("graceful-vm"), vm?: pulumi.CustomResource): GracefulVm {
     return new GracefulVm(config.get("name") ?? "local", {
+        // The domain exists outside this program here. When a resource in the same program
+        // creates it, pass that resource: the power resource is then created after it, shuts the
+        // guest down before it is deleted, and is replaced with it (docs/pulumi-up.md).
+        vm,
         target: {
             libvirt: {
                 uri: config.get("uri") ?? "qemu:///system",

@@ -34,6 +34,9 @@ const vm = new proxmoxve.VmLegacy(
 );
 
 const web = new GracefulVm("web-1", {
+    // After the VM, before its deletion, and replaced with it: a VM replaced delete-first (a new
+    // vmId) is shut down gracefully before proxmoxve deletes it. See docs/pulumi-up.md.
+    vm,
     target: {
         proxmox: proxmoxTargetFromVm(vm, {
             endpoint: pve.require("endpoint"),

@@ -7,6 +7,8 @@ const config = new pulumi.Config("graceful-vm");
 const caCertFile = config.get("caCertFile");
 
 const vm = new GracefulVm("web", {
+    // The VM exists outside this program. If a resource here creates it, pass it as `vm` and build
+    // `target.vsphere.vm` from its outputs, so the engine orders the two (docs/pulumi-up.md).
     target: {
         vsphere: {
             url: config.require("url"),
