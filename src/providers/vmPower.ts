@@ -28,8 +28,9 @@ export interface VmPowerPolicyArgs {
      */
     readonly forceAfterTimeout?: pulumi.Input<boolean>;
     /**
-     * What happens to the VM when this resource is destroyed, before the VM's own resource
-     * deletes it: `graceful` (as `OffGraceful`), `hard`, or `none`.
+     * What happens to the VM when this resource is destroyed: `graceful` (as `OffGraceful`),
+     * `hard`, or `none`. It runs before the VM's own resource deletes the VM only when this
+     * resource depends on it (`vm`, a target built from the VM's outputs, or `dependsOn`).
      * @default "graceful"
      */
     readonly shutdownOnDestroy?: pulumi.Input<ShutdownOnDestroyPolicy>;

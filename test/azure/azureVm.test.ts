@@ -9,6 +9,7 @@ interface Recorded {
     name: string;
     parent: string;
     inputs: Record<string, unknown>;
+    dependencies: string[];
 }
 
 /** setMocks where the VM gets a real ARM id, recording what each child receives and its parent. */
@@ -42,6 +43,7 @@ async function mockEngine(): Promise<Recorded[]> {
             name: request.getName(),
             parent: request.getParent(),
             inputs: request.getObject()?.toJavaScript() ?? {},
+            dependencies: request.getDependenciesList(),
         });
         return original(request, callback);
     };
@@ -107,6 +109,9 @@ describe("GracefulAzureVm", () => {
         });
         expect(JSON.stringify(power.inputs.target)).not.toContain("component-secret");
         expect((power.inputs.credentials as Record<string, unknown>)[secretSig]).toBeDefined();
+        // Tied to the VM: ordered around it and replaced with it (docs/pulumi-up.md).
+        expect(power.inputs.vmResourceId).toMatch(/\/virtualMachines\/web-1$/);
+        expect(power.dependencies).toContain(await new Promise<string>((resolve) => vm.vm.urn.apply(resolve)));
     });
 
     test("without hooks the VM's osProfile is passed through untouched", async () => {
