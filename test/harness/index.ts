@@ -7,7 +7,11 @@
  *     expect(r.steps.map((s) => s.op)).toEqual(["create"]);
  *     expect(r.outputs("web-power").observedPowerState).toBe("running");
  *     await engine.up(program, { preview: true });        // Check + Diff only
- *     await engine.refresh(); await engine.destroy();
+ *     await engine.refresh(); await engine.destroy();      // deletes by the dependency graph, in parallel groups
+ *     await engine.up(program, { replace: ["web-power"] }); // pulumi up --replace
+ *     await engine.up(program, { refresh: true });         // pulumi up --refresh (options: refresh: always)
+ *     await engine.up(program, { interruptWhen: () => ... }); // killed mid-way: engine.pendingOperations()
+ *     startEngine({ fakeProviders: { "my:index:Vm": {...} } }) // the VM's own resource, tracked in the graph
  *     expect(engine.hostLogs()).not.toContain(secret);
  *     await engine.close();                               // afterAll
  *
