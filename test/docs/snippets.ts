@@ -58,6 +58,8 @@ declare global {
     const url: string;
     const token: string;
     const lbToken: pulumi.Output<string>;
+    /** the VM's own resource, e.g. a \`@pulumi/libvirt\` Domain */
+    const domain: pulumi.CustomResource & { readonly name: pulumi.Output<string> };
 }
 export {};
 `;
