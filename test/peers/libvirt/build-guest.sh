@@ -10,7 +10,7 @@
 # changes. The kernel and qemu-guest-agent .debs are fetched with `apt-get download` (~71 MB the
 # first time) and unpacked into the cache, never installed on the host.
 set -euo pipefail
-# shellcheck source=test/peers/libvirt/common.sh
+# shellcheck source=common.sh source-path=SCRIPTDIR
 . "$(dirname "$0")/common.sh"
 
 # The exact kernel package linux-image-amd64 points to (e.g. linux-image-6.1.0-56-amd64) and the
@@ -25,7 +25,7 @@ else
     [ -n "$kpkg" ] || die "cannot resolve linux-image-amd64 (run install.sh: it refreshes the apt lists)"
     kversion=$(apt-cache policy "$kpkg" | awk '/Candidate:/ { print $2 }')
     ga_version=$(apt-cache policy qemu-guest-agent | awk '/Candidate:/ { print $2 }')
-    [ -n "$ga_version" ] && [ "$ga_version" != "(none)" ] || die "no qemu-guest-agent candidate in the apt lists"
+    { [ -n "$ga_version" ] && [ "$ga_version" != "(none)" ]; } || die "no qemu-guest-agent candidate in the apt lists"
     mkdir -p "$LVPEER_CACHE"
     printf '%s\n%s %s %s\n' "$apt_key" "$kpkg" "$kversion" "$ga_version" > "$resolved"
 fi

@@ -9,6 +9,7 @@ PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH
 export PATH
 LVPEER_STATE=${LVPEER_STATE:-/tmp/graceful-vm-peers/libvirt}
 LVPEER_CACHE=${LVPEER_CACHE:-/tmp/graceful-vm-peers/cache/libvirt}
+# shellcheck disable=SC2034 # used by the scripts that source this
 peer_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 log() { echo "libvirt peer: $*" >&2; }

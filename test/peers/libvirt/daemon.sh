@@ -17,7 +17,7 @@
 # root; only libvirt-daemon-system creates them. When they are missing, copies of /etc/passwd and
 # /etc/group that add them are bind-mounted inside the namespace only.
 set -euo pipefail
-# shellcheck source=test/peers/libvirt/common.sh
+# shellcheck source=common.sh source-path=SCRIPTDIR
 . "$(dirname "$0")/common.sh"
 need_root
 
@@ -40,8 +40,8 @@ start() {
     flock 8
 
     if is_proc "$(daemon_pid)" libvirtd; then
-        local i
-        for i in $(seq 1 50); do
+        local _
+        for _ in $(seq 1 50); do
             answers && break
             sleep 0.2
         done
@@ -92,8 +92,9 @@ EOF
         { cat /etc/group && echo "libvirt-qemu:x:64055:"; } > "$group_copy"
     fi
 
-    # libvirtd -d forks and the parent exits; the namespace lives as long as the daemon does.
-    # No `exec 8>&-` needed: flock's descriptor is closed for the daemon by the redirection below.
+    # libvirtd -d forks and the parent exits; the namespace lives as long as the daemon does. The
+    # daemon must not inherit fd 8 (the start lock), or it would hold the lock as long as it runs.
+    # shellcheck disable=SC2016 # the variables are expanded by the inner bash
     if ! STATE="$state" PASSWD_COPY="$passwd_copy" GROUP_COPY="$group_copy" \
         unshare --mount --propagation private bash -euc '
             mount --bind "$STATE/etc" /etc/libvirt
@@ -109,8 +110,8 @@ EOF
         tail -n 5 "$state/log/libvirtd.stdout" >&2
         die "could not start libvirtd in a private mount namespace"
     fi
-    local i
-    for i in $(seq 1 150); do
+    local _
+    for _ in $(seq 1 150); do
         answers && break
         sleep 0.2
     done

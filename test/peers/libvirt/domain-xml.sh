@@ -33,10 +33,10 @@ case $name in *[!A-Za-z0-9_.-]*)
     exit 2
     ;;
 esac
-[ -s "$guest/vmlinuz" ] && [ -s "$guest/initramfs.cpio.gz" ] || {
+if [ ! -s "$guest/vmlinuz" ] || [ ! -s "$guest/initramfs.cpio.gz" ]; then
     echo "domain-xml.sh: no guest image in $guest (run build-guest.sh)" >&2
     exit 1
-}
+fi
 guest=$(cd "$guest" && pwd)
 mkdir -p "$logs"
 logs=$(cd "$logs" && pwd)

@@ -9,7 +9,7 @@
 # default network, and expects systemd to run libvirtd; daemon.sh runs a private one instead.
 # The guest kernel and qemu-guest-agent are never installed: build-guest.sh unpacks their .debs.
 set -euo pipefail
-# shellcheck source=test/peers/libvirt/common.sh
+# shellcheck source=common.sh source-path=SCRIPTDIR
 . "$(dirname "$0")/common.sh"
 need_root
 

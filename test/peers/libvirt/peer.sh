@@ -16,7 +16,7 @@
 #   LVPEER_SCRIPTS      this directory (domain-xml.sh)
 #   LVPEER_DOMAIN_TYPE  qemu (TCG) unless set to kvm before `start`
 set -euo pipefail
-# shellcheck source=test/peers/libvirt/common.sh
+# shellcheck source=common.sh source-path=SCRIPTDIR
 . "$(dirname "$0")/common.sh"
 
 case "${1:-}" in

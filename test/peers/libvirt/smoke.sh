@@ -3,7 +3,7 @@
 # time and checks each behaviour the tests rely on. Ends with "N passed, N failed"; exit 1 on any
 # failure. Over SSH too when the SSH front runs (ssh.sh start). ~40 s on 2 busy cores.
 set -uo pipefail
-# shellcheck source=test/peers/libvirt/common.sh
+# shellcheck source=common.sh source-path=SCRIPTDIR
 . "$(dirname "$0")/common.sh"
 need_root
 
@@ -101,8 +101,8 @@ if [ -s "$(dirname "$LVPEER_STATE")/libvirt-ssh/port" ]; then
 fi
 
 for d in $a $b; do
-    v destroy --domain $d > /dev/null 2>&1
-    v undefine --domain $d > /dev/null 2>&1
+    v destroy --domain "$d" > /dev/null 2>&1
+    v undefine --domain "$d" > /dev/null 2>&1
     rm -f "$LVPEER_STATE/$d.xml" "$LVPEER_LOG_DIR/$d".*.log
 done
 echo "$passed passed, $failed failed"

@@ -30,7 +30,7 @@
 # LVPEER_SSH_KNOWN_HOSTS_UNKNOWN, LVPEER_SSH_KNOWN_HOSTS_CHANGED, LVPEER_SSH_CONFIG (the good
 # client config), LVPEER_SSH_COMMAND (the good wrapper), LVPEER_SSH_STATE, LVPEER_SSH_LOG (sshd's log).
 set -euo pipefail
-# shellcheck source=test/peers/libvirt/common.sh
+# shellcheck source=common.sh source-path=SCRIPTDIR
 . "$(dirname "$0")/common.sh"
 need_root
 
@@ -120,8 +120,8 @@ EOF
         mkdir -p /run/sshd # sshd's privilege-separation directory (Debian's sshd refuses to start without it)
         /usr/sbin/sshd -t -f "$dir/sshd_config" || die "sshd rejects $dir/sshd_config"
         /usr/sbin/sshd -f "$dir/sshd_config" -E "$dir/sshd.log" 8>&- || die "sshd did not start; see $dir/sshd.log"
-        local i
-        for i in $(seq 1 50); do
+        local _
+        for _ in $(seq 1 50); do
             [ -s "$pidfile" ] && port_in_use "$port" && break
             sleep 0.1
         done

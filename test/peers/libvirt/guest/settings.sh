@@ -1,4 +1,4 @@
-# shellcheck shell=sh
+# shellcheck shell=sh disable=SC2034 # the variables are for the scripts that source this
 # Sourced by the guest's scripts (busybox ash): the knobs from the kernel command line, and `say`,
 # which writes one line to the hook log the host reads (ttyS1, a libvirt file serial) and the console.
 #   lvtest.mode=graceful|hung       hung: no power-button driver, and the agent's shutdown is ignored
@@ -7,6 +7,7 @@
 MODE=graceful
 PRESTOP_DELAY=0
 AGENT=1
+# shellcheck disable=SC2013 # the command line is one line of words
 for arg in $(cat /proc/cmdline); do
     case $arg in
     lvtest.mode=*) MODE=${arg#*=} ;;
