@@ -2,10 +2,10 @@
 # The main job on the local default: a real libvirt/QEMU guest on this machine, driven by the
 # `graceful-vm` CLI exactly as a CI pipeline or a maintenance window would.
 #
-#   bash scripts/local-demo.sh          # as root on Debian 12; ~30 s the first time, ~20 s after
-#   bash scripts/local-demo.sh --stop   # also stop the private libvirtd and delete its state
+#   npm ci && bash scripts/local-demo.sh   # as root on Debian 12, from a bare clone
+#   bash scripts/local-demo.sh --stop      # also stop the private libvirtd and delete its state
 #
-# 1. starts the libvirt peer (../shared/peers/libvirt: apt packages, a tiny guest image, a
+# 1. starts the libvirt peer (test/peers/libvirt: Debian packages, a tiny guest image, a
 #    private libvirtd that touches nothing of the system's libvirt);
 # 2. defines the guest `graceful-vm-demo` (it runs a pre-stop hook when asked to shut down)
 #    and boots it;
@@ -23,9 +23,10 @@ stop_peer=0
 say() { printf '\n\033[1m== %s\033[0m\n' "$*" >&2; }
 
 if [ "$(id -u)" != 0 ]; then
-    echo "local-demo: needs root (it installs libvirt/QEMU and runs a private libvirtd)" >&2
+    echo "local-demo: needs root on Debian 12 (it installs libvirt and QEMU from Debian's packages and runs a private libvirtd): sudo bash scripts/local-demo.sh" >&2
     exit 1
 fi
+[ -d node_modules ] || { echo "local-demo: run 'npm ci' first (the CLI is built from this checkout)" >&2; exit 1; }
 
 say "build"
 npm run --silent build >&2 || { [ -f lib/src/cli/main.js ] && echo "local-demo: build reported errors; using the compiled CLI anyway" >&2; } || exit 1
