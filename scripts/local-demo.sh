@@ -20,7 +20,9 @@ cd "$(dirname "$0")/.."
 stop_peer=0
 [ "${1:-}" = "--stop" ] && stop_peer=1
 
-say() { printf '\n\033[1m== %s\033[0m\n' "$*" >&2; }
+t0=$(date +%s%N)
+# Each step with the seconds since the start, so a slow machine shows where the time goes.
+say() { printf '\n\033[1m== %s\033[0m (%s s)\n' "$*" "$(awk -v a="$t0" -v b="$(date +%s%N)" 'BEGIN { printf "%.1f", (b - a) / 1e9 }')" >&2; }
 
 if [ "$(id -u)" != 0 ]; then
     echo "local-demo: needs root on Debian 12 (it installs libvirt and QEMU from Debian's packages and runs a private libvirtd): sudo bash scripts/local-demo.sh" >&2
