@@ -7,7 +7,9 @@
 #
 # How: libvirtd runs in its own mount namespace where $LVPEER_STATE/etc is bind-mounted over
 # /etc/libvirt (our libvirtd.conf and qemu.conf) and $LVPEER_STATE/{run,lib,log,cache} over
-# /run/libvirt, /var/lib/libvirt, /var/log/libvirt, /var/cache/libvirt. The system's libvirt
+# /run/libvirt, /var/lib/libvirt, /var/log/libvirt, and a directory of $LVPEER_CACHE over
+# /var/cache/libvirt (QEMU capability probing costs ~7 s; its result survives `stop`, one cache
+# per state directory so two daemons never write the same files). The system's libvirt
 # configuration is never read or written, and peers with different state directories run side by
 # side. On the host only the empty mount-point directories are created when missing; they are
 # never removed, because removing a directory that is a mount point in another namespace (another
@@ -26,6 +28,7 @@ sock=$state/run/libvirt-sock
 uri="qemu:///system?socket=$sock"
 pidfile=$state/libvirtd.pid
 marker=$state/.graceful-vm-libvirt-peer
+daemon_cache=$LVPEER_CACHE/daemon-$(echo "$state" | sha256sum | cut -c1-12)
 
 answers() { timeout 10 virsh -q -c "$uri" version > /dev/null 2>&1; }
 daemon_pid() { cat "$pidfile" 2>/dev/null || true; }
@@ -53,7 +56,7 @@ start() {
         die "libvirtd $(daemon_pid) does not answer on $sock; run daemon.sh stop first"
     fi
 
-    mkdir -p "$state"/{etc/qemu,run,lib,log,cache,guests}
+    mkdir -p "$state"/{etc/qemu,run,lib,log,guests} "$daemon_cache"
     touch "$marker"
     rm -f "$pidfile"
     # Root-only sockets without authentication: there is no polkit, and only root can reach them.
@@ -95,13 +98,13 @@ EOF
     # libvirtd -d forks and the parent exits; the namespace lives as long as the daemon does. The
     # daemon must not inherit fd 8 (the start lock), or it would hold the lock as long as it runs.
     # shellcheck disable=SC2016 # the variables are expanded by the inner bash
-    if ! STATE="$state" PASSWD_COPY="$passwd_copy" GROUP_COPY="$group_copy" \
+    if ! STATE="$state" DAEMON_CACHE="$daemon_cache" PASSWD_COPY="$passwd_copy" GROUP_COPY="$group_copy" \
         unshare --mount --propagation private bash -euc '
             mount --bind "$STATE/etc" /etc/libvirt
             mount --bind "$STATE/run" /run/libvirt
             mount --bind "$STATE/lib" /var/lib/libvirt
             mount --bind "$STATE/log" /var/log/libvirt
-            mount --bind "$STATE/cache" /var/cache/libvirt
+            mount --bind "$DAEMON_CACHE" /var/cache/libvirt
             [ -z "$PASSWD_COPY" ] || mount --bind "$PASSWD_COPY" /etc/passwd
             [ -z "$GROUP_COPY" ] || mount --bind "$GROUP_COPY" /etc/group
             exec libvirtd -d -f /etc/libvirt/libvirtd.conf -p "$STATE/libvirtd.pid" 8>&-
