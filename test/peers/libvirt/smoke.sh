@@ -93,7 +93,7 @@ sleep 3
 check "endless pre-stop hook: still running 3 s later, no prestop: done" eval "is_running $b && ! logged $b 'prestop: done'"
 
 # 3. over SSH, when the front runs
-if [ -s "$(dirname "$LVPEER_STATE")/libvirt-ssh/port" ]; then
+if [ -s "${LVPEER_SSH_STATE:-$(dirname "$LVPEER_STATE")/libvirt-ssh}/port" ]; then
     eval "$(bash "$peer_dir/ssh.sh" start 2> /dev/null)"
     check "over SSH: virsh list --all sees the smoke guests" eval "virsh -q -c \"\$LVPEER_SSH_URI\" list --all --name | grep -qx $b"
     check "over SSH: unknown host key refused" eval "! virsh -q -c \"\$LVPEER_SSH_URI_UNKNOWN_HOST\" list > /dev/null 2>&1"
