@@ -30,8 +30,13 @@ if [ "$(id -u)" != 0 ]; then
 fi
 [ -d node_modules ] || { echo "local-demo: run 'npm ci' first (the CLI is built from this checkout)" >&2; exit 1; }
 
-say "build"
-npm run --silent build >&2 || { [ -f lib/src/cli/main.js ] && echo "local-demo: build reported errors; using the compiled CLI anyway" >&2; } || exit 1
+# tsc takes 10-25 s on a busy 2-core machine: only when a source is newer than the compiled CLI.
+if [ -f lib/src/cli/main.js ] && [ -z "$(find index.ts src components package.json tsconfig.json tsconfig.build.json -newer lib/src/cli/main.js -print -quit)" ]; then
+    say "build: lib/ is up to date"
+else
+    say "build"
+    npm run --silent build >&2 || { [ -f lib/src/cli/main.js ] && echo "local-demo: build reported errors; using the compiled CLI anyway" >&2; } || exit 1
+fi
 graceful_vm() { node lib/src/cli/main.js "$@"; }
 
 say "libvirt peer (install, guest image, private libvirtd)"
