@@ -45,15 +45,18 @@ echo "URI: $LVPEER_URI" >&2
 
 domain=graceful-vm-demo
 virsh_() { virsh -q -c "$LVPEER_URI" "$@"; }
-cleanup() {
+remove_domain() {
     virsh_ destroy --domain "$domain" >/dev/null 2>&1 || true
     virsh_ undefine --domain "$domain" >/dev/null 2>&1 || true
+}
+cleanup() {
+    remove_domain
     if [ $stop_peer = 1 ]; then bash scripts/peers/libvirt.sh stop; fi
 }
 trap cleanup EXIT
 
 say "define and boot the guest '$domain'"
-cleanup
+remove_domain # a leftover of an interrupted run
 xml=$(mktemp)
 sh "$LVPEER_SCRIPTS/domain-xml.sh" "$domain" graceful "$LVPEER_GUEST_DIR" "$LVPEER_LOG_DIR" > "$xml"
 virsh_ define "$xml" >&2
