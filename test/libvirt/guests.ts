@@ -3,7 +3,7 @@ import * as fs from "fs";
 import * as path from "path";
 
 /**
- * Real test guests on the libvirt peer (../shared/peers/libvirt): defined per test with a
+ * Real test guests on the libvirt peer (test/peers/libvirt): defined per test with a
  * unique name, removed afterwards. Guests boot under software emulation (~5 s, one busy core
  * each), so at most two run at once across all test files: `withGuestSlot` takes one of two
  * lock files in the peer's state directory.
