@@ -103,7 +103,12 @@ export async function runFleet<T, R>(
         if (failedSoFar && onFailure === "halt") {
             haltedBeforeTier ??= tier;
             for (const m of inTier) {
-                reports.set(m.id, { id: m.id, tier, endpoint: m.endpoint, outcome: { status: "skipped", reason: "an earlier tier failed" } });
+                reports.set(m.id, {
+                    id: m.id,
+                    tier,
+                    endpoint: m.endpoint,
+                    outcome: { status: "skipped", reason: "an earlier tier failed" },
+                });
             }
             tiers.push({ tier, startMs: at(), durationMs: 0, done: 0, failed: 0, skipped: inTier.length });
             continue;
@@ -169,7 +174,7 @@ async function runTier<T, R>(
 
     while (waiting.length > 0 || running.size > 0) {
         let startedOne = false;
-        for (let i = 0; i < waiting.length && running.size < options.concurrency; ) {
+        for (let i = 0; i < waiting.length && running.size < options.concurrency;) {
             const member = waiting[i];
             if ((runningPerEndpoint.get(member.endpoint) ?? 0) < perEndpoint) {
                 waiting.splice(i, 1);
@@ -197,6 +202,7 @@ function checkOptions(members: readonly FleetMember<unknown>[], options: FleetOp
     for (const m of members) {
         if (seen.has(m.id)) throw new RangeError(`fleet member ${JSON.stringify(m.id)} appears twice`);
         seen.add(m.id);
-        if (!Number.isInteger(m.tier) || m.tier < 0) throw new RangeError(`fleet member ${JSON.stringify(m.id)}: tier must be a whole number >= 0`);
+        if (!Number.isInteger(m.tier) || m.tier < 0)
+            throw new RangeError(`fleet member ${JSON.stringify(m.id)}: tier must be a whole number >= 0`);
     }
 }
