@@ -154,7 +154,11 @@ export function hookFileName(hook: PlannedHook, index: number): string {
  * at the timeout), where `control-group` would give it a second `TimeoutStopSec=`.
  */
 export function renderPreStopUnit(plan: GuestPlan): string {
-    const after = ["network.target", "network-online.target", ...plan.services.map((s) => s.unit)];
+    // DefaultDependencies=no, with the defaults a service gets written out below, for one reason:
+    // without it multi-user.target (which wants the unit) would be ordered after it, and so after
+    // the listed services; a listed service ordered after cloud-final (itself after
+    // multi-user.target) would close an ordering cycle at every boot.
+    const after = ["sysinit.target", "basic.target", "network.target", "network-online.target", ...plan.services.map((s) => s.unit)];
     const budget = guestBudget(plan);
     const hookItems = budget.items.slice(0, budget.items.length - plan.services.length);
     const comment = [
@@ -171,7 +175,11 @@ export function renderPreStopUnit(plan: GuestPlan): string {
             name: "Unit",
             entries: [
                 ["Description", "graceful-vm preStop hooks"],
+                ["DefaultDependencies", "no"],
+                ["Requires", "sysinit.target"],
                 ["After", after.join(" ")],
+                ["Conflicts", "shutdown.target"],
+                ["Before", "shutdown.target"],
             ],
         },
         {

@@ -24,7 +24,9 @@ describe("GracefulVm: preStop and lifecycle", () => {
         });
         const config = parseUserData((await valueOf(vm.userData)) ?? "");
         expect(config.packages).toEqual(["qemu-guest-agent"]);
-        expect(fileAt(config, guestPaths.unit).content).toContain("After=network.target network-online.target app.service");
+        expect(fileAt(config, guestPaths.unit).content).toContain(
+            "After=sysinit.target basic.target network.target network-online.target app.service",
+        );
     });
 
     test("a budget that cannot fit fails at construction (preview), naming the numbers", async () => {

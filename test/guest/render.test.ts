@@ -66,7 +66,10 @@ describe("rendered user-data", () => {
         expect(unit).toContain("\nType=oneshot\n");
         expect(unit).toContain("\nRemainAfterExit=yes\n");
         expect(unit).toContain(`\nExecStop=${guestPaths.runner}\n`);
-        expect(unit).toContain("\nAfter=network.target network-online.target app.service worker.service\n");
+        expect(unit).toContain("\nAfter=sysinit.target basic.target network.target network-online.target app.service worker.service\n");
+        // No default dependencies: multi-user.target must not be ordered after the unit (see hooks.ts); the defaults are written out.
+        expect(unit).toContain("\nDefaultDependencies=no\nRequires=sysinit.target\n");
+        expect(unit).toContain("\nConflicts=shutdown.target\nBefore=shutdown.target\n");
         // drain 20s + its request 5s + 1s kill grace, deregister 5s + 1s, flush 15s + 1s, plus 1s so the hooks' own timeouts fire first.
         expect(unit).toContain("\nTimeoutStopSec=49s\n");
         expect(unit).toContain("\nKillMode=mixed\n");
