@@ -208,7 +208,9 @@ describeWithPeer("the guest side under misbehaviour, in a real systemd guest", "
                 [logEvent("mark")],
                 {
                     services: [{ name: "sample-app", timeoutStopSec: "5s" }],
-                    userData: sampleAppUserData("graceful", { extraRuncmd: ["set -e", "false", "echo never reached"] }),
+                    userData: sampleAppUserData("graceful", {
+                        extraRuncmd: ["log-event 'runcmd before set -e'", "set -e", "false", "log-event 'runcmd never reached'"],
+                    }),
                     installGuestAgent: false,
                     margin: "5s",
                 },
@@ -223,6 +225,7 @@ describeWithPeer("the guest side under misbehaviour, in a real systemd guest", "
 
         test("cloud-init reports the user's failure, and the hooks are armed all the same", () => {
             expect(run.bootStatus).toBe(3);
+            expect(findAll(run.events, /runcmd/).map((e) => e.text)).toEqual(["event: [runcmd before set -e]"]);
             expect(run.probes.cloudInit.stdout).toMatch(/status: error/);
             expectArmed(run);
         });
