@@ -30,6 +30,15 @@ function stopSeconds(journal: readonly Event[], unit: string): number {
     return find(journal, new RegExp(`Stopped ${escaped}`)).time - find(journal, new RegExp(`Stopping ${escaped}`)).time;
 }
 
+/**
+ * systemd's own record, in one stream: the preStop unit had stopped (its hooks were done) before
+ * the unit's stop began. (The runner's lines are stamped by journald as it reads them, and can lag.)
+ */
+function expectPreStopBefore(run: GuestRun, unit: string): void {
+    const stopped = find(run.journal, /Stopped graceful-vm-prestop\.service/).time;
+    expect(stopped).toBeLessThanOrEqual(find(run.journal, new RegExp(`Stopping ${unit.replace(/\./g, "\\.")}`)).time);
+}
+
 function expectArmed(run: GuestRun): void {
     expect(run.probes.active.stdout.trim()).toBe("active");
     expect(run.probes.marker.status).toBe(0);
@@ -74,6 +83,7 @@ describeWithPeer("the guest side under misbehaviour, in a real systemd guest", "
             expect(run.shutdownResult).toBe("poweroff");
             expect(find(run.journal, /graceful-vm prestop: hook 01-mark done/)).toBeDefined();
             expect(find(run.events, /^event: \[hook mark\]/).time).toBeLessThanOrEqual(find(run.events, /^app: SIGTERM received/).time);
+            expectPreStopBefore(run, "sample-app.service");
         });
     });
 
@@ -129,6 +139,7 @@ describeWithPeer("the guest side under misbehaviour, in a real systemd guest", "
             expect(findAll(run.events, /^event: \[hook deaf-\d\]/)).toHaveLength(3);
             expect(find(run.journal, /hook 04-fourth done/)).toBeDefined();
             expect(find(run.events, /^event: \[hook fourth\]/).time).toBeLessThanOrEqual(find(run.events, /^app: SIGTERM received/).time);
+            expectPreStopBefore(run, "sample-app.service");
         });
 
         test("everything ran within the budget, and systemd never had to stop the unit itself", () => {
@@ -195,6 +206,8 @@ describeWithPeer("the guest side under misbehaviour, in a real systemd guest", "
             const hook = find(run.events, /^event: \[hook mark\]/).time;
             expect(hook).toBeLessThanOrEqual(find(run.events, /^event: \[cg-app main SIGTERM\]/).time);
             expect(hook).toBeLessThanOrEqual(find(run.events, /^event: \[mixed-app main SIGTERM\]/).time);
+            expectPreStopBefore(run, "cg-app.service");
+            expectPreStopBefore(run, "mixed-app.service");
             expect(run.shutdownResult).toBe("poweroff");
             expect(run.shutdownSeconds).toBeLessThan(rendered.budget.totalMs / 1000);
             expectArmed(run);
@@ -233,6 +246,7 @@ describeWithPeer("the guest side under misbehaviour, in a real systemd guest", "
         test("at shutdown the hook runs before the app gets SIGTERM", () => {
             expect(run.shutdownResult).toBe("poweroff");
             expect(find(run.events, /^event: \[hook mark\]/).time).toBeLessThanOrEqual(find(run.events, /^app: SIGTERM received/).time);
+            expectPreStopBefore(run, "sample-app.service");
         });
     });
 
