@@ -4,9 +4,9 @@ import * as path from "path";
 import { tempDir } from "./helpers";
 
 /**
- * Drives the systemd + cloud-init guest peer (scripts/peers/systemd-guest.sh prints
- * SGP_PEER_DIR): boots rendered user-data in a fresh Debian container, runs probes in it, shuts it
- * down (poweroff, as an ACPI button press does, or a reboot) and returns what the guest logged.
+ * Drives the systemd + cloud-init guest peer (test/peers/systemd-guest; scripts/peers/systemd-guest.sh
+ * prints SGP_PEER_DIR): boots rendered user-data in a fresh Debian container, runs probes in it,
+ * optionally reboots it, powers it off as an ACPI button press does, and returns what it logged.
  * Guest and host share the clock, so times from the guest's journal and from the events log the
  * guest writes to a bind-mounted host directory compare directly.
  */
@@ -48,24 +48,28 @@ export interface GuestRun {
     /** run.sh's exit status: 0 cloud-init done, 3 cloud-init reported an error, 1 no boot. */
     readonly bootStatus: number | null;
     readonly events: Event[];
+    /** Every boot's journal. */
     readonly journal: Event[];
     /** The probes' results, taken after boot and before the shutdown. */
     readonly probes: Readonly<Record<string, ProbeResult>>;
+    /** With `reboot`: shutdown.sh's result for the reboot (`reboot`), and the probes after it. */
+    readonly rebootResult?: string;
+    readonly probesAfterReboot: Readonly<Record<string, ProbeResult>>;
     readonly shutdownSeconds: number;
-    /** `poweroff`, `reboot`, or what went wrong. */
+    /** `poweroff`, or what went wrong. */
     readonly shutdownResult: string;
 }
 
 export interface BootOptions {
-    /** How long the guest may take to shut down before it is killed. */
+    /** How long the guest may take to shut down (and to reboot) before it is killed. */
     readonly shutdownTimeoutSeconds: number;
     /** How long run.sh waits for cloud-init to finish. @default 120 */
     readonly bootTimeoutSeconds?: number;
     /** Boot even when cloud-init reports an error (run.sh exit 3), as a failing user runcmd makes it. @default false */
     readonly allowCloudInitError?: boolean;
-    /** Commands run in the guest once it has booted, by name. */
+    /** Commands run in the guest once it has booted (and again after a reboot), by name. */
     readonly probes?: Readonly<Record<string, readonly string[]>>;
-    /** Reboot (`systemctl reboot`) instead of powering off. @default false */
+    /** Reboot first (the guest comes back up on the same disk), then power off. @default false */
     readonly reboot?: boolean;
 }
 
@@ -100,22 +104,32 @@ export function bootAndShutDown(peerDir: string, name: string, userData: string,
         ],
         { encoding: "utf8" },
     );
+    const probe = (): Record<string, ProbeResult> => {
+        const results: Record<string, ProbeResult> = {};
+        for (const [probeName, command] of Object.entries(options.probes ?? {})) {
+            const result = spawnSync("bash", [script("exec.sh"), name, ...command], { encoding: "utf8" });
+            results[probeName] = { status: result.status, stdout: result.stdout };
+        }
+        return results;
+    };
     try {
         const booted = run.status === 0 || (run.status === 3 && options.allowCloudInitError === true);
         if (!booted) throw new Error(`run.sh exited ${run.status} (3 = cloud-init error, 1 = no boot):\n${run.stderr.slice(-3000)}`);
-        const probes: Record<string, ProbeResult> = {};
-        for (const [probe, command] of Object.entries(options.probes ?? {})) {
-            const result = spawnSync("bash", [script("exec.sh"), name, ...command], { encoding: "utf8" });
-            probes[probe] = { status: result.status, stdout: result.stdout };
+        const probes = probe();
+        let rebootResult: string | undefined;
+        let probesAfterReboot: Record<string, ProbeResult> = {};
+        if (options.reboot) {
+            rebootResult = shutDown(peerDir, name, options, ["--reboot"]).shutdownResult;
+            probesAfterReboot = probe();
         }
-        const down = options.reboot
-            ? rebootGuest(peerDir, name, run.stdout, logDir, options.shutdownTimeoutSeconds)
-            : powerOff(peerDir, name, options);
+        const down = shutDown(peerDir, name, options, []);
         return {
             bootStatus: run.status,
             events: readEvents(path.join(logDir, "events.log")),
             journal: readEvents(path.join(logDir, "guest", "journal.txt")),
             probes,
+            rebootResult,
+            probesAfterReboot,
             ...down,
         };
     } finally {
@@ -123,10 +137,15 @@ export function bootAndShutDown(peerDir: string, name: string, userData: string,
     }
 }
 
-function powerOff(peerDir: string, name: string, options: BootOptions): Pick<GuestRun, "shutdownSeconds" | "shutdownResult"> {
+function shutDown(
+    peerDir: string,
+    name: string,
+    options: BootOptions,
+    extra: readonly string[],
+): Pick<GuestRun, "shutdownSeconds" | "shutdownResult"> {
     const down = spawnSync(
         "bash",
-        [path.join(peerDir, "shutdown.sh"), name, "--timeout", String(options.shutdownTimeoutSeconds), "--kill-on-timeout"],
+        [path.join(peerDir, "shutdown.sh"), name, ...extra, "--timeout", String(options.shutdownTimeoutSeconds), "--kill-on-timeout"],
         { encoding: "utf8" },
     );
     const vars = keyValues(down.stdout);
@@ -134,52 +153,6 @@ function powerOff(peerDir: string, name: string, options: BootOptions): Pick<Gue
         shutdownSeconds: Number(vars.SGP_SHUTDOWN_SECONDS),
         shutdownResult: vars.SGP_SHUTDOWN_RESULT ?? `shutdown.sh exited ${down.status}: ${down.stderr.slice(-2000)}`,
     };
-}
-
-/**
- * shutdown.sh only powers off: reboot from inside the guest, wait for systemd-nspawn to exit
- * (a container's reboot ends it), and read the journal from the guest's disk.
- */
-function rebootGuest(
-    peerDir: string,
-    name: string,
-    runStdout: string,
-    logDir: string,
-    timeoutSeconds: number,
-): Pick<GuestRun, "shutdownSeconds" | "shutdownResult"> {
-    const vars = keyValues(runStdout);
-    const nspawnPid = Number(vars.SGP_NSPAWN_PID);
-    const rootfs = vars.SGP_ROOTFS;
-    if (!nspawnPid || !rootfs) throw new Error(`run.sh printed no SGP_NSPAWN_PID or SGP_ROOTFS:\n${runStdout}`);
-    const start = Date.now();
-    const asked = spawnSync("bash", [path.join(peerDir, "exec.sh"), name, "systemctl", "reboot", "--no-block"], { encoding: "utf8" });
-    if (asked.status !== 0) return { shutdownSeconds: NaN, shutdownResult: `systemctl reboot failed: ${asked.stderr}` };
-    let result = "timeout";
-    while (Date.now() - start < timeoutSeconds * 1000) {
-        if (!isAlive(nspawnPid)) {
-            result = "reboot";
-            break;
-        }
-        spawnSync("sleep", ["0.05"]);
-    }
-    const seconds = (Date.now() - start) / 1000;
-    const guestLogs = path.join(logDir, "guest");
-    fs.mkdirSync(guestLogs, { recursive: true });
-    const journal = spawnSync("journalctl", ["-D", path.join(rootfs, "var/log/journal"), "-o", "short-unix", "--no-pager"], {
-        encoding: "utf8",
-        maxBuffer: 64 * 1024 * 1024,
-    });
-    fs.writeFileSync(path.join(guestLogs, "journal.txt"), journal.stdout);
-    return { shutdownSeconds: seconds, shutdownResult: result };
-}
-
-function isAlive(pid: number): boolean {
-    try {
-        process.kill(pid, 0);
-        return true;
-    } catch {
-        return false;
-    }
 }
 
 /** `systemctl show` output (blocks of `Key=value` lines) as one record per unit. */

@@ -250,28 +250,54 @@ describeWithPeer("the guest side under misbehaviour, in a real systemd guest", "
         });
     });
 
-    describe("reboot", () => {
+    describe("reboot, with a listed service ordered after cloud-final", () => {
         let run: GuestRun;
         beforeAll(() => {
             const rendered = renderGuestUserData(
                 [{ ...logEvent("poweroff-only"), on: ["poweroff"] }, { ...logEvent("reboot-only"), on: ["reboot"] }, logEvent("always")],
                 {
                     services: [{ name: "sample-app", timeoutStopSec: "5s" }],
-                    userData: sampleAppUserData("graceful"),
+                    userData: sampleAppUserData("graceful", { afterCloudFinal: true }),
                     installGuestAgent: false,
                     margin: "5s",
                 },
                 { platform: "libvirt", gracefulTimeoutMs: 60_000 },
             );
-            run = bootAndShutDown(env.SGP_PEER_DIR, name("reboot"), rendered.userData, { shutdownTimeoutSeconds: 60, reboot: true });
+            run = bootAndShutDown(env.SGP_PEER_DIR, name("reboot"), rendered.userData, {
+                shutdownTimeoutSeconds: 90,
+                reboot: true,
+                probes: { ...armedProbes, app: ["systemctl", "is-active", "sample-app.service"] },
+            });
         });
 
-        test("hooks run on reboot too, except those for poweroff only", () => {
-            expect(run.shutdownResult).toBe("reboot");
+        test("hooks run on reboot too, except those for poweroff only; then on poweroff, except those for reboot only", () => {
+            expect(run.rebootResult).toBe("reboot");
+            expect(run.shutdownResult).toBe("poweroff");
             expect(find(run.journal, /graceful-vm prestop: begin \(3 hooks, shutdown kind reboot\)/)).toBeDefined();
             expect(find(run.journal, /hook 01-poweroff-only skipped \(runs on poweroff only, this is a reboot\)/)).toBeDefined();
-            expect(findAll(run.events, /^event: \[hook/).map((e) => e.text)).toEqual(["event: [hook reboot-only]", "event: [hook always]"]);
-            expect(find(run.events, /^event: \[hook always\]/).time).toBeLessThanOrEqual(find(run.events, /^app: SIGTERM received/).time);
+            expect(find(run.journal, /graceful-vm prestop: begin \(3 hooks, shutdown kind poweroff\)/)).toBeDefined();
+            expect(find(run.journal, /hook 02-reboot-only skipped \(runs on reboot only, this is a poweroff\)/)).toBeDefined();
+            expect(findAll(run.events, /^event: \[hook/).map((e) => e.text)).toEqual([
+                "event: [hook reboot-only]",
+                "event: [hook always]",
+                "event: [hook poweroff-only]",
+                "event: [hook always]",
+            ]);
+            const sigterms = findAll(run.events, /^app: SIGTERM received/).map((e) => e.time);
+            const always = findAll(run.events, /^event: \[hook always\]/).map((e) => e.time);
+            expect(sigterms).toHaveLength(2);
+            expect(always[0]).toBeLessThanOrEqual(sigterms[0]);
+            expect(always[1]).toBeLessThanOrEqual(sigterms[1]);
+        });
+
+        test("after the reboot the hooks are armed again and the app runs: no ordering cycle at the second boot", () => {
+            expectArmed(run);
+            for (const probes of [run.probes, run.probesAfterReboot]) {
+                expect(probes.active.stdout.trim()).toBe("active");
+                expect(probes.marker.status).toBe(0);
+                expect(probes.app.stdout.trim()).toBe("active");
+            }
+            expect(findAll(run.journal, /ordering cycle|Job .* deleted to break/i)).toEqual([]);
         });
     });
 });
