@@ -22,19 +22,21 @@ export const execExample: GuestExample = {
             timeout: "20s",
         },
     ],
-    lifecycle: { services: [{ name: "worker", timeoutStopSec: "30s" }] },
+    // mixed: the worker's helpers get SIGKILL as soon as it exits, so its stop takes one 30s at most.
+    lifecycle: { services: [{ name: "worker", timeoutStopSec: "30s", killMode: "mixed" }] },
 };
 
 /** drain: fail the health check, then wait until the load balancer has taken the VM out. */
 export const drainExample: GuestExample = {
     gracefulShutdownTimeout: "90s",
     preStop: [{ name: "drain", drain: { createFile: "/run/app/draining", seconds: "30s" } }],
-    lifecycle: { services: [{ name: "app", timeoutStopSec: "40s" }] },
+    // control-group (the default) counts twice: 30s drain + 1s + 2 × 20s + 10s margin = 81s.
+    lifecycle: { services: [{ name: "app", timeoutStopSec: "20s" }] },
 };
 
 /** httpGet: call an endpoint, e.g. a load balancer's deregistration API. */
 export const httpGetExample: GuestExample = {
-    gracefulShutdownTimeout: "1m",
+    gracefulShutdownTimeout: "90s",
     preStop: [
         {
             name: "deregister",
@@ -51,7 +53,7 @@ export const httpGetExample: GuestExample = {
 
 /** All three together, merged into the user's own #cloud-config. */
 export const combinedExample: GuestExample = {
-    gracefulShutdownTimeout: "3m",
+    gracefulShutdownTimeout: "4m",
     preStop: [
         {
             name: "drain",

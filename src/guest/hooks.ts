@@ -1,11 +1,33 @@
-import { GuestPlan, PlannedDrainHook, PlannedHook, PlannedRequest } from "./plan";
+import { formatExactDuration } from "../power/duration";
+import { describeBudgetItems, guestBudget } from "./budget";
+import { GuestPlan, PlannedDrainHook, PlannedHook, PlannedRequest, PlannedService } from "./plan";
 import { shellCommand, shellQuote } from "./shell";
 import { renderUnit, unitTimeSpan } from "./systemd";
+import {
+    hookKillGraceMs,
+    hookLimitMs,
+    needsShutdownKind,
+    preStopStopLimitMs,
+    preStopWorstCaseMs,
+    runsOn,
+    serviceTimeouts,
+    serviceWorstCaseMs,
+    shutdownKindCheckMs,
+} from "./worstCase";
 
 /** Where the rendered files live in the guest. */
 export const guestPaths = {
     dir: "/usr/local/lib/graceful-vm/prestop",
     runner: "/usr/local/lib/graceful-vm/prestop/run-hooks",
+    armer: "/usr/local/lib/graceful-vm/prestop/arm",
+    /**
+     * Run by cloud-init's scripts-per-boot module on every boot, on its own (never inside the
+     * user's runcmd, which an `exit` or `set -e` could cut short), before the user's runcmd.
+     */
+    bootScript: "/var/lib/cloud/scripts/per-boot/graceful-vm",
+    /** Exists exactly while the hooks are armed (the unit is active): what the host can read. */
+    armedMarker: "/run/graceful-vm-prestop/armed",
+    runtimeDirectory: "graceful-vm-prestop",
     httpRequest: "/usr/local/lib/graceful-vm/prestop/http-request",
     hooksDir: "/usr/local/lib/graceful-vm/prestop/hooks",
     unitName: "graceful-vm-prestop.service",
@@ -20,41 +42,104 @@ export interface GuestFile {
     readonly content: string;
 }
 
-/** How long `timeout(1)` waits between its SIGTERM and its SIGKILL to a hook. */
-const hookKillGraceSeconds = 1;
-/** Added to the preStop unit's own stop timeout so the per-hook timeouts fire first; comes out of the margin. */
-export const preStopUnitGraceMs = 1_000;
-
-/** Every file the hooks and service drop-ins need, in the order cloud-init should write them. */
-export function renderGuestFiles(plan: GuestPlan): GuestFile[] {
+/**
+ * Every file the hooks and service drop-ins need, in the order cloud-init should write them.
+ * `agentStarts`: commands the boot script runs to start a guest agent installed by `packages`.
+ */
+export function renderGuestFiles(plan: GuestPlan, agentStarts: readonly string[] = []): GuestFile[] {
     const files: GuestFile[] = [];
     if (plan.hooks.length > 0) {
         plan.hooks.forEach((hook, index) => files.push(...renderHook(hook, hookFileName(hook, index))));
         if (plan.hooks.some((hook) => hook.kind === "httpGet" || (hook.kind === "drain" && hook.request))) {
             files.push({ path: guestPaths.httpRequest, permissions: "0755", content: httpRequestProgram });
         }
-        files.push({ path: guestPaths.runner, permissions: "0700", content: renderRunner(plan.hooks) });
+        files.push({ path: guestPaths.runner, permissions: "0700", content: renderRunner(plan) });
+        files.push({ path: guestPaths.armer, permissions: "0700", content: renderArmer(plan) });
         files.push({ path: guestPaths.unit, permissions: "0644", content: renderPreStopUnit(plan) });
     }
     for (const service of plan.services) {
         files.push({
             path: `/etc/systemd/system/${service.unit}.d/${guestPaths.dropInName}`,
             permissions: "0644",
-            content: renderUnit(
-                ["graceful-vm: how long this service gets to stop at shutdown, counted in the host's graceful-shutdown budget."],
-                [
-                    {
-                        name: "Service",
-                        entries: [
-                            ["TimeoutStopSec", unitTimeSpan(service.timeoutStopMs)],
-                            ["KillMode", service.killMode],
-                        ],
-                    },
-                ],
-            ),
+            content: renderDropIn(service),
         });
     }
+    if (plan.hooks.length > 0 || plan.services.length > 0 || agentStarts.length > 0) {
+        files.push({ path: guestPaths.bootScript, permissions: "0700", content: renderBootScript(plan, agentStarts) });
+    }
     return files;
+}
+
+function renderDropIn(service: PlannedService): string {
+    const timeout = formatExactDuration(service.timeoutStopMs);
+    const worst = formatExactDuration(serviceWorstCaseMs(service));
+    const why =
+        service.killMode === "control-group"
+            ? "KillMode=control-group: when the main process exits, the processes left get SIGTERM again and a fresh TimeoutStopSec"
+            : "KillMode=mixed: SIGTERM to the main process; the rest get SIGKILL when it exits, or at the timeout";
+    return renderUnit(
+        [
+            "graceful-vm: how long this service gets to stop at shutdown, counted in the host's graceful-shutdown budget:",
+            `at worst ${serviceTimeouts(service)} × ${timeout} = ${worst} (${why}).`,
+        ],
+        [
+            {
+                name: "Service",
+                entries: [
+                    ["TimeoutStopSec", unitTimeSpan(service.timeoutStopMs)],
+                    ["KillMode", service.killMode],
+                ],
+            },
+        ],
+    );
+}
+
+/**
+ * Arms the hooks on every boot. Never waits for the unit to start: it is ordered after the
+ * listed services, one of which may itself wait for cloud-final, which waits for this script
+ * (a blocking start would deadlock the boot). Each step is tried even if one before failed,
+ * and a failure makes cloud-init report an error.
+ */
+function renderBootScript(plan: GuestPlan, agentStarts: readonly string[]): string {
+    const lines = [
+        "#!/bin/sh",
+        "# graceful-vm: run by cloud-init (scripts-per-boot) on every boot, on its own, before the user's runcmd:",
+        "# loads the service drop-ins and arms the preStop hooks. --no-block: the unit starts after the",
+        "# services it is ordered after, which may wait for cloud-init itself.",
+        "status=0",
+        "systemctl daemon-reload || status=1",
+    ];
+    if (agentStarts.length > 0)
+        lines.push(
+            "# The guest agent installed by packages (udev would have started it at boot, before it was installed).",
+            ...agentStarts,
+        );
+    if (plan.hooks.length > 0) {
+        lines.push(
+            `systemctl enable ${guestPaths.unitName} || status=1`,
+            `systemctl start --no-block ${guestPaths.unitName} || status=1`,
+            'if [ "$status" = 0 ]; then',
+            `    echo "graceful-vm: preStop hooks queued to arm (armed once ${guestPaths.armedMarker} exists)"`,
+            "else",
+            '    echo "graceful-vm: could not arm the preStop hooks" >&2',
+            "fi",
+        );
+    }
+    lines.push('exit "$status"', "");
+    return lines.join("\n");
+}
+
+/** ExecStart= of the unit: from now on a shutdown runs the hooks; say so where the host can read it. */
+function renderArmer(plan: GuestPlan): string {
+    const what = `${plan.hooks.length} hook${plan.hooks.length === 1 ? "" : "s"}, stop limit ${formatExactDuration(preStopStopLimitMs(plan))}`;
+    return [
+        "#!/bin/sh",
+        "# graceful-vm: ExecStart= of graceful-vm-prestop.service. The marker lives in the unit's RuntimeDirectory,",
+        "# so it exists exactly while the unit is active, i.e. while a shutdown would run the hooks.",
+        `printf 'armed %s: ${what}\\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" > ${shellQuote(guestPaths.armedMarker)}`,
+        `echo "graceful-vm prestop: armed (${what})"`,
+        "",
+    ].join("\n");
 }
 
 export function hookFileName(hook: PlannedHook, index: number): string {
@@ -65,50 +150,91 @@ export function hookFileName(hook: PlannedHook, index: number): string {
  * The unit whose `ExecStop=` runs the hooks. Being ordered `After=` the application services and
  * the network, it is stopped before them at shutdown (stop order is the reverse of start
  * order), so the hooks finish before the services get SIGTERM and while the network is up.
+ * `KillMode=mixed`: whatever a hook leaves running is SIGKILLed as soon as the runner ends (or
+ * at the timeout), where `control-group` would give it a second `TimeoutStopSec=`.
  */
 export function renderPreStopUnit(plan: GuestPlan): string {
-    const after = ["network.target", "network-online.target", ...plan.services.map((s) => s.unit)];
-    const hooksMs = plan.hooks.reduce((sum, hook) => sum + hook.budgetMs, 0);
-    return renderUnit(
-        ["graceful-vm: runs the preStop hooks when the guest shuts down, before the services listed in After= are stopped."],
-        [
-            {
-                name: "Unit",
-                entries: [
-                    ["Description", "graceful-vm preStop hooks"],
-                    ["After", after.join(" ")],
-                ],
-            },
-            {
-                name: "Service",
-                entries: [
-                    ["Type", "oneshot"],
-                    ["RemainAfterExit", "yes"],
-                    ["ExecStart", "/bin/true"],
-                    ["ExecStop", guestPaths.runner],
-                    ["TimeoutStopSec", unitTimeSpan(hooksMs + preStopUnitGraceMs)],
-                ],
-            },
-            { name: "Install", entries: [["WantedBy", "multi-user.target"]] },
-        ],
+    // DefaultDependencies=no, with the defaults a service gets written out below, for one reason:
+    // without it multi-user.target (which wants the unit) would be ordered after it, and so after
+    // the listed services; a listed service ordered after cloud-final (itself after
+    // multi-user.target) would close an ordering cycle at every boot.
+    const after = ["sysinit.target", "basic.target", "network.target", "network-online.target", ...plan.services.map((s) => s.unit)];
+    const budget = guestBudget(plan);
+    const hookItems = budget.items.slice(0, budget.items.length - plan.services.length);
+    const comment = [
+        "graceful-vm: runs the preStop hooks when the guest shuts down, before the services listed in After= are stopped.",
+        `Stop at worst on poweroff: ${formatExactDuration(budget.hooksMs)} = ${describeBudgetItems(hookItems)}.`,
+    ];
+    if (needsShutdownKind(plan)) comment.push(`On reboot: ${formatExactDuration(preStopWorstCaseMs(plan, "reboot"))}.`);
+    comment.push(
+        "Each hook gets SIGTERM at its timeout and SIGKILL 1s later; KillMode=mixed SIGKILLs what a hook leaves behind",
+        "as soon as the hooks end, so the stop never takes longer than TimeoutStopSec.",
     );
+    return renderUnit(comment, [
+        {
+            name: "Unit",
+            entries: [
+                ["Description", "graceful-vm preStop hooks"],
+                ["DefaultDependencies", "no"],
+                ["Requires", "sysinit.target"],
+                ["After", after.join(" ")],
+                ["Conflicts", "shutdown.target"],
+                ["Before", "shutdown.target"],
+            ],
+        },
+        {
+            name: "Service",
+            entries: [
+                ["Type", "oneshot"],
+                ["RemainAfterExit", "yes"],
+                ["ExecStart", guestPaths.armer],
+                ["ExecStop", guestPaths.runner],
+                ["TimeoutStartSec", "30s"],
+                ["TimeoutStopSec", unitTimeSpan(preStopStopLimitMs(plan))],
+                ["KillMode", "mixed"],
+                ["RuntimeDirectory", guestPaths.runtimeDirectory],
+            ],
+        },
+        { name: "Install", entries: [["WantedBy", "multi-user.target"]] },
+    ]);
 }
 
-function renderRunner(hooks: readonly PlannedHook[]): string {
+function renderRunner(plan: GuestPlan): string {
+    const hooks = plan.hooks;
+    const graceSeconds = seconds3(hookKillGraceMs);
     const lines = [
         "#!/bin/sh",
-        "# graceful-vm: ExecStop= of graceful-vm-prestop.service. Runs the preStop hooks in order,",
-        "# each bounded by its timeout; a failed hook is logged and the shutdown goes on.",
+        "# graceful-vm: ExecStop= of graceful-vm-prestop.service. Runs the preStop hooks in order, each bounded by its",
+        `# timeout (SIGTERM, then SIGKILL ${graceSeconds}s later); a failed hook is logged and the shutdown goes on.`,
+        `# At worst on poweroff: ${formatExactDuration(preStopWorstCaseMs(plan, "poweroff"))}, within the unit's TimeoutStopSec=${unitTimeSpan(preStopStopLimitMs(plan))}.`,
         `hooks=${shellQuote(guestPaths.hooksDir)}`,
+    ];
+    if (needsShutdownKind(plan)) {
+        lines.push(
+            "# Which shutdown is this? The job systemd queued for it says (SIGKILLed if systemd does not answer in time).",
+            `kind=$(timeout -s KILL ${seconds3(shutdownKindCheckMs)} systemctl list-jobs --no-legend 2>/dev/null |`,
+            '    awk \'$2 ~ /^(poweroff|halt)[.]target$/ { print "poweroff"; exit } $2 ~ /^(reboot|kexec)[.]target$/ { print "reboot"; exit }\')',
+            "# Cannot tell (the unit stopped by hand): run the poweroff hooks, the ones the budget counts.",
+            '[ -n "$kind" ] || kind=poweroff',
+        );
+    } else {
+        lines.push("kind=any # every hook runs on every shutdown");
+    }
+    lines.push(
         "",
         "run_hook() {",
         "    hook=$1",
         "    seconds=$2",
+        "    on=$3",
+        '    if [ "$on" != both ] && [ "$on" != "$kind" ]; then',
+        '        echo "graceful-vm prestop: hook $hook skipped (runs on $on only, this is a $kind)"',
+        "        return",
+        "    fi",
         '    echo "graceful-vm prestop: hook $hook start"',
         '    if [ "$seconds" = 0 ]; then',
         '        "$hooks/$hook"',
         "    else",
-        `        timeout --kill-after=${hookKillGraceSeconds} "$seconds" "$hooks/$hook"`,
+        `        timeout --kill-after=${graceSeconds} "$seconds" "$hooks/$hook"`,
         "    fi",
         "    rc=$?",
         "    case $rc in",
@@ -118,13 +244,14 @@ function renderRunner(hooks: readonly PlannedHook[]): string {
         "    esac",
         "}",
         "",
-        `echo "graceful-vm prestop: begin (${hooks.length} hook${hooks.length === 1 ? "" : "s"})"`,
-    ];
+        `echo "graceful-vm prestop: begin (${hooks.length} hook${hooks.length === 1 ? "" : "s"}, shutdown kind $kind)"`,
+    );
     hooks.forEach((hook, index) => {
         // A drain's own steps are bounded (its request has a timeout, then it sleeps): a
         // timeout racing its sleep would only report a finished drain as timed out.
-        const seconds = hook.kind === "drain" ? "0" : seconds3(hook.budgetMs);
-        lines.push(`run_hook ${shellQuote(hookFileName(hook, index))} ${seconds}`);
+        const seconds = hook.kind === "drain" ? "0" : seconds3(hookLimitMs(hook));
+        const on = runsOn(hook, "poweroff") && runsOn(hook, "reboot") ? "both" : hook.on[0];
+        lines.push(`run_hook ${shellQuote(hookFileName(hook, index))} ${seconds} ${on}`);
     });
     lines.push('echo "graceful-vm prestop: done"', "");
     return lines.join("\n");
@@ -193,7 +320,7 @@ function renderDrain(hook: PlannedDrainHook, path: string, fileName: string): Gu
     if (hook.request !== undefined) {
         files.push({ path: `${path}.json`, permissions: "0600", content: requestSpec(hook.request) });
         lines.push(
-            `timeout --kill-after=${hookKillGraceSeconds} ${seconds3(hook.request.timeoutMs)} python3 ${shellQuote(guestPaths.httpRequest)} ${shellQuote(`${path}.json`)} || echo "graceful-vm prestop: the drain request of ${fileName} failed" >&2`,
+            `timeout --kill-after=${seconds3(hookKillGraceMs)} ${seconds3(hook.request.timeoutMs)} python3 ${shellQuote(guestPaths.httpRequest)} ${shellQuote(`${path}.json`)} || echo "graceful-vm prestop: the drain request of ${fileName} failed" >&2`,
         );
     }
     lines.push(`echo "graceful-vm prestop: draining for ${seconds3(hook.drainMs)}s"`, `sleep ${seconds3(hook.drainMs)}`, "");

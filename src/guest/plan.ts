@@ -1,16 +1,20 @@
-import { HttpMethod } from "./types";
+import { HttpMethod, ShutdownKind } from "./types";
+
+export { ShutdownKind };
 
 /** A validated, normalized hook: durations in milliseconds, defaults filled. */
 export type PlannedHook = PlannedExecHook | PlannedDrainHook | PlannedHttpHook;
 
 interface PlannedHookBase {
     readonly name: string;
-    /** The most time this hook can take: what the budget counts. */
-    readonly budgetMs: number;
+    /** The shutdowns the hook runs on (worstCase.ts says how long it can take). */
+    readonly on: readonly ShutdownKind[];
 }
 
 export interface PlannedExecHook extends PlannedHookBase {
     readonly kind: "exec";
+    /** SIGTERM after this, SIGKILL a kill grace later. */
+    readonly timeoutMs: number;
     readonly command?: readonly string[];
     readonly script?: string;
 }
@@ -25,6 +29,8 @@ export interface PlannedDrainHook extends PlannedHookBase {
 
 export interface PlannedHttpHook extends PlannedHookBase {
     readonly kind: "httpGet";
+    /** SIGTERM after this, SIGKILL a kill grace later. */
+    readonly timeoutMs: number;
     readonly request: PlannedRequest;
 }
 

@@ -1,6 +1,7 @@
 import { PlatformName } from "../drivers/platform";
 import { guestAgentPackages, guestAgentStartCommands } from "./agents";
-import { checkGuestBudget, GuestBudget } from "./budget";
+import { formatExactDuration } from "../power/duration";
+import { checkGuestBudget, GuestBudget, guestBudget } from "./budget";
 import { guestPaths, renderGuestFiles } from "./hooks";
 import { CloudConfigAdditions, mergeCloudConfig } from "./merge";
 import { GuestPlan } from "./plan";
@@ -30,24 +31,34 @@ export function renderGuestUserData(preStop: unknown, lifecycle: unknown, option
     return { userData: renderPlan(plan, options.platform), plan, budget };
 }
 
-/** The user-data for a validated plan. */
+/**
+ * The user-data for a validated plan. Nothing of ours goes into `runcmd`: the hooks are armed by
+ * their own boot script (see hooks.ts), so the user's commands can neither block nor skip it.
+ */
 export function renderPlan(plan: GuestPlan, platform: PlatformName): string {
     const packages = [...(plan.installGuestAgent ? guestAgentPackages[platform] : []), ...(plan.installAcpid ? ["acpid"] : [])];
-    const runcmd: string[][] = [];
-    if (plan.hooks.length > 0 || plan.services.length > 0) runcmd.push(["systemctl", "daemon-reload"]);
-    if (plan.hooks.length > 0) runcmd.push(["systemctl", "enable", "--now", guestPaths.unitName]);
+    const agentStarts = packages.map((p) => guestAgentStartCommands[p]).filter((c): c is string => c !== undefined);
     const additions: CloudConfigAdditions = {
-        write_files: renderGuestFiles(plan).map((file) => ({
+        write_files: renderGuestFiles(plan, agentStarts).map((file) => ({
             path: file.path,
             permissions: file.permissions,
             owner: "root:root",
             content: file.content,
         })),
-        runcmd,
+        runcmd: [],
         packages,
     };
     const merged = mergeCloudConfig(plan.userData ?? {}, additions, "lifecycle.userData");
-    const starts = packages.map((p) => guestAgentStartCommands[p]).filter((c): c is string => c !== undefined);
-    if (starts.length > 0) merged.runcmd = [...((merged.runcmd as unknown[] | undefined) ?? []), ...starts];
-    return stringifyCloudConfig(merged);
+    return stringifyCloudConfig(merged, budgetComment(plan));
+}
+
+/** The header comment: what a poweroff of this guest can take at worst. */
+function budgetComment(plan: GuestPlan): string[] {
+    if (plan.hooks.length === 0 && plan.services.length === 0) return [];
+    const budget = guestBudget(plan);
+    return [
+        `graceful-vm: a poweroff of this guest takes at most ${formatExactDuration(budget.totalMs)} = preStop hooks ${formatExactDuration(budget.hooksMs)}` +
+            ` + services ${formatExactDuration(budget.servicesMs)} + margin ${formatExactDuration(budget.marginMs)}.`,
+        ...(plan.hooks.length > 0 ? [`The hooks are armed while ${guestPaths.armedMarker} exists.`] : []),
+    ];
 }

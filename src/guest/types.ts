@@ -25,13 +25,25 @@ export interface PreStopHook {
     /** Call an HTTP endpoint, such as a load balancer's deregistration API. */
     readonly httpGet?: HttpRequestArgs;
     /**
-     * How long the hook may run before it is sent SIGTERM (SIGKILL 1 s later); the shutdown
-     * then goes on with the next hook. Not used by `drain`, whose time is its `seconds` plus
-     * its request's `timeout`.
+     * How long the hook may run before it is sent SIGTERM (SIGKILL 1 s later, for a hook that
+     * ignores SIGTERM: the budget counts `timeout` + 1 s); the shutdown then goes on with the
+     * next hook. Not used by `drain`, whose time is its `seconds` plus its request's `timeout`
+     * (+ 1 s).
      * @default "10s"
      */
     readonly timeout?: Duration;
+    /**
+     * The shutdowns the hook runs on: `"poweroff"` (also halt, and a shutdown the guest cannot
+     * tell apart) and/or `"reboot"` (also kexec). Leave `"reboot"` out to skip a drain when the
+     * VM comes straight back.
+     * @default ["poweroff", "reboot"]
+     */
+    readonly on?: readonly ShutdownKind[];
 }
+
+export const shutdownKinds = ["poweroff", "reboot"] as const;
+/** A guest shutdown that ends powered off, or one that boots again. */
+export type ShutdownKind = (typeof shutdownKinds)[number];
 
 /** Exactly one of `command` or `script`. */
 export interface ExecHookArgs {
@@ -92,9 +104,11 @@ export interface GuestServiceArgs {
      */
     readonly timeoutStopSec?: Duration;
     /**
-     * Which processes get the stop signal (`KillMode=`): `control-group` signals every
-     * process of the service at once; `mixed` sends SIGTERM to the main process and SIGKILL
-     * to the rest at the timeout.
+     * Which processes get the stop signal (`KillMode=`). `control-group`: SIGTERM to every
+     * process; when the main process exits, the rest get SIGTERM again and a fresh
+     * `timeoutStopSec`, so the stop can take twice `timeoutStopSec` (the budget counts both).
+     * `mixed`: SIGTERM to the main process only; the rest get SIGKILL as soon as it exits, or at
+     * `timeoutStopSec`: at most one `timeoutStopSec`.
      * @default "control-group"
      */
     readonly killMode?: "control-group" | "mixed";

@@ -4,7 +4,7 @@ import { parseUserCloudConfig } from "./merge";
 import { GuestPlan, PlannedHook, PlannedRequest, PlannedService } from "./plan";
 import { normalizeServiceName } from "./systemd";
 import { checkRenderableText, describeType } from "./text";
-import { httpMethods } from "./types";
+import { httpMethods, ShutdownKind, shutdownKinds } from "./types";
 
 export const guestDefaults = {
     hookTimeout: "10s",
@@ -80,8 +80,9 @@ export function planGuest(preStop: unknown, lifecycle: unknown): GuestPlan {
 
 function planHook(raw: unknown, field: string): PlannedHook {
     const obj = requireObject(raw, field);
-    rejectUnknown(obj, field, ["name", "timeout", ...hookKinds]);
+    rejectUnknown(obj, field, ["name", "timeout", "on", ...hookKinds]);
     const name = hookName(obj.name, `${field}.name`);
+    const on = shutdownKindList(obj.on, `${field}.on`);
     const kinds = hookKinds.filter((kind) => obj[kind] !== undefined && obj[kind] !== null);
     if (kinds.length !== 1) {
         throw new InputError(
@@ -94,12 +95,12 @@ function planHook(raw: unknown, field: string): PlannedHook {
     if (kind === "drain") {
         if (hasTimeout)
             throw new InputError(`${field}.timeout`, "is not used by a drain hook: it takes drain.seconds plus its request's timeout");
-        return planDrain(name, obj.drain, `${field}.drain`);
+        return planDrain(name, on, obj.drain, `${field}.drain`);
     }
     const timeoutMs = parseDuration(hasTimeout ? obj.timeout : guestDefaults.hookTimeout, `${field}.timeout`);
     if (kind === "httpGet") {
         const request = planRequest(obj.httpGet, `${field}.httpGet`, timeoutMs, false);
-        return { kind, name, budgetMs: timeoutMs, request };
+        return { kind, name, on, timeoutMs, request };
     }
     const exec = requireObject(obj.exec, `${field}.exec`);
     rejectUnknown(exec, `${field}.exec`, ["command", "script"]);
@@ -109,7 +110,7 @@ function planHook(raw: unknown, field: string): PlannedHook {
     if (hasScript) {
         const script = checkRenderableText(exec.script, `${field}.exec.script`);
         if (script.trim() === "") throw new InputError(`${field}.exec.script`, "must not be empty");
-        return { kind, name, budgetMs: timeoutMs, script };
+        return { kind, name, on, timeoutMs, script };
     }
     if (!Array.isArray(exec.command) || exec.command.length === 0) {
         throw new InputError(
@@ -121,10 +122,10 @@ function planHook(raw: unknown, field: string): PlannedHook {
     if (command[0] === "") throw new InputError(`${field}.exec.command[0]`, "must name a program");
     // `exec -l prog` is an option to bash's exec (and /bin/sh is bash on some distributions).
     if (command[0].startsWith("-")) throw new InputError(`${field}.exec.command[0]`, "must name a program, not an option");
-    return { kind, name, budgetMs: timeoutMs, command };
+    return { kind, name, on, timeoutMs, command };
 }
 
-function planDrain(name: string, raw: unknown, field: string): PlannedHook {
+function planDrain(name: string, on: readonly ShutdownKind[], raw: unknown, field: string): PlannedHook {
     const obj = requireObject(raw, field);
     rejectUnknown(obj, field, ["seconds", "createFile", "removeFile", "request"]);
     if (obj.seconds === undefined || obj.seconds === null)
@@ -137,7 +138,7 @@ function planDrain(name: string, raw: unknown, field: string): PlannedHook {
     if (!createFile && !removeFile && !request) {
         throw new InputError(field, "must mark the VM as draining: give createFile, removeFile or request");
     }
-    return { kind: "drain", name, drainMs, createFile, removeFile, request, budgetMs: drainMs + (request?.timeoutMs ?? 0) };
+    return { kind: "drain", name, on, drainMs, createFile, removeFile, request };
 }
 
 function planRequest(raw: unknown, field: string, hookTimeoutMs: number | undefined, ownTimeout: boolean): PlannedRequest {
@@ -178,6 +179,16 @@ function planService(raw: unknown, field: string): PlannedService {
             ? guestDefaults.killMode
             : oneOf(obj.killMode, `${field}.killMode`, ["control-group", "mixed"] as const);
     return { unit, timeoutStopMs, killMode };
+}
+
+/** `on`: a non-empty list of shutdown kinds, each once, in a fixed order. */
+function shutdownKindList(value: unknown, field: string): readonly ShutdownKind[] {
+    if (value === undefined || value === null) return shutdownKinds;
+    if (!Array.isArray(value) || value.length === 0)
+        throw new InputError(field, `must be a non-empty list of ${shutdownKinds.join(", ")}, got ${describeType(value)}`);
+    value.forEach((kind, index) => oneOf(kind, `${field}[${index}]`, shutdownKinds));
+    if (new Set(value).size !== value.length) throw new InputError(field, "must not list a shutdown kind twice");
+    return shutdownKinds.filter((kind) => value.includes(kind));
 }
 
 function hookName(value: unknown, field: string): string {

@@ -9,7 +9,8 @@ import * as YAML from "yaml";
  *   or reads as line breaks (U+0085, U+2028, U+2029) or a BOM (U+FEFF) are double-quoted
  *   with those characters as `\uXXXX` escapes.
  */
-export function stringifyCloudConfig(value: Readonly<Record<string, unknown>>): string {
+export function stringifyCloudConfig(value: Readonly<Record<string, unknown>>, comment: readonly string[] = []): string {
+    if (comment.some((line) => /[\r\n\u0085\u2028\u2029]/.test(line))) throw new Error("a comment line cannot hold a line break");
     const doc = new YAML.Document(value, { version: "1.1" });
     YAML.visit(doc, {
         Scalar(_key, node) {
@@ -20,7 +21,8 @@ export function stringifyCloudConfig(value: Readonly<Record<string, unknown>>): 
     const text = doc.toString({ lineWidth: 0, directives: false, indent: 4 });
     // Every such character is inside a double-quoted scalar now (the visitor forced it), where
     // `\uXXXX` is the escape both YAML versions define.
-    return `#cloud-config\n${text.replace(needsEscapesGlobal, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`)}`;
+    const header = comment.map((line) => `# ${line}\n`).join("");
+    return `#cloud-config\n${header}${text.replace(needsEscapesGlobal, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`)}`;
 }
 
 const unsafeCharacters = "[\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f\\u2028\\u2029\\ufeff\\ufffe\\uffff]";

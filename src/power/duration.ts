@@ -63,6 +63,20 @@ export function formatDuration(ms: number): string {
     return `${h ? `${h}h` : ""}${m ? `${m}m` : ""}${s || (!h && !m) ? `${s}s` : ""}`;
 }
 
+/**
+ * "1m30s" for 90000, "1m0.001s" for 60001: exact to the millisecond, for messages where a
+ * rounded number could hide the difference that matters (a budget over its limit by 1 ms).
+ */
+export function formatExactDuration(ms: number): string {
+    const whole = Math.round(ms);
+    if (whole < 1000) return `${whole}ms`;
+    const h = Math.floor(whole / 3_600_000);
+    const m = Math.floor((whole % 3_600_000) / 60_000);
+    const restMs = whole % 60_000;
+    const s = restMs % 1000 === 0 ? String(restMs / 1000) : (restMs / 1000).toFixed(3).replace(/0+$/, "");
+    return `${h ? `${h}h` : ""}${m ? `${m}m` : ""}${restMs || (!h && !m) ? `${s}s` : ""}`;
+}
+
 function describeValue(value: unknown): string {
     if (value === undefined) return "nothing";
     if (value === null) return "null";

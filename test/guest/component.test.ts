@@ -18,13 +18,15 @@ describe("GracefulVm: preStop and lifecycle", () => {
         await recordRegistrations();
         const vm = new GracefulVm("web", {
             target: { libvirt: { uri: "qemu:///system", domain: "web-1" } },
-            gracefulShutdownTimeout: "2m",
+            gracefulShutdownTimeout: "3m",
             preStop: [{ name: "drain", drain: { seconds: "30s", createFile: "/run/app/draining" } }],
             lifecycle: { services: [{ name: "app", timeoutStopSec: "60s" }] },
         });
         const config = parseUserData((await valueOf(vm.userData)) ?? "");
         expect(config.packages).toEqual(["qemu-guest-agent"]);
-        expect(fileAt(config, guestPaths.unit).content).toContain("After=network.target network-online.target app.service");
+        expect(fileAt(config, guestPaths.unit).content).toContain(
+            "After=sysinit.target basic.target network.target network-online.target app.service",
+        );
     });
 
     test("a budget that cannot fit fails at construction (preview), naming the numbers", async () => {
@@ -41,7 +43,7 @@ describe("GracefulVm: preStop and lifecycle", () => {
                     lifecycle: { services: [{ name: "app", timeoutStopSec: "60s" }] },
                 }),
         ).toThrow(
-            /^preStop: hooks and services need 1m35s \(drain 30s \+ deregister 5s \+ app stop 1m\) plus a 10s margin = 1m45s, more than gracefulShutdownTimeout 1m30s/,
+            /^preStop: the guest's shutdown can take up to 2m47s: drain 30s \+ deregister 6s \(5s \+ 1s kill grace\) \+ preStop unit grace 1s \+ app stop 2m \(2 × 1m, KillMode=control-group\) \+ margin 10s; that is 1m17s more than gracefulShutdownTimeout 1m30s/,
         );
     });
 

@@ -56,7 +56,7 @@ describe("examples/guest", () => {
         expect(
             fs.existsSync(file) ? fs.readFileSync(file, "utf8") : `(missing ${file}: UPDATE_GUEST_EXAMPLES=1 npx jest test/guest/examples)`,
         ).toBe(expected);
-        expect(Object.keys(parseUserData(expected))).toEqual(expect.arrayContaining(["write_files", "runcmd", "packages"]));
+        expect(Object.keys(parseUserData(expected))).toEqual(expect.arrayContaining(["write_files", "packages"]));
     });
 
     test("there is a rendered example per hook kind", () => {

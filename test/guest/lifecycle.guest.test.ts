@@ -47,7 +47,7 @@ describe("preStop through the dynamic-provider host", () => {
             { preview: true },
         );
         await expect(attempt).rejects.toThrow(
-            /preStop: hooks and services need 1m35s \(drain 30s \+ deregister 5s \+ app stop 1m\) plus a 10s margin = 1m45s, more than gracefulShutdownTimeout 1m30s/,
+            /preStop: the guest's shutdown can take up to 2m47s: drain 30s \+ deregister 6s \(5s \+ 1s kill grace\) \+ preStop unit grace 1s \+ app stop 2m \(2 × 1m, KillMode=control-group\) \+ margin 10s; that is 1m17s more than gracefulShutdownTimeout 1m30s/,
         );
         expect(engine.state()).toEqual([]);
         expect(hypervisor.takeJournal()).toEqual([]);
@@ -59,7 +59,7 @@ describe("preStop through the dynamic-provider host", () => {
             program(
                 {
                     powerState: "On",
-                    gracefulShutdownTimeout: "2m",
+                    gracefulShutdownTimeout: "3m",
                     preStop: [
                         { name: "drain", drain: { seconds: "30s", createFile: "/run/app/draining" } },
                         pulumi.secret(headerToken).apply((t) => ({
@@ -80,7 +80,7 @@ describe("preStop through the dynamic-provider host", () => {
         expect(result.steps.map((s) => s.op)).toEqual(["create"]);
         expect(result.outputs("web-power").observedPowerState).toBe("running");
         const config = parseUserData(userData ?? "");
-        expect(fileAt(config, guestPaths.unit).content).toContain("TimeoutStopSec=36s");
+        expect(fileAt(config, guestPaths.unit).content).toContain("TimeoutStopSec=37s");
         expect(fileAt(config, `${guestPaths.hooksDir}/02-deregister.json`).content).toContain(headerToken);
         expect(JSON.stringify(engine.state().map((r) => r.raw))).not.toContain(headerToken);
         expect(engine.hostLogs()).not.toContain(headerToken);
@@ -92,7 +92,7 @@ describe("preStop through the dynamic-provider host", () => {
             Array<{ name: string; drain: { seconds: string; createFile: string } }>
         >;
         const result = await engine.up(
-            program({ powerState: "On", gracefulShutdownTimeout: "2m", preStop: unknownHooks }, (u) => (rendered = u)),
+            program({ powerState: "On", gracefulShutdownTimeout: "3m", preStop: unknownHooks }, (u) => (rendered = u)),
             { preview: true },
         );
         expect(result.steps.map((s) => s.op)).toEqual(["same"]);

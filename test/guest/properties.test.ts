@@ -130,7 +130,7 @@ function render(c: Case): string {
 }
 
 function printHookPath(): string {
-    return `${guestPaths.hooksDir}/${hookFileName({ kind: "exec", name: "print", budgetMs: 0 }, 0)}`;
+    return `${guestPaths.hooksDir}/${hookFileName({ kind: "exec", name: "print", timeoutMs: 0, on: ["poweroff", "reboot"] }, 0)}`;
 }
 
 function checkParsed(config: CloudConfig, c: Case): void {
@@ -262,8 +262,8 @@ describeWithPeer("(c) the validators pass rendered user-data with generated stri
         expect(result.output).not.toMatch(/^FAIL/m);
         expect(result.ok).toBe(true);
         // Per file: the schema, the preStop unit, the drop-ins of both services (verified on a
-        // stand-in unit), 4 scripts (3 hooks, runner) and runcmd; the HTTP hooks add json and
-        // python3 checks, counted in the total.
+        // stand-in unit), 6 scripts (3 hooks, runner, arm, boot script; no runcmd: nothing of
+        // ours is in it); the HTTP hooks add json and python3 checks, counted in the total.
         const passedPerFile = (check: RegExp): number[] =>
             files.map((file) => result.output.split("\n").filter((line) => line.startsWith(`ok   - ${file}: `) && check.test(line)).length);
         expect(passedPerFile(/: cloud-init schema$/)).toEqual(files.map(() => 1));
@@ -271,7 +271,7 @@ describeWithPeer("(c) the validators pass rendered user-data with generated stri
         expect(passedPerFile(/: systemd-analyze verify \/etc\/systemd\/system\/[^/]+\.service\.d\/50-graceful-vm\.conf$/)).toEqual(
             files.map(() => 2),
         );
-        expect(passedPerFile(/: shellcheck /)).toEqual(files.map(() => 5));
+        expect(passedPerFile(/: shellcheck /)).toEqual(files.map(() => 6));
         expect(result.passed).toBe(passedPerFile(/./).reduce((a, b) => a + b, 0));
     }, 120_000);
 });

@@ -27,42 +27,74 @@ describe("rendered user-data", () => {
     );
     const config = parseUserData(userData);
 
-    test("is #cloud-config with write_files, runcmd and the platform's agent", () => {
-        expect(userData.split("\n")[0]).toBe("#cloud-config");
-        expect(config.packages).toEqual(["qemu-guest-agent"]);
-        expect(config.runcmd).toEqual([
-            ["systemctl", "daemon-reload"],
-            ["systemctl", "enable", "--now", "graceful-vm-prestop.service"],
-            "systemctl start --no-block qemu-guest-agent.service || true",
+    test("is #cloud-config with write_files and the platform's agent, stating the worst case in a comment", () => {
+        expect(userData.split("\n").slice(0, 3)).toEqual([
+            "#cloud-config",
+            "# graceful-vm: a poweroff of this guest takes at most 2m44s = preStop hooks 49s + services 1m45s + margin 10s.",
+            `# The hooks are armed while ${guestPaths.armedMarker} exists.`,
         ]);
+        expect(config.packages).toEqual(["qemu-guest-agent"]);
         for (const file of config.write_files ?? []) expect(typeof file.permissions).toBe("string");
     });
 
-    test("the pre-stop unit is a oneshot ordered after the services and the network, stopping within the hooks' budget", () => {
+    test("nothing goes into runcmd: a boot script of its own arms the hooks without ever waiting", () => {
+        expect(config.runcmd).toBeUndefined();
+        const boot = fileAt(config, guestPaths.bootScript);
+        expect(guestPaths.bootScript).toBe("/var/lib/cloud/scripts/per-boot/graceful-vm");
+        expect(boot.permissions).toBe("0700");
+        const commands = boot.content.split("\n").filter((line) => line.startsWith("systemctl"));
+        expect(commands).toEqual([
+            "systemctl daemon-reload || status=1",
+            "systemctl start --no-block qemu-guest-agent.service || true",
+            "systemctl enable graceful-vm-prestop.service || status=1",
+            "systemctl start --no-block graceful-vm-prestop.service || status=1",
+        ]);
+        expect(boot.content).not.toMatch(/--now/);
+        expect(boot.content.trimEnd().split("\n").pop()).toBe('exit "$status"');
+    });
+
+    test("the unit marks itself armed while it is active", () => {
+        const unit = fileAt(config, guestPaths.unit).content;
+        expect(unit).toContain(`\nExecStart=${guestPaths.armer}\n`);
+        expect(unit).toContain("\nRuntimeDirectory=graceful-vm-prestop\n");
+        expect(guestPaths.armedMarker).toBe("/run/graceful-vm-prestop/armed");
+        expect(fileAt(config, guestPaths.armer).content).toContain(`> ${guestPaths.armedMarker}\n`);
+    });
+
+    test("the pre-stop unit is a oneshot ordered after the services and the network, stopping within the hooks' worst case", () => {
         const unit = fileAt(config, guestPaths.unit).content;
         expect(unit).toContain("\nType=oneshot\n");
         expect(unit).toContain("\nRemainAfterExit=yes\n");
         expect(unit).toContain(`\nExecStop=${guestPaths.runner}\n`);
-        expect(unit).toContain("\nAfter=network.target network-online.target app.service worker.service\n");
-        // drain 20s + its request 5s, deregister 5s, flush 15s, plus 1s so the hooks' own timeouts fire first.
-        expect(unit).toContain("\nTimeoutStopSec=46s\n");
+        expect(unit).toContain("\nAfter=sysinit.target basic.target network.target network-online.target app.service worker.service\n");
+        // No default dependencies: multi-user.target must not be ordered after the unit (see hooks.ts); the defaults are written out.
+        expect(unit).toContain("\nDefaultDependencies=no\nRequires=sysinit.target\n");
+        expect(unit).toContain("\nConflicts=shutdown.target\nBefore=shutdown.target\n");
+        // drain 20s + its request 5s + 1s kill grace, deregister 5s + 1s, flush 15s + 1s, plus 1s so the hooks' own timeouts fire first.
+        expect(unit).toContain("\nTimeoutStopSec=49s\n");
+        expect(unit).toContain("\nKillMode=mixed\n");
+        expect(unit).toContain(
+            "# Stop at worst on poweroff: 49s = drain 26s (20s + request 5s + 1s kill grace) + deregister 6s (5s + 1s kill grace) + flush 16s (15s + 1s kill grace) + preStop unit grace 1s.\n",
+        );
         expect(unit).toContain("\nWantedBy=multi-user.target\n");
     });
 
     test("the runner runs the hooks in order, each with its timeout", () => {
         const runner = fileAt(config, guestPaths.runner).content;
         const calls = runner.split("\n").filter((line) => line.startsWith("run_hook "));
-        expect(calls).toEqual(["run_hook 01-drain 0", "run_hook 02-deregister 5", "run_hook 03-flush 15"]);
+        expect(calls).toEqual(["run_hook 01-drain 0 both", "run_hook 02-deregister 5 both", "run_hook 03-flush 15 both"]);
+        expect(runner).toContain('timeout --kill-after=1 "$seconds"');
+        expect(runner).toContain("\nkind=any # every hook runs on every shutdown\n");
         expect(fileAt(config, guestPaths.runner).permissions).toBe("0700");
     });
 
     test("each service gets a drop-in with TimeoutStopSec and KillMode", () => {
-        expect(fileAt(config, "/etc/systemd/system/app.service.d/50-graceful-vm.conf").content).toMatch(
-            /\[Service\]\nTimeoutStopSec=30s\nKillMode=control-group\n$/,
-        );
-        expect(fileAt(config, "/etc/systemd/system/worker.service.d/50-graceful-vm.conf").content).toMatch(
-            /\[Service\]\nTimeoutStopSec=45s\nKillMode=mixed\n$/,
-        );
+        const app = fileAt(config, "/etc/systemd/system/app.service.d/50-graceful-vm.conf").content;
+        expect(app).toMatch(/\[Service\]\nTimeoutStopSec=30s\nKillMode=control-group\n$/);
+        expect(app).toContain("# at worst 2 × 30s = 1m (KillMode=control-group:");
+        const worker = fileAt(config, "/etc/systemd/system/worker.service.d/50-graceful-vm.conf").content;
+        expect(worker).toMatch(/\[Service\]\nTimeoutStopSec=45s\nKillMode=mixed\n$/);
+        expect(worker).toContain("# at worst 1 × 45s = 45s (KillMode=mixed:");
     });
 
     test("request headers live in a root-only file, not on a command line", () => {
@@ -100,6 +132,38 @@ describe("rendered user-data", () => {
         );
         expect(fileAt(rendered, `${guestPaths.hooksDir}/01-a`).content).toBe("#!/bin/bash\necho a\n");
         expect(fileAt(rendered, `${guestPaths.hooksDir}/02-b`).content).toBe("#!/bin/sh\necho b\n");
+    });
+});
+
+describe("hooks that run on poweroff or reboot only", () => {
+    const rendered = renderGuestUserData(
+        [
+            { name: "drain", drain: { seconds: "10s", createFile: "/run/d" }, on: ["poweroff"] },
+            { name: "warm", exec: { command: ["true"] }, timeout: "20s", on: ["reboot"] },
+            { name: "flush", exec: { command: ["sync"] }, timeout: "5s" },
+        ],
+        { installGuestAgent: false },
+        options,
+    );
+    const config = parseUserData(rendered.userData);
+    const runner = fileAt(config, guestPaths.runner).content;
+
+    test("the runner asks systemd which shutdown this is, bounded, and runs the poweroff hooks when it cannot tell", () => {
+        expect(runner).toContain("kind=$(timeout -s KILL 2 systemctl list-jobs --no-legend 2>/dev/null |");
+        expect(runner).toContain('[ -n "$kind" ] || kind=poweroff');
+        expect(runner.split("\n").filter((line) => line.startsWith("run_hook "))).toEqual([
+            "run_hook 01-drain 0 poweroff",
+            "run_hook 02-warm 20 reboot",
+            "run_hook 03-flush 5 both",
+        ]);
+    });
+
+    test("the unit's stop limit covers the longer kind; the budget counts poweroff", () => {
+        // poweroff: 2s check + 10s + 6s + 1s = 19s; reboot: 2s + 21s + 6s + 1s = 30s.
+        expect(rendered.budget.hooksMs).toBe(19_000);
+        const unit = fileAt(config, guestPaths.unit).content;
+        expect(unit).toContain("\nTimeoutStopSec=30s\n");
+        expect(unit).toContain("\n# On reboot: 30s.\n");
     });
 });
 
@@ -146,10 +210,9 @@ describe("merging with the user's own #cloud-config", () => {
         expect(merged.hostname).toBe("web-1");
         expect(merged.users).toEqual([{ name: "ops", sudo: "ALL=(ALL) NOPASSWD:ALL" }]);
         expect(merged.packages).toEqual(["nginx", "qemu-guest-agent"]);
-        expect(merged.runcmd?.[0]).toEqual(["systemctl", "enable", "--now", "nginx"]);
-        expect(merged.runcmd).toContainEqual(["systemctl", "enable", "--now", "graceful-vm-prestop.service"]);
+        expect(merged.runcmd).toEqual([["systemctl", "enable", "--now", "nginx"]]);
         expect(merged.write_files?.[0]).toEqual({ path: "/etc/app.conf", content: "port: 8080\n" });
-        expect(merged.write_files?.map((f) => f.path)).toContain(guestPaths.unit);
+        expect(merged.write_files?.map((f) => f.path)).toEqual(expect.arrayContaining([guestPaths.unit, guestPaths.bootScript]));
     });
 
     test("their values keep their YAML 1.1 types", () => {
@@ -182,7 +245,7 @@ describe("merging with the user's own #cloud-config", () => {
                 renderGuestUserData([{ name: "x", exec: { command: ["true"] } }], { userData: text, installGuestAgent: false }, options)
                     .userData,
             );
-            expect(Object.keys(result).sort()).toEqual(["runcmd", "write_files"]);
+            expect(Object.keys(result).sort()).toEqual(["write_files"]);
         }
     });
 

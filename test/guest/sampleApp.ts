@@ -11,10 +11,41 @@ import * as YAML from "yaml";
  * - log-event ARG...: appends "<unix time> event:" and each argument in brackets to the log,
  *   so a test sees exactly which argv an exec hook ran.
  * - log-health: appends the /healthz status.
+ * - stubborn-app NAME (with `stubbornServices`): a main process that takes 1.5 s to exit on
+ *   SIGTERM, and a child that ignores SIGTERM: what makes KillMode= matter.
  * Every line goes to /var/log/peer/events.log (the peer's log dir, read from the host).
  */
-export function sampleAppUserData(mode: "graceful" | "hung"): string {
+export interface SampleAppOptions {
+    /**
+     * Order sample-app after cloud-final.service (wanted by cloud-init.target) and queue its start
+     * from bootcmd, as a service baked into the image and enabled there would be: its start job
+     * waits for cloud-init.
+     */
+    readonly afterCloudFinal?: boolean;
+    /** Lines appended to the user's runcmd, after the app's own. */
+    readonly extraRuncmd?: readonly string[];
+    /** Services running stubborn-app, enabled and started by the user's runcmd. */
+    readonly stubbornServices?: readonly string[];
+}
+
+export function sampleAppUserData(mode: "graceful" | "hung", options: SampleAppOptions = {}): string {
+    const unit = sampleAppUnit(options.afterCloudFinal === true);
+    const stubborn = options.stubbornServices ?? [];
     const config = {
+        ...(options.afterCloudFinal
+            ? {
+                  // bootcmd runs in cloud-init's first stage, before write_files: it writes the unit itself.
+                  bootcmd: [
+                      [
+                          "sh",
+                          "-c",
+                          'printf "%s" "$1" > /etc/systemd/system/sample-app.service && systemctl daemon-reload && systemctl enable sample-app.service && systemctl start --no-block sample-app.service',
+                          "sh",
+                          unit,
+                      ],
+                  ],
+              }
+            : {}),
         write_files: [
             { path: "/etc/default/sample-app", permissions: "0644", content: `SAMPLE_APP_MODE=${mode}\n` },
             { path: "/usr/local/bin/sample-app", permissions: "0755", content: sampleApp },
@@ -30,20 +61,52 @@ export function sampleAppUserData(mode: "graceful" | "hung"): string {
                 content:
                     "#!/usr/bin/python3\nimport time, urllib.error, urllib.request\ntry:\n    status = urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=2).status\nexcept urllib.error.HTTPError as e:\n    status = e.code\nexcept Exception:\n    status = 'down'\nwith open('/var/log/peer/events.log', 'a') as f:\n    f.write('%.6f health: %s\\n' % (time.time(), status))\n",
             },
-            {
-                path: "/etc/systemd/system/sample-app.service",
+            ...(options.afterCloudFinal ? [] : [{ path: "/etc/systemd/system/sample-app.service", permissions: "0644", content: unit }]),
+            ...(stubborn.length > 0 ? [{ path: "/usr/local/bin/stubborn-app", permissions: "0755", content: stubbornApp }] : []),
+            ...stubborn.map((name) => ({
+                path: `/etc/systemd/system/${name}.service`,
                 permissions: "0644",
-                content:
-                    "[Unit]\nDescription=Sample app\n[Service]\nEnvironmentFile=/etc/default/sample-app\nExecStart=/usr/local/bin/sample-app\nRuntimeDirectory=sample-app\nRuntimeDirectoryPreserve=yes\n[Install]\nWantedBy=multi-user.target\n",
-            },
+                content: `[Unit]\nDescription=Stubborn ${name}\n[Service]\nExecStart=/usr/local/bin/stubborn-app ${name}\n[Install]\nWantedBy=multi-user.target\n`,
+            })),
         ],
         runcmd: [
             ["systemctl", "daemon-reload"],
-            ["systemctl", "enable", "--now", "sample-app.service"],
+            ...(options.afterCloudFinal ? [] : [["systemctl", "enable", "--now", "sample-app.service"]]),
+            ...stubborn.map((name) => ["systemctl", "enable", "--now", `${name}.service`]),
+            ...(options.extraRuncmd ?? []),
         ],
     };
     return `#cloud-config\n${YAML.stringify(config, { version: "1.1" })}`;
 }
+
+function sampleAppUnit(afterCloudFinal: boolean): string {
+    return [
+        "[Unit]",
+        "Description=Sample app",
+        ...(afterCloudFinal ? ["After=cloud-final.service"] : []),
+        "[Service]",
+        "EnvironmentFile=/etc/default/sample-app",
+        "ExecStart=/usr/local/bin/sample-app",
+        "RuntimeDirectory=sample-app",
+        "RuntimeDirectoryPreserve=yes",
+        "[Install]",
+        // After cloud-final, which is after multi-user.target: such a service is wanted by cloud-init.target.
+        `WantedBy=${afterCloudFinal ? "cloud-init.target" : "multi-user.target"}`,
+        "",
+    ].join("\n");
+}
+
+/**
+ * With KillMode=control-group its child gets SIGTERM twice (ignored both times) and SIGKILL a
+ * full TimeoutStopSec after the main process exits; with mixed, SIGKILL as soon as it exits.
+ */
+const stubbornApp = `#!/bin/sh
+name=$1
+sh -c 'trap "" TERM; while :; do sleep 1; done' &
+trap 'log-event "$name main SIGTERM"; sleep 1.5; log-event "$name main exits"; exit 0' TERM
+log-event "$name started"
+while :; do sleep 0.2; done
+`;
 
 const sampleApp = `#!/usr/bin/python3
 import http.server, os, signal, sys, time

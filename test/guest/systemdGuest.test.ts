@@ -1,10 +1,7 @@
-import { spawnSync } from "child_process";
-import * as fs from "fs";
-import * as path from "path";
 import { renderGuestUserData } from "../../src/guest/render";
 import { PreStopHook } from "../../src/guest/types";
 import { describeWithPeer } from "../helpers/peers";
-import { tempDir } from "./helpers";
+import { bootAndShutDown, find, GuestRun, parseShow } from "./guestPeer";
 import { sampleAppUserData } from "./sampleApp";
 
 /**
@@ -36,98 +33,21 @@ const hooks: PreStopHook[] = [
 
 const gracefulTimeoutMs = 60_000;
 
-interface Event {
-    readonly time: number;
-    readonly text: string;
-}
-
-function readEvents(file: string): Event[] {
-    if (!fs.existsSync(file)) return [];
-    return fs
-        .readFileSync(file, "utf8")
-        .split("\n")
-        .filter((line) => line.trim() !== "")
-        .map((line) => {
-            const space = line.indexOf(" ");
-            return { time: Number(line.slice(0, space)), text: line.slice(space + 1) };
-        });
-}
-
-/** `journalctl -o short-unix` lines: `<unix time> <host> <unit>[pid]: <message>`. */
-function readJournal(file: string): Event[] {
-    return readEvents(file);
-}
-
-function find(events: readonly Event[], pattern: RegExp): Event {
-    const event = events.find((e) => pattern.test(e.text));
-    if (!event) throw new Error(`no event matching ${pattern} in:\n${events.map((e) => `${e.time} ${e.text}`).join("\n")}`);
-    return event;
-}
-
-interface GuestRun {
-    readonly events: Event[];
-    readonly journal: Event[];
-    readonly shutdownSeconds: number;
-    readonly shutdownResult: string;
-    /** `systemctl show` of the app and the preStop unit, taken before the shutdown. */
-    readonly unitsBefore: string;
-}
-
-function bootAndShutDown(peerDir: string, name: string, userData: string, shutdownTimeoutSeconds: number): GuestRun {
-    const work = tempDir(name);
-    const logDir = path.join(work, "logs");
-    fs.mkdirSync(logDir);
-    const userDataFile = path.join(work, "user-data");
-    fs.writeFileSync(userDataFile, userData);
-    const run = spawnSync(
-        "bash",
-        [path.join(peerDir, "run.sh"), "--name", name, "--user-data", userDataFile, "--log-dir", logDir, "--timeout", "120"],
-        { encoding: "utf8" },
-    );
-    try {
-        if (run.status !== 0) throw new Error(`run.sh exited ${run.status} (3 = cloud-init error):\n${run.stderr.slice(-3000)}`);
-        const show = spawnSync(
-            "bash",
-            [
-                path.join(peerDir, "exec.sh"),
-                name,
-                "systemctl",
-                "show",
-                "sample-app.service",
-                "graceful-vm-prestop.service",
-                "-p",
-                "Id",
-                "-p",
-                "ActiveState",
-                "-p",
-                "KillMode",
-                "-p",
-                "TimeoutStopUSec",
-            ],
-            { encoding: "utf8" },
-        );
-        const down = spawnSync(
-            "bash",
-            [path.join(peerDir, "shutdown.sh"), name, "--timeout", String(shutdownTimeoutSeconds), "--kill-on-timeout"],
-            { encoding: "utf8" },
-        );
-        const vars = Object.fromEntries(
-            down.stdout
-                .split("\n")
-                .filter((l) => l.includes("="))
-                .map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]),
-        );
-        return {
-            events: readEvents(path.join(logDir, "events.log")),
-            journal: readJournal(path.join(logDir, "guest", "journal.txt")),
-            shutdownSeconds: Number(vars.SGP_SHUTDOWN_SECONDS),
-            shutdownResult: vars.SGP_SHUTDOWN_RESULT ?? `shutdown.sh exited ${down.status}: ${down.stderr.slice(-2000)}`,
-            unitsBefore: show.stdout,
-        };
-    } finally {
-        spawnSync("bash", [path.join(peerDir, "stop.sh"), name, "--purge"], { encoding: "utf8" });
-    }
-}
+/** `systemctl show` of the app and the preStop unit, taken after boot and before the shutdown. */
+const showUnits = [
+    "systemctl",
+    "show",
+    "sample-app.service",
+    "graceful-vm-prestop.service",
+    "-p",
+    "Id",
+    "-p",
+    "ActiveState",
+    "-p",
+    "KillMode",
+    "-p",
+    "TimeoutStopUSec",
+];
 
 describeWithPeer("preStop hooks in a real systemd guest", "systemd-guest", ["SGP_PEER_DIR"], (env) => {
     jest.setTimeout(240_000);
@@ -135,6 +55,7 @@ describeWithPeer("preStop hooks in a real systemd guest", "systemd-guest", ["SGP
     describe("graceful app", () => {
         let run: GuestRun;
         let budgetHooksMs: number;
+        let stopLimitMs: number;
         beforeAll(() => {
             const rendered = renderGuestUserData(
                 hooks,
@@ -147,7 +68,11 @@ describeWithPeer("preStop hooks in a real systemd guest", "systemd-guest", ["SGP
                 { platform: "libvirt", gracefulTimeoutMs },
             );
             budgetHooksMs = rendered.budget.hooksMs;
-            run = bootAndShutDown(env.SGP_PEER_DIR, `gvm-graceful-${process.pid}`, rendered.userData, gracefulTimeoutMs / 1000);
+            stopLimitMs = rendered.budget.preStopStopLimitMs;
+            run = bootAndShutDown(env.SGP_PEER_DIR, `gvm-graceful-${process.pid}`, rendered.userData, {
+                shutdownTimeoutSeconds: gracefulTimeoutMs / 1000,
+                probes: { units: showUnits },
+            });
         });
 
         test("the guest powered off by itself, within gracefulShutdownTimeout", () => {
@@ -204,21 +129,14 @@ describeWithPeer("preStop hooks in a real systemd guest", "systemd-guest", ["SGP
         });
 
         test("the service drop-in was applied and the app stopped gracefully", () => {
-            const units = run.unitsBefore.split("\n\n").map((block) =>
-                Object.fromEntries(
-                    block
-                        .trim()
-                        .split("\n")
-                        .map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]),
-                ),
-            );
+            const units = parseShow(run.probes.units.stdout);
             expect(units).toEqual([
                 { Id: "sample-app.service", ActiveState: "active", KillMode: "control-group", TimeoutStopUSec: "10s" },
                 {
                     Id: "graceful-vm-prestop.service",
                     ActiveState: "active",
-                    KillMode: "control-group",
-                    TimeoutStopUSec: `${budgetHooksMs / 1000 + 1}s`,
+                    KillMode: "mixed",
+                    TimeoutStopUSec: `${stopLimitMs / 1000}s`,
                 },
             ]);
             expect(find(run.events, /^app: SIGTERM received/).text).toBe("app: SIGTERM received, exiting");
@@ -242,7 +160,7 @@ describeWithPeer("preStop hooks in a real systemd guest", "systemd-guest", ["SGP
                 },
                 { platform: "libvirt", gracefulTimeoutMs: 30_000 },
             );
-            run = bootAndShutDown(env.SGP_PEER_DIR, `gvm-hung-${process.pid}`, rendered.userData, 30);
+            run = bootAndShutDown(env.SGP_PEER_DIR, `gvm-hung-${process.pid}`, rendered.userData, { shutdownTimeoutSeconds: 30 });
         });
 
         test("a hook past its timeout is stopped and the next one still runs", () => {

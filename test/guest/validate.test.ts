@@ -1,3 +1,4 @@
+import { hookLimitMs, hookWorstCaseMs } from "../../src/guest/worstCase";
 import { planGuest } from "../../src/guest/validate";
 import { errorsOf } from "../helpers/inputErrors";
 
@@ -134,6 +135,22 @@ describe("planGuest: rejected inputs name their field", () => {
         ],
         ["installGuestAgent not boolean", undefined, { installGuestAgent: "yes" }, "lifecycle.installGuestAgent", /true or false/],
         ["unknown lifecycle key", undefined, { servics: [] }, "lifecycle.servics", /not a known setting/],
+        [
+            "on: empty",
+            [{ name: "h", exec: { command: ["true"] }, on: [] }],
+            undefined,
+            "preStop[0].on",
+            /non-empty list of poweroff, reboot/,
+        ],
+        ["on: not a list", [{ name: "h", exec: { command: ["true"] }, on: "reboot" }], undefined, "preStop[0].on", /non-empty list/],
+        [
+            "on: unknown kind",
+            [{ name: "h", exec: { command: ["true"] }, on: ["halt"] }],
+            undefined,
+            "preStop[0].on[0]",
+            /one of poweroff, reboot/,
+        ],
+        ["on: twice", [{ name: "h", exec: { command: ["true"] }, on: ["reboot", "reboot"] }], undefined, "preStop[0].on", /twice/],
     ];
     test.each(cases)("%s", (_title, preStop, lifecycle, field, reason) => {
         const errors = errorsOf(() => planGuest(preStop, lifecycle));
@@ -179,10 +196,10 @@ describe("planGuest: accepted inputs", () => {
             ],
             { services: ["app", { name: "worker@1.service", timeoutStopSec: "1m", killMode: "mixed" }] },
         );
-        expect(plan.hooks.map((h) => [h.kind, h.name, h.budgetMs])).toEqual([
-            ["drain", "drain", 30_000],
-            ["httpGet", "deregister", 5_000],
-            ["exec", "flush", 10_000],
+        expect(plan.hooks.map((h) => [h.kind, h.name, hookLimitMs(h), hookWorstCaseMs(h), h.on])).toEqual([
+            ["drain", "drain", 30_000, 30_000, ["poweroff", "reboot"]],
+            ["httpGet", "deregister", 5_000, 6_000, ["poweroff", "reboot"]],
+            ["exec", "flush", 10_000, 11_000, ["poweroff", "reboot"]],
         ]);
         expect(plan.services).toEqual([
             { unit: "app.service", timeoutStopMs: 30_000, killMode: "control-group" },
@@ -193,12 +210,24 @@ describe("planGuest: accepted inputs", () => {
         expect(plan.installAcpid).toBe(false);
     });
 
-    test("a drain's budget is its wait plus its request's timeout", () => {
+    test("a drain's worst case is its wait plus its request's timeout and kill grace", () => {
         const plan = planGuest(
             [{ name: "d", drain: { seconds: 20, request: { url: "http://127.0.0.1:8080/drain", timeout: "3s" } } }],
             undefined,
         );
-        expect(plan.hooks[0].budgetMs).toBe(23_000);
+        expect([hookLimitMs(plan.hooks[0]), hookWorstCaseMs(plan.hooks[0])]).toEqual([23_000, 24_000]);
+    });
+
+    test("on: the shutdowns a hook runs on, in a fixed order", () => {
+        const plan = planGuest(
+            [
+                { name: "a", exec: { command: ["true"] }, on: ["reboot", "poweroff"] },
+                { name: "b", exec: { command: ["true"] }, on: ["poweroff"] },
+                { name: "c", drain: { seconds: 1, createFile: "/run/d" }, on: ["reboot"] },
+            ],
+            undefined,
+        );
+        expect(plan.hooks.map((h) => h.on)).toEqual([["poweroff", "reboot"], ["poweroff"], ["reboot"]]);
     });
 
     test("URLs are sent in their normalized form", () => {
