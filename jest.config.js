@@ -10,4 +10,6 @@ module.exports = {
     // Coverage would instrument the serialized provider text (see the Pulumi testing notes).
     collectCoverage: false,
     setupFilesAfterEnv: ["<rootDir>/test/helpers/everyTestAsserts.ts"],
+    // After the summary: one line per peer whose tests skipped, with the reason (once, not per file).
+    reporters: ["default", "<rootDir>/scripts/jest-peer-skips.js"],
 };
