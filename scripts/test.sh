@@ -63,6 +63,8 @@ for script in scripts/peers/*.sh; do
     if [ "${CI:-}" = "true" ]; then tail -5 "$log" >&2; fi
   fi
 done
+# .ci/run stops these at its end when the lanes kept them up for each other.
+printf '%s\n' "${started[@]}" > "$results/peers-started"
 # shellcheck disable=SC2317 # called by the EXIT trap
 stop_peers() {
   # .ci/run keeps them up across its lanes and stops them itself.
