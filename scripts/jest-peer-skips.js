@@ -38,9 +38,9 @@ class PeerSkips {
             const reason =
                 why.get(peer) ??
                 (elsewhere.includes(peer)
-                    ? "its tests run in another lane: GRACEFUL_VM_PEERS_ELSEWHERE"
+                    ? "its tests run in another lane (GRACEFUL_VM_PEERS_ELSEWHERE)"
                     : `not started; npm test starts it, or bash scripts/peers/${peer}.sh start`);
-            process.stderr.write(`peer ${peer} not running (${reason}): ${count} test${count === 1 ? "" : "s"} skipped\n`);
+            process.stderr.write(`peer ${peer} not running, ${count} test${count === 1 ? "" : "s"} skipped: ${reason}\n`);
         }
     }
 }

@@ -44,7 +44,7 @@ for script in scripts/peers/*.sh; do
     continue
   fi
   if [[ " $elsewhere " == *" $name "* ]]; then
-    printf '%s\t%s\n' "$name" "its tests run in another lane: GRACEFUL_VM_PEERS_ELSEWHERE" >> "$reasons"
+    printf '%s\t%s\n' "$name" "its tests run in another lane (GRACEFUL_VM_PEERS_ELSEWHERE)" >> "$reasons"
     continue
   fi
   echo "peer $name: starting" >&2
