@@ -5,6 +5,7 @@ export default tseslint.config(
     {
         ignores: [
             "lib/**",
+            ".lanes/**",
             "node_modules/**",
             "coverage/**",
             "examples/**/node_modules/**",

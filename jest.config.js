@@ -10,4 +10,9 @@ module.exports = {
     // Coverage would instrument the serialized provider text (see the Pulumi testing notes).
     collectCoverage: false,
     setupFilesAfterEnv: ["<rootDir>/test/helpers/everyTestAsserts.ts"],
+    // Links node_modules/pulumi-graceful-vm and builds lib/ when missing or stale, so a bare `npx jest`
+    // can start the dynamic-provider host (scripts/test.sh does the same before jest).
+    globalSetup: "<rootDir>/test/helpers/globalSetup.ts",
+    // After the summary: one line per peer whose tests skipped, with the reason (once, not per file).
+    reporters: ["default", "<rootDir>/scripts/jest-peer-skips.js"],
 };

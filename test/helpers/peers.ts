@@ -1,7 +1,12 @@
+import * as fs from "fs";
+
 /**
  * Tests that need a real peer (libvirt, vcsim, a systemd guest, the validators) run when the
  * peer's variables are set (scripts/test.sh starts the peers and exports them). Elsewhere they
- * skip; with CI=true a missing peer is a failure, never a skip.
+ * skip, and the reason is printed once at the end of the run (scripts/jest-peer-skips.js), not
+ * once per file; with CI=true a missing peer is a failure, never a skip. The one exception is a
+ * peer listed in GRACEFUL_VM_PEERS_ELSEWHERE: .ci/run runs its tests in another lane, so here
+ * they skip even on CI.
  */
 export function peerEnv(variables: readonly string[]): Record<string, string> | undefined {
     const values: Record<string, string> = {};
@@ -13,6 +18,32 @@ export function peerEnv(variables: readonly string[]): Record<string, string> | 
     return values;
 }
 
+/** The suffix scripts/jest-peer-skips.js looks for to count a peer's skipped tests. */
+export function skippedTitle(title: string, peer: string): string {
+    return `${title} (peer ${peer} not running)`;
+}
+
+/** Why scripts/test.sh did not start `peer` (its GRACEFUL_VM_PEER_REASONS file), if it said. */
+export function peerReason(peer: string): string | undefined {
+    const file = process.env.GRACEFUL_VM_PEER_REASONS;
+    if (!file) return undefined;
+    let text: string;
+    try {
+        text = fs.readFileSync(file, "utf8");
+    } catch {
+        return undefined;
+    }
+    for (const line of text.split("\n")) {
+        const tab = line.indexOf("\t");
+        if (tab > 0 && line.slice(0, tab) === peer) return line.slice(tab + 1);
+    }
+    return undefined;
+}
+
+function runsElsewhere(peer: string): boolean {
+    return (process.env.GRACEFUL_VM_PEERS_ELSEWHERE ?? "").split(/\s+/).includes(peer);
+}
+
 /** `describe` that runs `body` with the peer's variables, skips without them, fails on CI. */
 export function describeWithPeer(
     title: string,
@@ -20,21 +51,23 @@ export function describeWithPeer(
     variables: readonly string[],
     body: (env: Record<string, string>) => void,
 ): void {
-    const env = peerEnv(variables);
+    const env = runsElsewhere(peer) ? undefined : peerEnv(variables);
     if (env) {
         describe(title, () => body(env));
         return;
     }
-    if (process.env.CI === "true") {
+    if (process.env.CI === "true" && !runsElsewhere(peer)) {
         describe(title, () => {
             test(`peer ${peer} is running (${variables.join(", ")})`, () => {
+                const unset = variables.filter((v) => !process.env[v]).join(", ");
+                const reason = peerReason(peer);
                 throw new Error(
-                    `peer ${peer} is missing on CI: ${variables.filter((v) => !process.env[v]).join(", ")} not set; see scripts/peers/${peer}.sh`,
+                    `peer ${peer} is missing on CI: ${unset} not set${reason ? `: ${reason}` : ""}; see scripts/peers/${peer}.sh`,
                 );
             });
         });
         return;
     }
     const skipped = describe.skip;
-    skipped(`${title} (peer ${peer} not running)`, () => body({}));
+    skipped(skippedTitle(title, peer), () => body({}));
 }
