@@ -128,14 +128,18 @@ EOF
         is_proc "$(cat "$pidfile" 2> /dev/null || true)" sshd || die "sshd did not start; see $dir/sshd.log"
         log "sshd pid $(cat "$pidfile") on 127.0.0.1:$port, state in $dir"
 
-        # "Hang": accepts TCP connections and never says a word, like a link that went dead.
+    else
+        log "sshd already running (pid $(cat "$pidfile"), $dir)"
+    fi
+    # "Hang": accepts TCP connections and never says a word, like a link that went dead. Checked
+    # on every start: a reused state directory may have outlived its listener.
+    if ! is_proc "$(cat "$hang_pidfile" 2> /dev/null || true)" nc; then
         local hang_port
         hang_port=$(free_port $((port + 1)))
         echo "$hang_port" > "$dir/hang_port"
         nohup nc -lk 127.0.0.1 "$hang_port" < /dev/null > /dev/null 2>&1 8>&- &
         echo $! > "$hang_pidfile"
-    else
-        log "sshd already running (pid $(cat "$pidfile"), $dir)"
+        log "hang listener pid $! on 127.0.0.1:$hang_port"
     fi
 
     local port hang_port key query
