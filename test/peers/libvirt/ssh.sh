@@ -135,7 +135,7 @@ EOF
     # on every start: a reused state directory may have outlived its listener.
     if ! is_proc "$(cat "$hang_pidfile" 2> /dev/null || true)" nc; then
         local hang_port
-        hang_port=$(free_port $((port + 1)))
+        hang_port=$(free_port $(($(cat "$dir/port") + 1)))
         echo "$hang_port" > "$dir/hang_port"
         nohup nc -lk 127.0.0.1 "$hang_port" < /dev/null > /dev/null 2>&1 8>&- &
         echo $! > "$hang_pidfile"
