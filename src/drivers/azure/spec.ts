@@ -1,6 +1,7 @@
 import { Fields, optionalOneOf, optionalString, rejectUnknownKeys, requireObject, requireString, requireUrl } from "../fields";
 import { InputError, collectInputErrors, throwIfAny } from "../../power/errors";
 import { PlatformSpec } from "../platform";
+import { parseCaCert } from "../shared/tls";
 
 /** Where the driver gets its Entra ID (Azure AD) token for ARM. */
 export const azureCredentialSources = [
@@ -61,7 +62,6 @@ const resourceGroupPattern = /^[\p{L}\p{N}_().-]{0,89}[\p{L}\p{N}_()-]$/u;
 // Tenants are GUIDs or verified domain names (contoso.onmicrosoft.com).
 const tenantPattern =
     /^(?:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+)$/;
-const pemCertificate = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/;
 
 const targetKeys = [
     "subscriptionId",
@@ -124,7 +124,7 @@ export const azureSpec: PlatformSpec<AzureTarget, AzureCredentials> = {
                     (parsed.resourceManagerEndpoint =
                         optionalOrigin(obj, "resourceManagerEndpoint", field) ?? defaultResourceManagerEndpoint),
                 () => (parsed.authorityHost = optionalOrigin(obj, "authorityHost", field) ?? defaultAuthorityHost),
-                () => (parsed.caCert = optionalCaCert(obj, field)),
+                () => (parsed.caCert = parseCaCert(obj.caCert, `${field}.caCert`)),
                 () => (parsed.federatedTokenFile = optionalAbsolutePath(obj, "federatedTokenFile", field)),
                 () => (parsed.oidcTokenFilePath = optionalAbsolutePath(obj, "oidcTokenFilePath", field)),
                 () => (parsed.oidcRequestUrl = optionalHttpsUrl(obj, "oidcRequestUrl", field)),
@@ -202,19 +202,4 @@ function optionalAbsolutePath(obj: Fields, key: string, field: string): string |
 function optionalHttpsUrl(obj: Fields, key: string, field: string): string | undefined {
     if (obj[key] === undefined || obj[key] === null) return undefined;
     return requireUrl(obj, key, field, ["https:"]).href;
-}
-
-function optionalCaCert(obj: Fields, field: string): string | undefined {
-    const value = obj.caCert;
-    if (value === undefined || value === null) return undefined;
-    if (typeof value !== "string" || !pemCertificate.test(value)) {
-        throw new InputError(`${field}.caCert`, "must be one or more PEM certificates (-----BEGIN CERTIFICATE----- ...)");
-    }
-    if (/PRIVATE KEY-----/.test(value)) {
-        throw new InputError(
-            `${field}.caCert`,
-            "must contain certificates only; it holds a private key, which would be stored in plaintext state",
-        );
-    }
-    return value;
 }

@@ -1,7 +1,7 @@
-import { X509Certificate } from "crypto";
 import { InputError } from "../../power/errors";
 import { optionalBoolean, optionalString, rejectUnknownKeys, requireObject, requireString, validateAll } from "../fields";
 import { PlatformSpec } from "../platform";
+import { checkTrustCombination, parseCaCert } from "../shared/tls";
 import { VmSelector, describeSelector, parseVmSelector } from "./selector";
 
 /** The non-secret part of `target.vsphere`, validated and normalised. */
@@ -24,7 +24,6 @@ export interface VsphereCredentials {
 
 const targetKeys = ["url", "username", "vm", "datacenter", "insecure", "caCert"];
 const credentialKeys = ["password"];
-const pemBlock = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
 
 /**
  * `url` accepts `https://vc.example.com/sdk`, `https://vc.example.com` and a bare
@@ -49,21 +48,6 @@ export function normaliseSdkUrl(text: string, field: string): URL {
     if (url.search || url.hash) throw new InputError(field, "must not have a query or fragment");
     if (url.pathname === "/" || url.pathname === "") url.pathname = "/sdk";
     return url;
-}
-
-function parseCaCert(value: unknown, field: string): string | undefined {
-    if (value === undefined || value === null) return undefined;
-    if (typeof value !== "string") throw new InputError(field, `must be PEM text (a string), got ${typeof value}`);
-    const blocks = value.match(pemBlock) ?? [];
-    if (blocks.length === 0) throw new InputError(field, "must contain at least one PEM certificate (-----BEGIN CERTIFICATE----- ...)");
-    blocks.forEach((block, index) => {
-        try {
-            new X509Certificate(block);
-        } catch (e) {
-            throw new InputError(field, `certificate ${index + 1} cannot be read: ${e instanceof Error ? e.message : String(e)}`);
-        }
-    });
-    return value;
 }
 
 /** Any characters (spaces included) but never quoted back. */
@@ -112,14 +96,7 @@ export const vsphereSpec: PlatformSpec<VsphereTarget, VsphereCredentials> = {
                     })),
                 () => (insecure = optionalBoolean(obj, "insecure", field) ?? false),
                 () => (caCert = parseCaCert(obj.caCert, `${field}.caCert`)),
-                () => {
-                    if (obj.insecure === true && obj.caCert !== undefined && obj.caCert !== null) {
-                        throw new InputError(
-                            `${field}.insecure`,
-                            "cannot be combined with caCert: either verify against the CA or do not verify",
-                        );
-                    }
-                },
+                () => checkTrustCombination({ insecure, caCert }, field),
             ],
             () => ({
                 url: (url as URL).href,
