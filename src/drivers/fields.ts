@@ -81,15 +81,13 @@ export function optionalOneOf<T extends string>(obj: Fields, key: string, field:
 
 /** An absolute URL with one of the given protocols (`https:`), without embedded credentials. */
 export function requireUrl(obj: Fields, key: string, field: string, protocols: readonly string[]): URL {
-    const text = requireString(obj, key, field);
+    const text = requireString(obj, key, field, { secret: true });
+    refuseUserInfo(text, `${field}.${key}`);
     let url: URL;
     try {
         url = new URL(text);
     } catch {
-        throw new InputError(
-            `${field}.${key}`,
-            `must be an absolute URL such as ${protocols[0]}//host:port/, got ${JSON.stringify(redactUrl(text))}`,
-        );
+        throw new InputError(`${field}.${key}`, `must be an absolute URL such as ${protocols[0]}//host:port/, got ${JSON.stringify(text)}`);
     }
     if (!protocols.includes(url.protocol)) {
         throw new InputError(`${field}.${key}`, `must use ${protocols.join(" or ")}, got ${url.protocol}`);
@@ -114,8 +112,15 @@ export function validateAll<T>(checks: ReadonlyArray<() => void>, build: () => T
     return build();
 }
 
-function redactUrl(text: string): string {
-    return text.replace(/\/\/[^/@]*@/, "//(credentials hidden)@");
+/**
+ * Refuses any `@` in an endpoint URL before it is parsed or quoted: a password may hold `/`,
+ * `?` or `#`, which end the authority for a URL parser, so only the text itself is safe to
+ * judge. Endpoints of ours never need an `@`.
+ */
+export function refuseUserInfo(text: string, field: string): void {
+    if (text.includes("@")) {
+        throw new InputError(field, "must not embed credentials (user:password@); pass them in their own fields so they stay secret");
+    }
 }
 
 export { InputError, InputErrors };

@@ -1,5 +1,5 @@
 import { InputError } from "../../power/errors";
-import { optionalBoolean, optionalString, rejectUnknownKeys, requireObject, requireString, validateAll } from "../fields";
+import { optionalBoolean, optionalString, refuseUserInfo, rejectUnknownKeys, requireObject, requireString, validateAll } from "../fields";
 import { PlatformSpec } from "../platform";
 import { checkTrustCombination, parseCaCert } from "../shared/tls";
 import { VmSelector, describeSelector, parseVmSelector } from "./selector";
@@ -31,15 +31,13 @@ const credentialKeys = ["password"];
  * the password would cross the network in clear text.
  */
 export function normaliseSdkUrl(text: string, field: string): URL {
+    refuseUserInfo(text, field);
     const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(text) ? text : `https://${text}`;
     let url: URL;
     try {
         url = new URL(withScheme);
     } catch {
-        throw new InputError(
-            field,
-            `must be the vSphere SDK URL such as https://vcenter.example.com/sdk, got ${JSON.stringify(text.replace(/\/\/[^/@]*@/, "//(hidden)@"))}`,
-        );
+        throw new InputError(field, `must be the vSphere SDK URL such as https://vcenter.example.com/sdk, got ${JSON.stringify(text)}`);
     }
     if (url.protocol !== "https:")
         throw new InputError(field, `must use https: (the password would travel in clear text over ${url.protocol})`);
@@ -82,7 +80,7 @@ export const vsphereSpec: PlatformSpec<VsphereTarget, VsphereCredentials> = {
                     if (obj.password !== undefined)
                         throw new InputError(`${field}.password`, "belongs in the credentials (secret) input, not the target");
                 },
-                () => (url = normaliseSdkUrl(requireString(obj, "url", field), `${field}.url`)),
+                () => (url = normaliseSdkUrl(requireString(obj, "url", field, { secret: true }), `${field}.url`)),
                 () => (username = requireString(obj, "username", field, { maxLength: 256 })),
                 () => {
                     vm = requireString(obj, "vm", field, { maxLength: 2048 });
