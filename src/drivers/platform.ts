@@ -9,6 +9,11 @@ export interface DriverContext {
     readonly clock: Clock;
     /** Progress for humans (stderr, Pulumi's log). Never pass secrets. */
     readonly log: (message: string) => void;
+    /**
+     * Registers a secret obtained at run time (a bearer token, a session cookie, the secret
+     * half of a token), so it is scrubbed from every error, log and report from then on.
+     */
+    readonly registerSecret?: (value: string) => void;
 }
 
 /**

@@ -25,6 +25,8 @@ export interface SoapTransportOptions {
     readonly apiVersion?: string;
     /** How long one ordinary call may take. @default 60000 */
     readonly requestTimeoutMs?: number;
+    /** Told every session cookie received, so it is scrubbed from errors and logs. */
+    readonly onSecret?: (value: string) => void;
 }
 
 export interface CallOptions {
@@ -180,7 +182,10 @@ export class SoapTransport {
     private keepSessionCookie(header: string[] | undefined): void {
         for (const cookie of header ?? []) {
             const pair = cookie.split(";")[0].trim();
-            if (pair.startsWith(`${sessionCookieName}=`)) this.sessionCookie = pair;
+            if (pair.startsWith(`${sessionCookieName}=`)) {
+                this.sessionCookie = pair;
+                this.options.onSecret?.(pair.slice(sessionCookieName.length + 1).replace(/^"|"$/g, ""));
+            }
         }
     }
 
