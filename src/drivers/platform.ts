@@ -27,6 +27,11 @@ export interface PlatformSpec<TTarget = unknown, TCredentials = unknown> {
     readonly name: PlatformName;
     /** Keys of the user's target object that are credentials (kept secret, never logged). */
     readonly secretFields: readonly string[];
+    /**
+     * Secret fields that hold an object rather than a string (the custom driver's `secrets`):
+     * the CLI reads these from the environment as JSON; every other secret is taken literally.
+     */
+    readonly jsonSecretFields?: readonly string[];
     /** Keys whose change means a different VM: the power resource is replaced, not updated. */
     readonly identityFields: readonly string[];
     /** Whether `Deallocated` is meaningful on this platform. */

@@ -63,7 +63,7 @@ const cases: LeakCase[] = [
         secrets: [vspherePassword, vsphereCookie],
         env: { GRACEFUL_VM_PASSWORD: vspherePassword },
         target: (s) => ({ vsphere: { url: `${s.url}/sdk`, username: "svc", vm: "web-1", caCert: s.certificate.cert } }),
-        echo: (r) =>
+        echo: (r): ReturnType<Echo> =>
             r.body.includes("RetrieveServiceContent")
                 ? {
                       status: 200,

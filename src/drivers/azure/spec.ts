@@ -1,4 +1,14 @@
-import { Fields, optionalOneOf, optionalString, rejectUnknownKeys, requireObject, requireString, requireUrl } from "../fields";
+import {
+    Fields,
+    SecretRules,
+    checkSecret,
+    optionalOneOf,
+    optionalString,
+    rejectUnknownKeys,
+    requireObject,
+    requireString,
+    requireUrl,
+} from "../fields";
 import { InputError, collectInputErrors, throwIfAny } from "../../power/errors";
 import { PlatformSpec } from "../platform";
 import { parseCaCert } from "../shared/tls";
@@ -145,11 +155,13 @@ export const azureSpec: PlatformSpec<AzureTarget, AzureCredentials> = {
         const obj = requireObject(raw, field);
         rejectUnknownKeys(obj, field, azureSpec.secretFields);
         const parsed: Record<string, string | undefined> = {};
+        const optionalSecret = (key: string, rules: SecretRules): string | undefined =>
+            obj[key] === undefined || obj[key] === null ? undefined : checkSecret(obj[key], `${field}.${key}`, rules);
         throwIfAny(
             collectInputErrors([
-                () => (parsed.clientSecret = optionalString(obj, "clientSecret", field, { secret: true, maxLength: 1024 })),
-                () => (parsed.oidcToken = optionalString(obj, "oidcToken", field, tokenRules)),
-                () => (parsed.oidcRequestToken = optionalString(obj, "oidcRequestToken", field, tokenRules)),
+                () => (parsed.clientSecret = optionalSecret("clientSecret", { trimmed: true })),
+                () => (parsed.oidcToken = optionalSecret("oidcToken", tokenRules)),
+                () => (parsed.oidcRequestToken = optionalSecret("oidcRequestToken", tokenRules)),
             ]),
         );
         return Object.fromEntries(Object.entries(parsed).filter(([, v]) => v !== undefined)) as AzureCredentials;
@@ -166,7 +178,8 @@ export const azureSpec: PlatformSpec<AzureTarget, AzureCredentials> = {
 };
 
 /** Federated and request tokens: opaque, non-empty, without spaces; JWTs are a few kB at most. */
-const tokenRules = { secret: true, maxLength: 16_384, pattern: /^\S+$/, description: "a non-empty token without spaces" } as const;
+/** OIDC tokens travel in headers and form bodies: visible ASCII, no spaces. */
+const tokenRules: SecretRules = { maxLength: 16_384, header: true };
 
 /** A secret in the target would land in plaintext state; GracefulVm moves it, VmPower users must. */
 function rejectSecretsInTarget(obj: Fields, field: string): void {

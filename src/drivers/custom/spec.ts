@@ -1,5 +1,5 @@
-import { Fields, optionalString, requireObject, requireString } from "../fields";
-import { InputError, collectInputErrors, throwIfAny } from "../../power/errors";
+import { Fields, checkSecret, optionalString, rejectUnknownKeys, requireObject, requireString } from "../fields";
+import { collectInputErrors, throwIfAny } from "../../power/errors";
 import { PlatformSpec } from "../platform";
 
 /**
@@ -22,6 +22,7 @@ export type CustomCredentials = Record<string, string>;
 export const customSpec: PlatformSpec<CustomTarget, CustomCredentials> = {
     name: "custom",
     secretFields: ["secrets"],
+    jsonSecretFields: ["secrets"],
     identityFields: ["module", "name"],
     supportsDeallocate: true,
     parseTarget(raw, field) {
@@ -31,6 +32,7 @@ export const customSpec: PlatformSpec<CustomTarget, CustomCredentials> = {
         let options: Fields = {};
         throwIfAny(
             collectInputErrors([
+                () => rejectUnknownKeys(obj, field, ["module", "options", "name"]),
                 () =>
                     (module = requireString(obj, "module", field, {
                         pattern: /^(\/|@?[a-z0-9])[^\s]*$/,
@@ -46,12 +48,19 @@ export const customSpec: PlatformSpec<CustomTarget, CustomCredentials> = {
     },
     parseCredentials(raw, field) {
         if (raw === undefined || raw === null) return {};
-        const given = requireObject(raw, field).secrets;
-        if (given === undefined || given === null) return {};
-        const secrets = requireObject(given, `${field}.secrets`);
-        for (const [key, value] of Object.entries(secrets)) {
-            if (typeof value !== "string") throw new InputError(`${field}.secrets.${key}`, "must be a string");
-        }
+        const obj = requireObject(raw, field);
+        rejectUnknownKeys(obj, field, customSpec.secretFields);
+        if (obj.secrets === undefined || obj.secrets === null) return {};
+        const secrets = requireObject(obj.secrets, `${field}.secrets`);
+        throwIfAny(
+            collectInputErrors(
+                Object.entries(secrets).map(
+                    ([key, value]) =>
+                        () =>
+                            checkSecret(value, `${field}.secrets.${key}`),
+                ),
+            ),
+        );
         return secrets as CustomCredentials;
     },
     describe: (target) => target.name ?? target.module,

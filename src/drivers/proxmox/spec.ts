@@ -1,4 +1,13 @@
-import { Fields, optionalBoolean, rejectUnknownKeys, requireInteger, requireObject, requireString, requireUrl } from "../fields";
+import {
+    Fields,
+    checkSecret,
+    optionalBoolean,
+    rejectUnknownKeys,
+    requireInteger,
+    requireObject,
+    requireString,
+    requireUrl,
+} from "../fields";
 import { InputError, collectInputErrors, throwIfAny } from "../../power/errors";
 import { PlatformSpec } from "../platform";
 import { checkTrustCombination, parseCaCert, parseFingerprint } from "../shared/tls";
@@ -79,11 +88,11 @@ export const proxmoxSpec: PlatformSpec<ProxmoxTarget, ProxmoxCredentials> = {
     },
     parseCredentials(raw, field) {
         const obj = requireObject(raw, field);
-        const apiToken = requireString(obj, "apiToken", field, {
+        rejectUnknownKeys(obj, field, proxmoxSpec.secretFields);
+        const apiToken = checkSecret(obj.apiToken, `${field}.apiToken`, {
+            header: true,
             pattern: apiTokenPattern,
             description: "a Proxmox API token USER@REALM!TOKENID=SECRET (e.g. automation@pve!pulumi=<uuid>)",
-            secret: true,
-            maxLength: 1024,
         });
         return { apiToken };
     },

@@ -1,5 +1,14 @@
 import { InputError } from "../../power/errors";
-import { optionalBoolean, optionalString, refuseUserInfo, rejectUnknownKeys, requireObject, requireString, validateAll } from "../fields";
+import {
+    checkSecret,
+    optionalBoolean,
+    optionalString,
+    refuseUserInfo,
+    rejectUnknownKeys,
+    requireObject,
+    requireString,
+    validateAll,
+} from "../fields";
 import { PlatformSpec } from "../platform";
 import { checkTrustCombination, parseCaCert } from "../shared/tls";
 import { VmSelector, describeSelector, parseVmSelector } from "./selector";
@@ -46,14 +55,6 @@ export function normaliseSdkUrl(text: string, field: string): URL {
     if (url.search || url.hash) throw new InputError(field, "must not have a query or fragment");
     if (url.pathname === "/" || url.pathname === "") url.pathname = "/sdk";
     return url;
-}
-
-/** Any characters (spaces included) but never quoted back. */
-function requirePassword(value: unknown, field: string): string {
-    if (value === undefined || value === null || value === "") throw new InputError(field, "is required");
-    if (typeof value !== "string") throw new InputError(field, `must be a string, got ${typeof value}`);
-    if (value.length > 1024) throw new InputError(field, "must be at most 1024 characters");
-    return value;
 }
 
 export const vsphereSpec: PlatformSpec<VsphereTarget, VsphereCredentials> = {
@@ -111,7 +112,8 @@ export const vsphereSpec: PlatformSpec<VsphereTarget, VsphereCredentials> = {
     parseCredentials(raw, field) {
         const obj = requireObject(raw ?? {}, field);
         return validateAll([() => rejectUnknownKeys(obj, field, credentialKeys)], () => ({
-            password: requirePassword(obj.password, `${field}.password`),
+            // Any characters but control ones (spaces included): it travels XML-escaped.
+            password: checkSecret(obj.password, `${field}.password`),
         }));
     },
 
