@@ -34,6 +34,11 @@ export interface PlatformSpec<TTarget = unknown, TCredentials = unknown> {
     readonly jsonSecretFields?: readonly string[];
     /** Keys whose change means a different VM: the power resource is replaced, not updated. */
     readonly identityFields: readonly string[];
+    /**
+     * The most user-data (cloud-init) the platform takes, in bytes of the rendered text, and
+     * where that number comes from. Checked when the guest user-data is rendered.
+     */
+    readonly userDataLimit: { readonly bytes: number; readonly source: string };
     /** Whether `Deallocated` is meaningful on this platform. */
     readonly supportsDeallocate: boolean;
     /**

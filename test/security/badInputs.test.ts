@@ -165,43 +165,39 @@ const unknownKey = fc
     .stringMatching(/^[a-z][a-zA-Z]{2,12}$/)
     .filter((k) => !knownKeys.has(k) && !["preStop", "lifecycle", "config"].includes(k));
 
-const badCase: fc.Arbitrary<BadCase> = fc
-    .constantFrom(...platforms)
-    .chain((platform) =>
-        fc.oneof(
-            {
-                weight: 6,
-                arbitrary: fc
-                    .constantFrom(...Object.keys(fields[platform]))
-                    .chain((key) =>
-                        fields[platform][key].map((value) => ({
-                            platform,
-                            kind: "target" as const,
-                            key,
-                            value,
-                            field: `target.${platform}.${key}`,
-                        })),
-                    ),
-            },
-            {
-                weight: 2,
-                arbitrary: fc
-                    .constantFrom(...Object.keys(policy))
-                    .chain((key) => policy[key].map((value) => ({ platform, kind: "policy" as const, key, value, field: key }))),
-            },
-            {
-                weight: 1,
-                arbitrary: unknownKey.map((key) => ({
+const badCase: fc.Arbitrary<BadCase> = fc.constantFrom(...platforms).chain((platform) =>
+    fc.oneof(
+        {
+            weight: 6,
+            arbitrary: fc.constantFrom(...Object.keys(fields[platform])).chain((key) =>
+                fields[platform][key].map((value) => ({
                     platform,
                     kind: "target" as const,
                     key,
-                    value: "x",
+                    value,
                     field: `target.${platform}.${key}`,
                 })),
-            },
-            { weight: 1, arbitrary: unknownKey.map((key) => ({ platform, kind: "unknown" as const, key, value: "x", field: key })) },
-        ),
-    );
+            ),
+        },
+        {
+            weight: 2,
+            arbitrary: fc
+                .constantFrom(...Object.keys(policy))
+                .chain((key) => policy[key].map((value) => ({ platform, kind: "policy" as const, key, value, field: key }))),
+        },
+        {
+            weight: 1,
+            arbitrary: unknownKey.map((key) => ({
+                platform,
+                kind: "target" as const,
+                key,
+                value: "x",
+                field: `target.${platform}.${key}`,
+            })),
+        },
+        { weight: 1, arbitrary: unknownKey.map((key) => ({ platform, kind: "unknown" as const, key, value: "x", field: key })) },
+    ),
+);
 
 /** The user's view: a platform target with the bad value in it, and the arguments around it. */
 function userArgs(c: BadCase): { target: Record<string, unknown>; args: Record<string, unknown> } {

@@ -92,6 +92,11 @@ export const azureSpec: PlatformSpec<AzureTarget, AzureCredentials> = {
     name: "azure",
     secretFields: ["clientSecret", "oidcToken", "oidcRequestToken"],
     identityFields: ["subscriptionId", "resourceGroupName", "vmName"],
+    userDataLimit: {
+        // The decoded customData, not its base64 text, is what Azure limits.
+        bytes: 65_535,
+        source: "Azure osProfile.customData: at most 65535 bytes once decoded (learn.microsoft.com, VirtualMachineOSProfile.customData)",
+    },
     supportsDeallocate: true,
 
     parseTarget(raw, field) {

@@ -24,6 +24,7 @@ export const customSpec: PlatformSpec<CustomTarget, CustomCredentials> = {
     secretFields: ["secrets"],
     jsonSecretFields: ["secrets"],
     identityFields: ["module", "name"],
+    userDataLimit: { bytes: 1_048_576, source: "our 1 MiB cap (a custom platform's own limit is unknown here)" },
     supportsDeallocate: true,
     parseTarget(raw, field) {
         const obj = requireObject(raw, field);

@@ -93,6 +93,11 @@ export const libvirtSpec: PlatformSpec<LibvirtTarget, LibvirtCredentials> = {
     name: "libvirt",
     secretFields: [],
     identityFields: ["uri", "domain"],
+    userDataLimit: {
+        // A NoCloud seed has no fixed limit; this cap is ours, so a runaway merge fails at preview.
+        bytes: 1_048_576,
+        source: "our 1 MiB cap for a cloud-init NoCloud seed (libvirt and cloud-init document no limit)",
+    },
     supportsDeallocate: false,
     parseTarget: parseLibvirtTarget,
     parseCredentials(raw, field) {

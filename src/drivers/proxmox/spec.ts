@@ -51,6 +51,11 @@ export const proxmoxSpec: PlatformSpec<ProxmoxTarget, ProxmoxCredentials> = {
     name: "proxmox",
     secretFields: ["apiToken"],
     identityFields: ["endpoint", "node", "vmId"],
+    userDataLimit: {
+        // PVE documents no limit for a cicustom snippet; this cap is ours, so a runaway merge fails at preview.
+        bytes: 1_048_576,
+        source: "our 1 MiB cap for a Proxmox cicustom user snippet (PVE documents no limit)",
+    },
     supportsDeallocate: false,
     parseTarget(raw, field) {
         const obj = requireObject(raw, field);

@@ -63,6 +63,10 @@ export const vsphereSpec: PlatformSpec<VsphereTarget, VsphereCredentials> = {
     // redacting common names (`root`, `admin`) would mangle every message that contains them.
     secretFields: credentialKeys,
     identityFields: ["url", "vm", "datacenter"],
+    userDataLimit: {
+        bytes: 524_288,
+        source: "vSphere cloud-init guest customization: userdata at most 524288 bytes (vim.vm.customization.CloudinitPrep)",
+    },
     supportsDeallocate: false,
 
     parseTarget(raw, field) {
