@@ -68,7 +68,19 @@ export class GracefulVm extends pulumi.ComponentResource {
 }
 
 /** Every argument GracefulVm takes: anything else is a typo that would be silently ignored. */
-const argumentKeys: readonly string[] = ["target", "preStop", "lifecycle", ...vmPowerPolicyKeys];
+const argumentKeys: readonly string[] = Object.keys({
+    target: true,
+    vm: true,
+    preStop: true,
+    lifecycle: true,
+    powerState: true,
+    gracefulShutdownTimeout: true,
+    forceAfterTimeout: true,
+    shutdownOnDestroy: true,
+    stopBeforeDeallocate: true,
+    waitForGuestAgent: true,
+    // The compiler keeps this list equal to GracefulVmArgs: a new argument cannot be forgotten.
+} satisfies Record<keyof GracefulVmArgs, true>);
 
 function targetPlatform(args: GracefulVmArgs): PlatformName {
     if (typeof args !== "object" || args === null || Array.isArray(args)) {
