@@ -27,4 +27,36 @@ export default tseslint.config(
             "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_" }],
         },
     },
+    // Layering: the core knows nothing of ours; drivers never reach up into the provider, the
+    // components or the CLI (those load drivers, never the other way round).
+    {
+        files: ["src/power/**/*.ts"],
+        rules: {
+            "no-restricted-imports": [
+                "error",
+                {
+                    patterns: [
+                        { regex: "^\\.\\./", message: "src/power is the platform-free core: it imports nothing of ours outside src/power" },
+                        { regex: "^@pulumi/", message: "src/power has no Pulumi" },
+                    ],
+                },
+            ],
+        },
+    },
+    {
+        files: ["src/drivers/**/*.ts"],
+        rules: {
+            "no-restricted-imports": [
+                "error",
+                {
+                    patterns: [
+                        {
+                            regex: "(^|/)(providers|components|cli)(/|$)|^@pulumi/pulumi",
+                            message: "drivers never import the provider, the components or the CLI (nor Pulumi)",
+                        },
+                    ],
+                },
+            ],
+        },
+    },
 );

@@ -58,8 +58,9 @@ export function azureConnectionFromAzureNative(settings: AzureNativeSignInSettin
         clientId: settings.clientId,
         tenantId: settings.tenantId,
         clientSecret: settings.clientSecret,
-        // An Output resolving to undefined leaves the choice to the chain.
-        credential: credential as pulumi.Output<Exclude<AzureCredentialChoice, undefined>>,
+        // An Output resolving to undefined leaves the choice to the chain. Which source is used
+        // is our own derived name, not the secret: it is readable in state.
+        credential: pulumi.unsecret(credential) as pulumi.Output<Exclude<AzureCredentialChoice, undefined>>,
         oidcToken: settings.oidcToken,
         oidcTokenFilePath: settings.oidcTokenFilePath,
         oidcRequestUrl: settings.oidcRequestUrl,

@@ -1,10 +1,11 @@
 import * as pulumi from "@pulumi/pulumi";
 import { PlatformName, platformNames } from "../src/drivers/platform";
 import { platformSpec } from "../src/drivers/registry";
-import { InputError, InputErrors } from "../src/power/errors";
+import { unknownKeyError } from "../src/drivers/fields";
+import { InputError, InputErrors, throwIfAny } from "../src/power/errors";
 import { TransitionReport } from "../src/power/report";
 import { ObservedPowerState } from "../src/power/states";
-import { validateInputs } from "../src/operations/inputs";
+import { unknownValue, validateInputs } from "../src/operations/inputs";
 import { VmPower, vmPowerPolicyKeys } from "../src/providers/vmPower";
 import { powerChildOptions } from "./childOptions";
 import { previewWarnings } from "./previewWarnings";
@@ -38,7 +39,6 @@ export class GracefulVm extends pulumi.ComponentResource {
         super("graceful-vm:index:GracefulVm", name, {}, opts);
         const platform = targetPlatform(args);
         const spec = platformSpec(platform, "target");
-        const platformTarget = pulumi.output(args.target[platform]);
         throwEarly(platform, args);
         // Rendering validates the hooks and the time budget: fail before anything registers.
         const userData = guestUserData(args, platform);
@@ -50,8 +50,7 @@ export class GracefulVm extends pulumi.ComponentResource {
             `${name}-power`,
             {
                 platform,
-                target: pulumi.unsecret(platformTarget.apply((t) => omit(t ?? {}, spec.secretFields))),
-                credentials: spec.secretFields.length > 0 ? platformTarget.apply((t) => pick(t ?? {}, spec.secretFields)) : undefined,
+                ...splitTarget(args.target[platform], spec.secretFields),
                 ...pick(args, vmPowerPolicyKeys),
                 vmResourceId: args.vm?.id,
             },
@@ -68,7 +67,38 @@ export class GracefulVm extends pulumi.ComponentResource {
     }
 }
 
+/** Every argument GracefulVm takes: anything else is a typo that would be silently ignored. */
+const argumentKeys: readonly string[] = Object.keys({
+    target: true,
+    vm: true,
+    preStop: true,
+    lifecycle: true,
+    powerState: true,
+    gracefulShutdownTimeout: true,
+    forceAfterTimeout: true,
+    shutdownOnDestroy: true,
+    stopBeforeDeallocate: true,
+    waitForGuestAgent: true,
+    // The compiler keeps this list equal to GracefulVmArgs: a new argument cannot be forgotten.
+} satisfies Record<keyof GracefulVmArgs, true>);
+
 function targetPlatform(args: GracefulVmArgs): PlatformName {
+    if (typeof args !== "object" || args === null || Array.isArray(args)) {
+        throw new InputError("args", 'are required: an object with at least target, e.g. { target: { libvirt: { domain: "web-1" } } }');
+    }
+    throwIfAny(
+        Object.keys(args)
+            .filter((key) => !argumentKeys.includes(key))
+            .map((key) => unknownKeyError(key, key, argumentKeys)),
+    );
+    if (typeof args.target !== "object" || args.target === null || pulumi.Output.isInstance(args.target)) {
+        throw new InputError("target", `is required: an object with exactly one of ${platformNames.join(", ")}`);
+    }
+    throwIfAny(
+        Object.keys(args.target)
+            .filter((key) => !(platformNames as readonly string[]).includes(key))
+            .map((key) => unknownKeyError(key, `target.${key}`, platformNames, "platform")),
+    );
     const given = platformNames.filter((p) => args.target?.[p] !== undefined);
     if (given.length !== 1) {
         throw new InputError(
@@ -87,15 +117,44 @@ function targetPlatform(args: GracefulVmArgs): PlatformName {
 function throwEarly(platform: PlatformName, args: GracefulVmArgs): void {
     const split = knownParts(args.target[platform]);
     const spec = platformSpec(platform, "target");
-    const isObject = split && typeof split === "object";
+    const isObject = split !== null && typeof split === "object";
+    // A target given as one Output (or Promise) is not known yet: neither half is judged now.
     const { errors } = validateInputs({
         platform,
         target: isObject ? omit(split as Record<string, unknown>, spec.secretFields) : split,
-        credentials: isObject && spec.secretFields.length > 0 ? pick(split as Record<string, unknown>, spec.secretFields) : undefined,
+        credentials: !isObject
+            ? unknownValue
+            : spec.secretFields.length > 0
+              ? pick(split as Record<string, unknown>, spec.secretFields)
+              : undefined,
         ...(knownParts(pick(args, vmPowerPolicyKeys)) as Record<string, unknown>),
     });
     if (errors.length === 1) throw errors[0];
     if (errors.length > 1) throw new InputErrors(errors);
+}
+
+/**
+ * The platform target as the child's `target` and `credentials`. A plain object is split field
+ * by field, so each field keeps the secretness the user gave it (a secret URI stays a secret in
+ * state, a plain URL stays readable). A target given as one Output is split inside it and keeps
+ * its own secretness as a whole; nothing the user marked secret is ever unsecreted.
+ */
+function splitTarget(
+    raw: pulumi.Input<object> | undefined,
+    secretFields: readonly string[],
+): { target: pulumi.Input<Record<string, unknown>>; credentials?: pulumi.Input<Record<string, unknown>> } {
+    if (raw !== undefined && raw !== null && !pulumi.Output.isInstance(raw) && !(raw instanceof Promise)) {
+        const fields = raw as Record<string, unknown>;
+        return {
+            target: omit(fields, secretFields),
+            ...(secretFields.length > 0 ? { credentials: pick(fields, secretFields) } : {}),
+        };
+    }
+    const whole = pulumi.output(raw as pulumi.Input<Record<string, unknown>>);
+    return {
+        target: whole.apply((t) => omit(t ?? {}, secretFields)),
+        ...(secretFields.length > 0 ? { credentials: whole.apply((t) => pick(t ?? {}, secretFields)) } : {}),
+    };
 }
 
 function omit<T extends object>(obj: T, keys: readonly string[]): Record<string, unknown> {

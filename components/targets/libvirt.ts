@@ -38,6 +38,13 @@ export interface LibvirtTargetArgs {
      * @default "30s"
      */
     readonly commandTimeout?: pulumi.Input<Duration>;
+    /**
+     * Allow a URI that skips a verification: the unencrypted `tcp` transport, `no_verify=1`,
+     * `known_hosts_verify=ignore` or `tls_priority`. Reported at preview and in every report.
+     * A URI that makes libvirt run a program (`ext`, `command=`, `netcat=`) is refused regardless.
+     * @default false
+     */
+    readonly insecure?: pulumi.Input<boolean>;
 }
 
 /** A `@pulumi/libvirt` `Domain`, or anything shaped like it. */

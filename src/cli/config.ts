@@ -2,6 +2,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { parse as parseYaml } from "yaml";
 import { PlatformName, platformNames } from "../drivers/platform";
+import { unknownKeyError } from "../drivers/fields";
 import { platformSpec } from "../drivers/registry";
 import { InputError } from "../power/errors";
 import { VmPowerInputs, parseInputs } from "../operations/inputs";
@@ -48,7 +49,7 @@ export function readConfigFile(file: string, cwd: string): Record<string, unknow
 export function buildInputs(request: CliRequest, env: NodeJS.ProcessEnv, cwd: string): VmPowerInputs {
     const config = request.configFile ? readConfigFile(request.configFile, cwd) : {};
     for (const key of Object.keys(config)) {
-        if (!configKeys.includes(key)) throw new InputError(key, `is not a known config key; expected one of ${configKeys.join(", ")}`);
+        if (!configKeys.includes(key)) throw unknownKeyError(key, key, configKeys, "config key");
     }
     const targets = withTargetValues(config.target, request.targetFlags, targetEnvValues(env), cwd);
     const platform = onePlatform(targets);
@@ -64,9 +65,10 @@ export function buildInputs(request: CliRequest, env: NodeJS.ProcessEnv, cwd: st
         (spec.secretFields.includes(key) ? credentials : target)[key] = value;
     }
     for (const field of spec.secretFields) {
+        // Taken as it is unless the field holds an object: a password that starts with `{` is a password.
         const fromEnv = env[secretEnvName(field)];
         if (fromEnv !== undefined && fromEnv !== "")
-            credentials[field] = fromEnv.trim().startsWith("{") ? parseJsonSecret(fromEnv, field) : fromEnv;
+            credentials[field] = spec.jsonSecretFields?.includes(field) ? parseJsonSecret(fromEnv, field) : fromEnv;
     }
     return parseInputs({
         platform,
@@ -143,6 +145,7 @@ function parseJsonSecret(text: string, field: string): unknown {
     try {
         return JSON.parse(text);
     } catch {
-        throw new InputError(secretEnvName(field), "looks like JSON but does not parse");
+        // No cause attached: the parser's message quotes the secret text.
+        throw new InputError(secretEnvName(field), "must be a JSON object (it holds several secrets)");
     }
 }

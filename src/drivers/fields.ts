@@ -51,6 +51,36 @@ function checkString(value: unknown, field: string, rules: StringRules): string 
     return value;
 }
 
+export interface SecretRules {
+    readonly maxLength?: number;
+    /** Sent in an HTTP header: visible ASCII only (anything else makes Node throw mid-request). */
+    readonly header?: boolean;
+    /** Refuse leading or trailing white space (a copy-paste slip, never part of such a secret). */
+    readonly trimmed?: boolean;
+    /** The shape it must have, described in the message (the value is never quoted). */
+    readonly pattern?: RegExp;
+    readonly description?: string;
+}
+
+/**
+ * A credential: present, a string, not blank, no control characters, within its length, and
+ * sendable where it goes. Messages never quote the value.
+ */
+export function checkSecret(value: unknown, field: string, rules: SecretRules = {}): string {
+    if (value === undefined || value === null || value === "") throw new InputError(field, "is required");
+    if (typeof value !== "string") throw new InputError(field, `must be a string, got ${Array.isArray(value) ? "array" : typeof value}`);
+    if (value.trim() === "") throw new InputError(field, "must not be blank");
+    if (/[\u0000-\u001f\u007f]/.test(value)) throw new InputError(field, "must not contain control characters or line breaks");
+    if (rules.trimmed && value.trim() !== value) throw new InputError(field, "must not start or end with white space");
+    const maxLength = rules.maxLength ?? 1024;
+    if (value.length > maxLength) throw new InputError(field, `must be at most ${maxLength} characters`);
+    if (rules.header && !/^[\x21-\x7e]+$/.test(value)) {
+        throw new InputError(field, "must be visible ASCII characters only (it is sent in an HTTP header), without spaces");
+    }
+    if (rules.pattern && !rules.pattern.test(value)) throw new InputError(field, `must be ${rules.description ?? "well-formed"}`);
+    return value;
+}
+
 export function optionalBoolean(obj: Fields, key: string, field: string): boolean | undefined {
     const value = obj[key];
     if (value === undefined || value === null) return undefined;
@@ -81,15 +111,13 @@ export function optionalOneOf<T extends string>(obj: Fields, key: string, field:
 
 /** An absolute URL with one of the given protocols (`https:`), without embedded credentials. */
 export function requireUrl(obj: Fields, key: string, field: string, protocols: readonly string[]): URL {
-    const text = requireString(obj, key, field);
+    const text = requireString(obj, key, field, { secret: true });
+    refuseUserInfo(text, `${field}.${key}`);
     let url: URL;
     try {
         url = new URL(text);
     } catch {
-        throw new InputError(
-            `${field}.${key}`,
-            `must be an absolute URL such as ${protocols[0]}//host:port/, got ${JSON.stringify(redactUrl(text))}`,
-        );
+        throw new InputError(`${field}.${key}`, `must be an absolute URL such as ${protocols[0]}//host:port/, got ${JSON.stringify(text)}`);
     }
     if (!protocols.includes(url.protocol)) {
         throw new InputError(`${field}.${key}`, `must use ${protocols.join(" or ")}, got ${url.protocol}`);
@@ -103,9 +131,39 @@ export function requireUrl(obj: Fields, key: string, field: string, protocols: r
 /** Rejects keys the platform does not know, which are usually typos of optional fields. */
 export function rejectUnknownKeys(obj: Fields, field: string, known: readonly string[]): void {
     const unknown = Object.keys(obj).filter((k) => !known.includes(k) && obj[k] !== undefined);
-    if (unknown.length > 0) {
-        throw new InputError(`${field}.${unknown[0]}`, `is not a known field; expected one of ${known.join(", ")}`);
+    throwIfAny(unknown.map((key) => unknownKeyError(key, field ? `${field}.${key}` : key, known, "field")));
+}
+
+/** `powerstate: is not a known argument; did you mean "powerState"? Expected one of ...`. */
+export function unknownKeyError(key: string, field: string, known: readonly string[], noun = "argument"): InputError {
+    const guess = didYouMean(key, known);
+    return new InputError(
+        field,
+        `is not a known ${noun}${guess ? `; did you mean ${JSON.stringify(guess)}?` : ""} Expected one of ${known.join(", ")}`,
+    );
+}
+
+/** The known key closest to `key` (case-insensitive edit distance of at most a third of its length). */
+export function didYouMean(key: string, known: readonly string[]): string | undefined {
+    const lower = key.toLowerCase();
+    let best: { name: string; distance: number } | undefined;
+    for (const name of known) {
+        const distance = editDistance(lower, name.toLowerCase());
+        if (!best || distance < best.distance) best = { name, distance };
     }
+    return best && best.distance <= Math.max(1, Math.floor(key.length / 3)) ? best.name : undefined;
+}
+
+function editDistance(a: string, b: string): number {
+    let previous = Array.from({ length: b.length + 1 }, (_, i) => i);
+    for (let i = 1; i <= a.length; i++) {
+        const current = [i];
+        for (let j = 1; j <= b.length; j++) {
+            current[j] = Math.min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+        }
+        previous = current;
+    }
+    return previous[b.length];
 }
 
 /** Runs all field checks and throws every error at once. */
@@ -114,8 +172,15 @@ export function validateAll<T>(checks: ReadonlyArray<() => void>, build: () => T
     return build();
 }
 
-function redactUrl(text: string): string {
-    return text.replace(/\/\/[^/@]*@/, "//(credentials hidden)@");
+/**
+ * Refuses any `@` in an endpoint URL before it is parsed or quoted: a password may hold `/`,
+ * `?` or `#`, which end the authority for a URL parser, so only the text itself is safe to
+ * judge. Endpoints of ours never need an `@`.
+ */
+export function refuseUserInfo(text: string, field: string): void {
+    if (text.includes("@")) {
+        throw new InputError(field, "must not embed credentials (user:password@); pass them in their own fields so they stay secret");
+    }
 }
 
 export { InputError, InputErrors };

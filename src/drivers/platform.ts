@@ -9,6 +9,11 @@ export interface DriverContext {
     readonly clock: Clock;
     /** Progress for humans (stderr, Pulumi's log). Never pass secrets. */
     readonly log: (message: string) => void;
+    /**
+     * Registers a secret obtained at run time (a bearer token, a session cookie, the secret
+     * half of a token), so it is scrubbed from every error, log and report from then on.
+     */
+    readonly registerSecret?: (value: string) => void;
 }
 
 /**
@@ -22,8 +27,18 @@ export interface PlatformSpec<TTarget = unknown, TCredentials = unknown> {
     readonly name: PlatformName;
     /** Keys of the user's target object that are credentials (kept secret, never logged). */
     readonly secretFields: readonly string[];
+    /**
+     * Secret fields that hold an object rather than a string (the custom driver's `secrets`):
+     * the CLI reads these from the environment as JSON; every other secret is taken literally.
+     */
+    readonly jsonSecretFields?: readonly string[];
     /** Keys whose change means a different VM: the power resource is replaced, not updated. */
     readonly identityFields: readonly string[];
+    /**
+     * The most user-data (cloud-init) the platform takes, in bytes of the rendered text, and
+     * where that number comes from. Checked when the guest user-data is rendered.
+     */
+    readonly userDataLimit: { readonly bytes: number; readonly source: string };
     /** Whether `Deallocated` is meaningful on this platform. */
     readonly supportsDeallocate: boolean;
     /**

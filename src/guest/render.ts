@@ -1,4 +1,6 @@
 import { PlatformName } from "../drivers/platform";
+import { platformSpec } from "../drivers/registry";
+import { InputError } from "../power/errors";
 import { guestAgentPackages, guestAgentStartCommands } from "./agents";
 import { formatExactDuration } from "../power/duration";
 import { checkGuestBudget, GuestBudget, guestBudget } from "./budget";
@@ -28,7 +30,20 @@ export interface RenderedGuest {
 export function renderGuestUserData(preStop: unknown, lifecycle: unknown, options: RenderGuestOptions): RenderedGuest {
     const plan = planGuest(preStop, lifecycle);
     const budget = checkGuestBudget(plan, options.gracefulTimeoutMs, options.platform);
-    return { userData: renderPlan(plan, options.platform), plan, budget };
+    const userData = renderPlan(plan, options.platform);
+    checkUserDataSize(userData, plan, options.platform);
+    return { userData, plan, budget };
+}
+
+/** The rendered user-data must fit what the platform takes; the error names what made it large. */
+function checkUserDataSize(userData: string, plan: GuestPlan, platform: PlatformName): void {
+    const { bytes, source } = platformSpec(platform).userDataLimit;
+    const size = Buffer.byteLength(userData, "utf8");
+    if (size <= bytes) return;
+    throw new InputError(
+        plan.userData !== undefined ? "lifecycle.userData" : "preStop",
+        `the rendered cloud-init user-data is ${size} bytes, more than the ${bytes} the platform takes (${source})`,
+    );
 }
 
 /**

@@ -1,4 +1,5 @@
 import { PlatformName } from "../drivers/platform";
+import { unknownKeyError } from "../drivers/fields";
 import { isPlatformName, platformSpec } from "../drivers/registry";
 import { Duration, parseDuration } from "../power/duration";
 import { InputError, InputErrors, collectInputErrors } from "../power/errors";
@@ -77,6 +78,12 @@ const knownKeys: readonly string[] = ["platform", "target", "credentials", "vmRe
  */
 export function validateInputs(raw: Record<string, unknown>): { inputs: VmPowerInputs; errors: InputError[] } {
     const errors: InputError[] = [];
+    if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
+        return {
+            inputs: raw as unknown as VmPowerInputs,
+            errors: [new InputError("inputs", "are required: an object with platform and target")],
+        };
+    }
     const attempt = (check: () => void): void => {
         errors.push(...collectInputErrors([check]));
     };
@@ -85,12 +92,12 @@ export function validateInputs(raw: Record<string, unknown>): { inputs: VmPowerI
         if (value !== undefined && value !== null && !key.startsWith("__")) merged[key] = value;
     }
     for (const key of Object.keys(merged)) {
-        if (!knownKeys.includes(key)) errors.push(new InputError(key, `is not a known argument; expected one of ${knownKeys.join(", ")}`));
+        if (!knownKeys.includes(key)) errors.push(unknownKeyError(key, key, knownKeys));
     }
     const known = (key: string): boolean => !containsUnknown(merged[key]);
 
     const platform = merged.platform;
-    if (known("platform")) attempt(() => platformSpec(platform, "target"));
+    if (known("platform")) attempt(() => platformSpec(platform, "platform"));
     if (isPlatformName(platform)) {
         const spec = platformSpec(platform);
         if (known("target")) attempt(() => spec.parseTarget(merged.target, `target.${platform}`));

@@ -7,7 +7,7 @@ import { TransitionReport } from "../power/report";
 import { DesiredPowerState } from "../power/states";
 import { TransitionRequest, runTransition } from "../power/transition";
 import { VmPowerInputs } from "./inputs";
-import { redact, redactError, secretValues } from "./redact";
+import { Redactor, secretValues } from "../drivers/shared/redact";
 
 /**
  * Opening a driver and running the sequence, shared by the Pulumi provider and the CLI so both
@@ -19,28 +19,37 @@ export interface OperationContext {
     readonly onProgress?: TransitionRequest["onProgress"];
 }
 
-export async function withDriver<T>(inputs: VmPowerInputs, context: OperationContext, use: (driver: Driver) => Promise<T>): Promise<T> {
-    const secrets = secretValues(inputs.credentials);
-    const log = (message: string): void => context.log?.(redact(message, secrets));
+export async function withDriver<T>(
+    inputs: VmPowerInputs,
+    context: OperationContext,
+    use: (driver: Driver, redactor: Redactor) => Promise<T>,
+): Promise<T> {
+    // Tokens and session cookies the driver obtains are added as it gets them.
+    const redactor = new Redactor(secretValues(inputs.credentials));
+    const log = (message: string): void => context.log?.(redactor.scrub(message));
     try {
         const spec = platformSpec(inputs.platform, "target");
         const target = spec.parseTarget(inputs.target, `target.${inputs.platform}`);
         const credentials = spec.parseCredentials(inputs.credentials, `target.${inputs.platform}`);
         const createDriver = loadDriverFactory(spec.name);
-        const driver = await createDriver(target, credentials, { clock: context.clock ?? systemClock, log });
+        const driver = await createDriver(target, credentials, {
+            clock: context.clock ?? systemClock,
+            log,
+            registerSecret: (value) => redactor.add(value),
+        });
         try {
-            return await use(driver);
+            return redactor.scrubValue(await use(driver, redactor));
         } finally {
             await driver.close().catch((e: unknown) => log(`closing the ${inputs.platform} connection failed: ${String(e)}`));
         }
     } catch (e) {
-        throw scrub(e, secrets);
+        throw scrub(e, redactor);
     }
 }
 
 /** Runs the sequence towards `desired` with the inputs' timeouts and policy. */
 export function transition(inputs: VmPowerInputs, desired: DesiredPowerState, context: OperationContext = {}): Promise<TransitionReport> {
-    return withDriver(inputs, context, async (driver) => {
+    return withDriver(inputs, context, async (driver, redactor) => {
         const report = await runTransition(driver, context.clock ?? systemClock, {
             desired,
             gracefulTimeoutMs: parseDuration(inputs.gracefulShutdownTimeout, "gracefulShutdownTimeout"),
@@ -50,17 +59,13 @@ export function transition(inputs: VmPowerInputs, desired: DesiredPowerState, co
             onProgress: context.onProgress,
         });
         // The report lands in plaintext state: no credential may ride along in an error text.
-        return redactReport(report, secretValues(inputs.credentials));
+        return redactor.scrubValue(report);
     });
 }
 
-function scrub(error: unknown, secrets: readonly string[]): Error {
+function scrub(error: unknown, redactor: Redactor): Error {
     if (error instanceof PowerTransitionError) {
-        return new PowerTransitionError(redact(error.message, secrets), redactReport(error.report as TransitionReport, secrets));
+        return new PowerTransitionError(redactor.scrub(error.message), redactor.scrubValue(error.report as TransitionReport));
     }
-    return redactError(error, secrets);
-}
-
-function redactReport(report: TransitionReport, secrets: readonly string[]): TransitionReport {
-    return secrets.length === 0 ? report : (JSON.parse(redact(JSON.stringify(report), secrets)) as TransitionReport);
+    return redactor.scrubError(error);
 }

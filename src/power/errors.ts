@@ -3,8 +3,9 @@ export class InputError extends Error {
     constructor(
         public readonly field: string,
         public readonly reason: string,
+        options?: ErrorOptions,
     ) {
-        super(`${field}: ${reason}`);
+        super(`${field}: ${reason}`, options);
         this.name = "InputError";
     }
 }

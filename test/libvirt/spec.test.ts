@@ -23,9 +23,8 @@ describe("libvirt target validation", () => {
         "qemu:///session",
         "test:///default",
         "qemu+ssh://admin@kvm-1.example.com/system",
-        "qemu+ssh://admin@kvm-1:2222/system?keyfile=/home/ci/.ssh/id_ed25519&no_verify=1",
+        "qemu+ssh://admin@kvm-1:2222/system?keyfile=/home/ci/.ssh/id_ed25519&no_verify=0",
         "qemu:///system?socket=/tmp/libvirt-peer/run/libvirt-sock",
-        "qemu+tcp://10.0.0.5/system",
         "qemu+ssh://root@[2001:db8::1]/system",
         "xen:///",
     ])("accepts %s", (uri) => {

@@ -43,7 +43,7 @@ describe("proxmox target validation", () => {
         [{ vmId: 1_000_000_000 }, "target.proxmox.vmId: must be a whole number from 100 to 999999999"],
         [{ vmId: 101.5 }, "target.proxmox.vmId: must be a whole number"],
         [{ fingerprint: "AA:BB" }, "target.proxmox.fingerprint: must be a SHA-256 certificate fingerprint"],
-        [{ caCert: "not a pem" }, "target.proxmox.caCert: must be PEM text"],
+        [{ caCert: "not a pem" }, "target.proxmox.caCert: must be one or more PEM certificates"],
         [{ insecure: "yes" }, "target.proxmox.insecure: must be true or false"],
         [{ insecure: true, fingerprint: Array(32).fill("AB").join(":") }, "target.proxmox.insecure: cannot be combined"],
         [{ vmid: 101 }, "target.proxmox.vmid: is not a known field"],

@@ -1,5 +1,6 @@
 import { execFile } from "child_process";
 import { AuthenticationError, InputError } from "../../power/errors";
+import { Redactor } from "../shared/redact";
 import { HttpClient, HttpResponse, TransportError } from "./http";
 
 /**
@@ -218,6 +219,8 @@ export class CachedToken {
         private readonly credential: TokenCredential,
         private readonly scope: string,
         private readonly now: () => number = Date.now,
+        /** Told every token obtained, so it is scrubbed from errors and logs from then on. */
+        private readonly onToken?: (token: string) => void,
     ) {}
 
     async get(): Promise<string> {
@@ -236,6 +239,7 @@ export class CachedToken {
         if (!token || typeof token.token !== "string" || token.token === "") {
             throw new AuthenticationError("the Azure credential returned no token");
         }
+        this.onToken?.(token.token);
         this.cached = token;
         return token;
     }
@@ -274,7 +278,7 @@ export function tokenFrom(response: HttpResponse, principal: string, secrets: re
     const code = typeof body.error === "string" ? body.error : `HTTP ${response.status}`;
     const description = typeof body.error_description === "string" ? body.error_description.split(/\r?\n/)[0] : "";
     let message = `Entra ID refused a token for ${principal}: ${code}${description ? ` (${description})` : ""}`;
-    for (const secret of secrets) message = message.split(secret).join("***");
+    message = new Redactor(secrets).scrub(message);
     if (response.status >= 500) throw new TransportError(message);
     throw new AuthenticationError(message);
 }

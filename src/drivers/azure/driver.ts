@@ -61,7 +61,12 @@ export class AzureDriver implements Driver {
         this.vmDescription = azureSpec.describe(target);
         this.http = new HttpClient(target.caCert);
         const credential = options.credential ?? credentialFor(target, credentials, this.http);
-        const token = new CachedToken(credential, `${target.resourceManagerEndpoint}/.default`, () => Date.now());
+        // Secrets read from the environment, and every bearer token, are scrubbed like the client secret.
+        for (const name of ["AZURE_CLIENT_SECRET", "IDENTITY_HEADER"]) {
+            const value = process.env[name];
+            if (value) context.registerSecret?.(value);
+        }
+        const token = new CachedToken(credential, `${target.resourceManagerEndpoint}/.default`, () => Date.now(), context.registerSecret);
         this.arm = new ArmClient({
             http: this.http,
             endpoint: target.resourceManagerEndpoint,

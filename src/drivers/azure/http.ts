@@ -1,8 +1,7 @@
-import * as fs from "fs";
 import * as http from "http";
 import * as https from "https";
-import * as tls from "tls";
 import { collectBody } from "../responseBody";
+import { httpsAgentFor } from "../shared/tls";
 
 /**
  * The one place the Azure driver touches the network: a small request over Node's own
@@ -40,12 +39,9 @@ export class HttpClient {
     private readonly httpsAgent: https.Agent;
     private readonly httpAgent = new http.Agent({ keepAlive: true });
 
-    /** `caCert`: extra PEM roots, trusted in addition to Node's bundled ones. */
+    /** `caCert`: extra PEM roots, trusted as src/drivers/shared/tls.ts says (added to the system roots). */
     constructor(caCert?: string) {
-        this.httpsAgent = new https.Agent({
-            keepAlive: true,
-            ...(caCert ? { ca: [...tls.rootCertificates, ...extraCaCerts(), caCert] } : {}),
-        });
+        this.httpsAgent = httpsAgentFor({ caCert }, { maxSockets: Infinity });
     }
 
     send(request: HttpRequest): Promise<HttpResponse> {
@@ -92,17 +88,6 @@ export class HttpClient {
     close(): void {
         this.httpsAgent.destroy();
         this.httpAgent.destroy();
-    }
-}
-
-/** An explicit `ca` replaces Node's defaults, including `NODE_EXTRA_CA_CERTS`: keep those. */
-function extraCaCerts(): string[] {
-    const file = process.env.NODE_EXTRA_CA_CERTS;
-    if (!file) return [];
-    try {
-        return [fs.readFileSync(file, "utf8")];
-    } catch {
-        return [];
     }
 }
 

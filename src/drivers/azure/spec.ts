@@ -1,6 +1,17 @@
-import { Fields, optionalOneOf, optionalString, rejectUnknownKeys, requireObject, requireString, requireUrl } from "../fields";
+import {
+    Fields,
+    SecretRules,
+    checkSecret,
+    optionalOneOf,
+    optionalString,
+    rejectUnknownKeys,
+    requireObject,
+    requireString,
+    requireUrl,
+} from "../fields";
 import { InputError, collectInputErrors, throwIfAny } from "../../power/errors";
 import { PlatformSpec } from "../platform";
+import { parseCaCert } from "../shared/tls";
 
 /** Where the driver gets its Entra ID (Azure AD) token for ARM. */
 export const azureCredentialSources = [
@@ -61,7 +72,6 @@ const resourceGroupPattern = /^[\p{L}\p{N}_().-]{0,89}[\p{L}\p{N}_()-]$/u;
 // Tenants are GUIDs or verified domain names (contoso.onmicrosoft.com).
 const tenantPattern =
     /^(?:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+)$/;
-const pemCertificate = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/;
 
 const targetKeys = [
     "subscriptionId",
@@ -82,6 +92,11 @@ export const azureSpec: PlatformSpec<AzureTarget, AzureCredentials> = {
     name: "azure",
     secretFields: ["clientSecret", "oidcToken", "oidcRequestToken"],
     identityFields: ["subscriptionId", "resourceGroupName", "vmName"],
+    userDataLimit: {
+        // The decoded customData, not its base64 text, is what Azure limits.
+        bytes: 65_535,
+        source: "Azure osProfile.customData: at most 65535 bytes once decoded (learn.microsoft.com, VirtualMachineOSProfile.customData)",
+    },
     supportsDeallocate: true,
 
     parseTarget(raw, field) {
@@ -124,7 +139,7 @@ export const azureSpec: PlatformSpec<AzureTarget, AzureCredentials> = {
                     (parsed.resourceManagerEndpoint =
                         optionalOrigin(obj, "resourceManagerEndpoint", field) ?? defaultResourceManagerEndpoint),
                 () => (parsed.authorityHost = optionalOrigin(obj, "authorityHost", field) ?? defaultAuthorityHost),
-                () => (parsed.caCert = optionalCaCert(obj, field)),
+                () => (parsed.caCert = parseCaCert(obj.caCert, `${field}.caCert`)),
                 () => (parsed.federatedTokenFile = optionalAbsolutePath(obj, "federatedTokenFile", field)),
                 () => (parsed.oidcTokenFilePath = optionalAbsolutePath(obj, "oidcTokenFilePath", field)),
                 () => (parsed.oidcRequestUrl = optionalHttpsUrl(obj, "oidcRequestUrl", field)),
@@ -145,11 +160,13 @@ export const azureSpec: PlatformSpec<AzureTarget, AzureCredentials> = {
         const obj = requireObject(raw, field);
         rejectUnknownKeys(obj, field, azureSpec.secretFields);
         const parsed: Record<string, string | undefined> = {};
+        const optionalSecret = (key: string, rules: SecretRules): string | undefined =>
+            obj[key] === undefined || obj[key] === null ? undefined : checkSecret(obj[key], `${field}.${key}`, rules);
         throwIfAny(
             collectInputErrors([
-                () => (parsed.clientSecret = optionalString(obj, "clientSecret", field, { secret: true, maxLength: 1024 })),
-                () => (parsed.oidcToken = optionalString(obj, "oidcToken", field, tokenRules)),
-                () => (parsed.oidcRequestToken = optionalString(obj, "oidcRequestToken", field, tokenRules)),
+                () => (parsed.clientSecret = optionalSecret("clientSecret", { trimmed: true })),
+                () => (parsed.oidcToken = optionalSecret("oidcToken", tokenRules)),
+                () => (parsed.oidcRequestToken = optionalSecret("oidcRequestToken", tokenRules)),
             ]),
         );
         return Object.fromEntries(Object.entries(parsed).filter(([, v]) => v !== undefined)) as AzureCredentials;
@@ -166,7 +183,8 @@ export const azureSpec: PlatformSpec<AzureTarget, AzureCredentials> = {
 };
 
 /** Federated and request tokens: opaque, non-empty, without spaces; JWTs are a few kB at most. */
-const tokenRules = { secret: true, maxLength: 16_384, pattern: /^\S+$/, description: "a non-empty token without spaces" } as const;
+/** OIDC tokens travel in headers and form bodies: visible ASCII, no spaces. */
+const tokenRules: SecretRules = { maxLength: 16_384, header: true };
 
 /** A secret in the target would land in plaintext state; GracefulVm moves it, VmPower users must. */
 function rejectSecretsInTarget(obj: Fields, field: string): void {
@@ -202,19 +220,4 @@ function optionalAbsolutePath(obj: Fields, key: string, field: string): string |
 function optionalHttpsUrl(obj: Fields, key: string, field: string): string | undefined {
     if (obj[key] === undefined || obj[key] === null) return undefined;
     return requireUrl(obj, key, field, ["https:"]).href;
-}
-
-function optionalCaCert(obj: Fields, field: string): string | undefined {
-    const value = obj.caCert;
-    if (value === undefined || value === null) return undefined;
-    if (typeof value !== "string" || !pemCertificate.test(value)) {
-        throw new InputError(`${field}.caCert`, "must be one or more PEM certificates (-----BEGIN CERTIFICATE----- ...)");
-    }
-    if (/PRIVATE KEY-----/.test(value)) {
-        throw new InputError(
-            `${field}.caCert`,
-            "must contain certificates only; it holds a private key, which would be stored in plaintext state",
-        );
-    }
-    return value;
 }

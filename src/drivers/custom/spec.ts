@@ -1,5 +1,5 @@
-import { Fields, optionalString, requireObject, requireString } from "../fields";
-import { InputError, collectInputErrors, throwIfAny } from "../../power/errors";
+import { Fields, checkSecret, optionalString, rejectUnknownKeys, requireObject, requireString } from "../fields";
+import { collectInputErrors, throwIfAny } from "../../power/errors";
 import { PlatformSpec } from "../platform";
 
 /**
@@ -22,7 +22,9 @@ export type CustomCredentials = Record<string, string>;
 export const customSpec: PlatformSpec<CustomTarget, CustomCredentials> = {
     name: "custom",
     secretFields: ["secrets"],
+    jsonSecretFields: ["secrets"],
     identityFields: ["module", "name"],
+    userDataLimit: { bytes: 1_048_576, source: "our 1 MiB cap (a custom platform's own limit is unknown here)" },
     supportsDeallocate: true,
     parseTarget(raw, field) {
         const obj = requireObject(raw, field);
@@ -31,6 +33,7 @@ export const customSpec: PlatformSpec<CustomTarget, CustomCredentials> = {
         let options: Fields = {};
         throwIfAny(
             collectInputErrors([
+                () => rejectUnknownKeys(obj, field, ["module", "options", "name"]),
                 () =>
                     (module = requireString(obj, "module", field, {
                         pattern: /^(\/|@?[a-z0-9])[^\s]*$/,
@@ -46,12 +49,19 @@ export const customSpec: PlatformSpec<CustomTarget, CustomCredentials> = {
     },
     parseCredentials(raw, field) {
         if (raw === undefined || raw === null) return {};
-        const given = requireObject(raw, field).secrets;
-        if (given === undefined || given === null) return {};
-        const secrets = requireObject(given, `${field}.secrets`);
-        for (const [key, value] of Object.entries(secrets)) {
-            if (typeof value !== "string") throw new InputError(`${field}.secrets.${key}`, "must be a string");
-        }
+        const obj = requireObject(raw, field);
+        rejectUnknownKeys(obj, field, customSpec.secretFields);
+        if (obj.secrets === undefined || obj.secrets === null) return {};
+        const secrets = requireObject(obj.secrets, `${field}.secrets`);
+        throwIfAny(
+            collectInputErrors(
+                Object.entries(secrets).map(
+                    ([key, value]) =>
+                        () =>
+                            checkSecret(value, `${field}.secrets.${key}`),
+                ),
+            ),
+        );
         return secrets as CustomCredentials;
     },
     describe: (target) => target.name ?? target.module,

@@ -1,7 +1,8 @@
-import { Fields, optionalOneOf, optionalString, rejectUnknownKeys, requireObject, requireString } from "../fields";
+import { Fields, optionalBoolean, optionalOneOf, optionalString, rejectUnknownKeys, requireObject, requireString } from "../fields";
 import { parseDuration } from "../../power/duration";
 import { InputError, collectInputErrors, throwIfAny } from "../../power/errors";
 import { PlatformSpec } from "../platform";
+import { checkLibvirtUri } from "./uri";
 
 /** How the guest is asked to shut down. */
 export const libvirtShutdownModes = ["auto", "acpi", "agent"] as const;
@@ -16,6 +17,8 @@ export interface LibvirtTarget {
     readonly shutdownMode: LibvirtShutdownMode;
     /** Upper bound for one `virsh` call (ms). */
     readonly commandTimeoutMs: number;
+    /** The user allowed a URI that skips a verification (`tcp`, `no_verify=1`); reported. */
+    readonly insecure?: true;
 }
 
 /** libvirt needs no secrets of ours: its URI's transport (SSH keys, SASL files) carries them. */
@@ -23,7 +26,7 @@ export type LibvirtCredentials = Record<string, never>;
 
 export const defaultLibvirtUri = "qemu:///system";
 const defaultCommandTimeout = "30s";
-const knownFields = ["uri", "domain", "shutdownMode", "commandTimeout"];
+const knownFields = ["uri", "domain", "shutdownMode", "commandTimeout", "insecure"];
 
 /**
  * `driver[+transport]://[user@][host][:port]/[path][?param=value&...]`. Characters a shell
@@ -44,10 +47,17 @@ export function parseLibvirtTarget(raw: unknown, field: string): LibvirtTarget {
     let domain = "";
     let shutdownMode: LibvirtShutdownMode = "auto";
     let commandTimeoutMs = parseDuration(defaultCommandTimeout, `${field}.commandTimeout`);
+    let insecure = false;
+    let unverified: readonly string[] = [];
     throwIfAny(
         collectInputErrors([
             () => rejectUnknownKeys(obj, field, knownFields),
-            () => (uri = parseUri(obj, field) ?? defaultLibvirtUri),
+            () => (insecure = optionalBoolean(obj, "insecure", field) ?? false),
+            () => {
+                const checked = parseUri(obj, field);
+                uri = checked?.uri ?? defaultLibvirtUri;
+                unverified = checked?.unverified ?? [];
+            },
             () =>
                 (domain = requireString(obj, "domain", field, {
                     pattern: domainPattern,
@@ -62,25 +72,32 @@ export function parseLibvirtTarget(raw: unknown, field: string): LibvirtTarget {
             },
         ]),
     );
-    return { uri, domain, shutdownMode, commandTimeoutMs };
+    if (unverified.length > 0 && !insecure) {
+        throw new InputError(`${field}.uri`, `${unverified.join("; ")}: set ${field}.insecure to true to allow it (it is reported)`);
+    }
+    return { uri, domain, shutdownMode, commandTimeoutMs, ...(insecure ? { insecure: true as const } : {}) };
 }
 
-function parseUri(obj: Fields, field: string): string | undefined {
-    const uri = optionalString(obj, "uri", field, { maxLength: 1024 });
+function parseUri(obj: Fields, field: string): { uri: string; unverified: readonly string[] } | undefined {
+    // Not quoted back by optionalString: a malformed URI may hold a password.
+    const uri = optionalString(obj, "uri", field, { maxLength: 1024, secret: true });
     if (uri === undefined) return undefined;
-    if (/^[a-z][a-z0-9+]*:\/\/[^/?]*:[^/?@]*@/i.test(uri)) {
-        throw new InputError(`${field}.uri`, "must not embed a password; use SSH keys or a SASL auth file for the connection");
-    }
+    const checked = checkLibvirtUri(uri, `${field}.uri`);
     if (!uriPattern.test(uri)) {
         throw new InputError(`${field}.uri`, `must be ${uriDescription}, got ${JSON.stringify(uri)}`);
     }
-    return uri;
+    return checked;
 }
 
 export const libvirtSpec: PlatformSpec<LibvirtTarget, LibvirtCredentials> = {
     name: "libvirt",
     secretFields: [],
     identityFields: ["uri", "domain"],
+    userDataLimit: {
+        // A NoCloud seed has no fixed limit; this cap is ours, so a runaway merge fails at preview.
+        bytes: 1_048_576,
+        source: "our 1 MiB cap for a cloud-init NoCloud seed (libvirt and cloud-init document no limit)",
+    },
     supportsDeallocate: false,
     parseTarget: parseLibvirtTarget,
     parseCredentials(raw, field) {
@@ -95,9 +112,14 @@ export const libvirtSpec: PlatformSpec<LibvirtTarget, LibvirtCredentials> = {
         }
         return {};
     },
-    describe: (target) => `${target.uri} domain ${target.domain}`,
+    describe: (target) => `${target.uri} domain ${target.domain}${target.insecure ? " (connection not verified)" : ""}`,
     warnings(target, gracefulTimeoutMs) {
         const warnings: string[] = [];
+        if (target.insecure) {
+            warnings.push(
+                `target.libvirt.insecure is true: the connection to ${target.uri} is not verified, so anyone on the path can pose as libvirt`,
+            );
+        }
         if (target.shutdownMode !== "acpi" && gracefulTimeoutMs < 5_000) {
             warnings.push(
                 `target.libvirt: a graceful timeout of ${gracefulTimeoutMs} ms leaves little time for the guest agent check (up to 2 s) and the shutdown itself`,

@@ -1,9 +1,8 @@
 import * as https from "https";
-import type { Duplex } from "stream";
-import * as tls from "tls";
 import { AuthenticationError } from "../../power/errors";
 import { collectBody } from "../responseBody";
 import { ProxmoxApiError, ProxmoxPermissionError, ProxmoxTlsError, ProxmoxUnreachableError, parsePermissionMessage } from "./errors";
+import { httpsAgentFor, isTlsVerificationCode } from "../shared/tls";
 
 /** How to reach one PVE API endpoint. */
 export interface ProxmoxClientOptions {
@@ -28,18 +27,6 @@ export type FormParameters = Readonly<Record<string, string | number | boolean |
 const defaultRequestTimeoutMs = 30_000;
 const maxResponseBytes = 8 * 1024 * 1024;
 
-const tlsVerificationCodes = new Set([
-    "DEPTH_ZERO_SELF_SIGNED_CERT",
-    "SELF_SIGNED_CERT_IN_CHAIN",
-    "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
-    "UNABLE_TO_GET_ISSUER_CERT",
-    "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
-    "CERT_HAS_EXPIRED",
-    "CERT_NOT_YET_VALID",
-    "CERT_UNTRUSTED",
-    "ERR_TLS_CERT_ALTNAME_INVALID",
-]);
-
 /**
  * A typed, minimal client for the PVE JSON API (`/api2/json`) with API-token auth. It unwraps
  * the `{"data": ...}` envelope and turns error statuses into typed errors: 401/403 become
@@ -55,14 +42,14 @@ export class ProxmoxClient {
     constructor(private readonly options: ProxmoxClientOptions) {
         this.authorization = `PVEAPIToken=${options.apiToken}`;
         this.timeoutMs = options.requestTimeoutMs ?? defaultRequestTimeoutMs;
-        this.agent = options.fingerprint
-            ? new PinnedAgent(options.fingerprint, options.endpoint, this.timeoutMs)
-            : new https.Agent({
-                  keepAlive: true,
-                  maxSockets: 4,
-                  rejectUnauthorized: !options.insecure,
-                  ...(options.caCert ? { ca: options.caCert } : {}),
-              });
+        this.agent = httpsAgentFor(options, {
+            handshakeTimeoutMs: this.timeoutMs,
+            pinMismatch: (presented, pinned) =>
+                new ProxmoxTlsError(
+                    options.endpoint,
+                    `its SHA-256 fingerprint ${presented ?? "(none)"} does not match the pinned ${pinned}`,
+                ),
+        });
     }
 
     get endpoint(): string {
@@ -159,56 +146,8 @@ export class ProxmoxClient {
     private translateNetworkError(error: Error, method: string, path: string): Error {
         if (error instanceof ProxmoxUnreachableError || error instanceof ProxmoxTlsError) return error;
         const code = (error as NodeJS.ErrnoException).code ?? "";
-        if (tlsVerificationCodes.has(code)) return new ProxmoxTlsError(this.options.endpoint, `${code}: ${error.message}`);
+        if (isTlsVerificationCode(code)) return new ProxmoxTlsError(this.options.endpoint, `${code}: ${error.message}`);
         return new ProxmoxUnreachableError(this.options.endpoint, `${method} ${path}: ${code ? `${code} ` : ""}${error.message}`);
-    }
-}
-
-/**
- * Pins the leaf certificate by SHA-256 fingerprint, as PVE's own tools do for self-signed
- * nodes. The chain is not verified (that is what pinning replaces), but no request byte, and
- * so no token, is written before the fingerprint has matched: the socket is handed to HTTP
- * only after the check.
- */
-class PinnedAgent extends https.Agent {
-    constructor(
-        private readonly fingerprint: string,
-        private readonly endpoint: string,
-        /** The request's own timeout only starts once HTTP has the socket, so the handshake gets its own. */
-        private readonly handshakeTimeoutMs: number,
-    ) {
-        super({ keepAlive: true, maxSockets: 4 });
-    }
-
-    override createConnection(
-        options: https.RequestOptions,
-        callback?: (err: Error | null, stream: Duplex) => void,
-    ): Duplex | null | undefined {
-        const socket = tls.connect({ ...(options as tls.ConnectionOptions), rejectUnauthorized: false });
-        const done = callback ?? (() => undefined);
-        const onError = (e: Error): void => done(e, socket);
-        socket.once("error", onError);
-        socket.setTimeout(this.handshakeTimeoutMs, () => {
-            socket.destroy(new ProxmoxUnreachableError(this.endpoint, `no TLS handshake within ${this.handshakeTimeoutMs} ms`));
-        });
-        socket.once("secureConnect", () => {
-            socket.setTimeout(0);
-            socket.removeListener("error", onError);
-            const presented = socket.getPeerCertificate().fingerprint256?.toUpperCase();
-            if (presented !== this.fingerprint) {
-                socket.destroy();
-                done(
-                    new ProxmoxTlsError(
-                        this.endpoint,
-                        `its SHA-256 fingerprint ${presented ?? "(none)"} does not match the pinned ${this.fingerprint}`,
-                    ),
-                    socket,
-                );
-                return;
-            }
-            done(null, socket);
-        });
-        return undefined;
     }
 }
 

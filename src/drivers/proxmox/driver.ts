@@ -113,6 +113,8 @@ export class ProxmoxDriver implements Driver {
         this.earlyFailureWindowMs = options.earlyFailureWindowMs ?? 600;
         this.taskTimeoutMs = options.taskTimeoutMs ?? 90_000;
         this.maxPollFailures = options.maxPollFailures ?? 3;
+        // Servers echo the secret half alone too (`...=SECRET`): scrub it on its own.
+        context.registerSecret?.(credentials.apiToken.slice(credentials.apiToken.indexOf("=") + 1));
         this.client = new ProxmoxClient({
             endpoint: target.endpoint,
             apiToken: credentials.apiToken,

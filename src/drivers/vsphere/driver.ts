@@ -152,7 +152,7 @@ export async function openVsphereDriver(
     const url = new URL(target.url);
     const description = vsphereSpec.describe(target);
     if (target.insecure) context.log(`TLS verification is off for ${url.host} (target.vsphere.insecure)`);
-    const transport = new SoapTransport({ url, caCert: target.caCert, insecure: target.insecure });
+    const transport = new SoapTransport({ url, caCert: target.caCert, insecure: target.insecure, onSecret: context.registerSecret });
     tuning.onTransport?.(transport);
     const client = new VimClient(transport);
     try {

@@ -1,6 +1,6 @@
 import * as https from "https";
-import * as tls from "tls";
 import { collectBody } from "../responseBody";
+import { httpsAgentFor, isTlsVerificationCode } from "../shared/tls";
 import { VimFault, faultFromSoap } from "./faults";
 import { XmlElement, child, escapeXml, parseXml, soapEnvelopeNamespace, vim25Namespace } from "./xml";
 
@@ -25,6 +25,8 @@ export interface SoapTransportOptions {
     readonly apiVersion?: string;
     /** How long one ordinary call may take. @default 60000 */
     readonly requestTimeoutMs?: number;
+    /** Told every session cookie received, so it is scrubbed from errors and logs. */
+    readonly onSecret?: (value: string) => void;
 }
 
 export interface CallOptions {
@@ -67,12 +69,7 @@ export class SoapTransport {
     private sessionCookie: string | undefined;
 
     constructor(private readonly options: SoapTransportOptions) {
-        this.agent = new https.Agent({
-            keepAlive: true,
-            maxSockets: 4,
-            rejectUnauthorized: !options.insecure,
-            ...(options.caCert ? { ca: [...tls.rootCertificates, options.caCert] } : {}),
-        });
+        this.agent = httpsAgentFor({ caCert: options.caCert, insecure: options.insecure });
         this.soapAction = `"urn:vim25/${options.apiVersion ?? "6.5"}"`;
         this.requestTimeoutMs = options.requestTimeoutMs ?? 60_000;
     }
@@ -185,7 +182,10 @@ export class SoapTransport {
     private keepSessionCookie(header: string[] | undefined): void {
         for (const cookie of header ?? []) {
             const pair = cookie.split(";")[0].trim();
-            if (pair.startsWith(`${sessionCookieName}=`)) this.sessionCookie = pair;
+            if (pair.startsWith(`${sessionCookieName}=`)) {
+                this.sessionCookie = pair;
+                this.options.onSecret?.(pair.slice(sessionCookieName.length + 1).replace(/^"|"$/g, ""));
+            }
         }
     }
 
@@ -194,7 +194,7 @@ export class SoapTransport {
         if (options.signal?.aborted || error.name === "AbortError") return new SoapCallAborted(method);
         const host = this.options.url.host;
         const code = error.code ?? "";
-        if (tlsTrustCodes.includes(code)) {
+        if (isTlsVerificationCode(code) && code !== "ERR_TLS_CERT_ALTNAME_INVALID") {
             return new VsphereConnectionError(
                 `the TLS certificate of ${host} is not trusted (${code}): pass its CA certificate (PEM) in target.vsphere.caCert, ` +
                     `or set target.vsphere.insecure to true to skip verification`,
@@ -208,17 +208,6 @@ export class SoapTransport {
         return new VsphereConnectionError(`cannot reach vSphere at ${host} (${method}): ${code ? `${code} ` : ""}${error.message}`);
     }
 }
-
-const tlsTrustCodes = [
-    "DEPTH_ZERO_SELF_SIGNED_CERT",
-    "SELF_SIGNED_CERT_IN_CHAIN",
-    "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
-    "UNABLE_TO_GET_ISSUER_CERT",
-    "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
-    "CERT_UNTRUSTED",
-    "CERT_HAS_EXPIRED",
-    "CERT_NOT_YET_VALID",
-];
 
 function envelope(inner: string): string {
     return (

@@ -1,7 +1,16 @@
-import { X509Certificate } from "crypto";
 import { InputError } from "../../power/errors";
-import { optionalBoolean, optionalString, rejectUnknownKeys, requireObject, requireString, validateAll } from "../fields";
+import {
+    checkSecret,
+    optionalBoolean,
+    optionalString,
+    refuseUserInfo,
+    rejectUnknownKeys,
+    requireObject,
+    requireString,
+    validateAll,
+} from "../fields";
 import { PlatformSpec } from "../platform";
+import { checkTrustCombination, parseCaCert } from "../shared/tls";
 import { VmSelector, describeSelector, parseVmSelector } from "./selector";
 
 /** The non-secret part of `target.vsphere`, validated and normalised. */
@@ -24,7 +33,6 @@ export interface VsphereCredentials {
 
 const targetKeys = ["url", "username", "vm", "datacenter", "insecure", "caCert"];
 const credentialKeys = ["password"];
-const pemBlock = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
 
 /**
  * `url` accepts `https://vc.example.com/sdk`, `https://vc.example.com` and a bare
@@ -32,15 +40,13 @@ const pemBlock = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g
  * the password would cross the network in clear text.
  */
 export function normaliseSdkUrl(text: string, field: string): URL {
+    refuseUserInfo(text, field);
     const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(text) ? text : `https://${text}`;
     let url: URL;
     try {
         url = new URL(withScheme);
     } catch {
-        throw new InputError(
-            field,
-            `must be the vSphere SDK URL such as https://vcenter.example.com/sdk, got ${JSON.stringify(text.replace(/\/\/[^/@]*@/, "//(hidden)@"))}`,
-        );
+        throw new InputError(field, `must be the vSphere SDK URL such as https://vcenter.example.com/sdk, got ${JSON.stringify(text)}`);
     }
     if (url.protocol !== "https:")
         throw new InputError(field, `must use https: (the password would travel in clear text over ${url.protocol})`);
@@ -51,35 +57,16 @@ export function normaliseSdkUrl(text: string, field: string): URL {
     return url;
 }
 
-function parseCaCert(value: unknown, field: string): string | undefined {
-    if (value === undefined || value === null) return undefined;
-    if (typeof value !== "string") throw new InputError(field, `must be PEM text (a string), got ${typeof value}`);
-    const blocks = value.match(pemBlock) ?? [];
-    if (blocks.length === 0) throw new InputError(field, "must contain at least one PEM certificate (-----BEGIN CERTIFICATE----- ...)");
-    blocks.forEach((block, index) => {
-        try {
-            new X509Certificate(block);
-        } catch (e) {
-            throw new InputError(field, `certificate ${index + 1} cannot be read: ${e instanceof Error ? e.message : String(e)}`);
-        }
-    });
-    return value;
-}
-
-/** Any characters (spaces included) but never quoted back. */
-function requirePassword(value: unknown, field: string): string {
-    if (value === undefined || value === null || value === "") throw new InputError(field, "is required");
-    if (typeof value !== "string") throw new InputError(field, `must be a string, got ${typeof value}`);
-    if (value.length > 1024) throw new InputError(field, "must be at most 1024 characters");
-    return value;
-}
-
 export const vsphereSpec: PlatformSpec<VsphereTarget, VsphereCredentials> = {
     name: "vsphere",
     // The username stays in plaintext state on purpose: it shows who acts in reports, and
     // redacting common names (`root`, `admin`) would mangle every message that contains them.
     secretFields: credentialKeys,
     identityFields: ["url", "vm", "datacenter"],
+    userDataLimit: {
+        bytes: 524_288,
+        source: "vSphere cloud-init guest customization: userdata at most 524288 bytes (vim.vm.customization.CloudinitPrep)",
+    },
     supportsDeallocate: false,
 
     parseTarget(raw, field) {
@@ -98,7 +85,7 @@ export const vsphereSpec: PlatformSpec<VsphereTarget, VsphereCredentials> = {
                     if (obj.password !== undefined)
                         throw new InputError(`${field}.password`, "belongs in the credentials (secret) input, not the target");
                 },
-                () => (url = normaliseSdkUrl(requireString(obj, "url", field), `${field}.url`)),
+                () => (url = normaliseSdkUrl(requireString(obj, "url", field, { secret: true }), `${field}.url`)),
                 () => (username = requireString(obj, "username", field, { maxLength: 256 })),
                 () => {
                     vm = requireString(obj, "vm", field, { maxLength: 2048 });
@@ -112,14 +99,7 @@ export const vsphereSpec: PlatformSpec<VsphereTarget, VsphereCredentials> = {
                     })),
                 () => (insecure = optionalBoolean(obj, "insecure", field) ?? false),
                 () => (caCert = parseCaCert(obj.caCert, `${field}.caCert`)),
-                () => {
-                    if (obj.insecure === true && obj.caCert !== undefined && obj.caCert !== null) {
-                        throw new InputError(
-                            `${field}.insecure`,
-                            "cannot be combined with caCert: either verify against the CA or do not verify",
-                        );
-                    }
-                },
+                () => checkTrustCombination({ insecure, caCert }, field),
             ],
             () => ({
                 url: (url as URL).href,
@@ -136,7 +116,8 @@ export const vsphereSpec: PlatformSpec<VsphereTarget, VsphereCredentials> = {
     parseCredentials(raw, field) {
         const obj = requireObject(raw ?? {}, field);
         return validateAll([() => rejectUnknownKeys(obj, field, credentialKeys)], () => ({
-            password: requirePassword(obj.password, `${field}.password`),
+            // Any characters but control ones (spaces included): it travels XML-escaped.
+            password: checkSecret(obj.password, `${field}.password`),
         }));
     },
 
