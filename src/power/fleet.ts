@@ -1,4 +1,5 @@
 import { Clock } from "./clock";
+import { InputError } from "./errors";
 
 /**
  * Many VMs changed in ordered tiers with bounded concurrency: the platform-free half of a fleet
@@ -96,6 +97,7 @@ export async function runFleet<T, R>(
     const tiers: FleetTierReport[] = [];
     let haltedBeforeTier: number | undefined;
     const onFailure = options.onFailure ?? "halt";
+    const emit = safeEmitter(options.onEvent);
 
     for (const tier of tierOrder(members, options.direction)) {
         const inTier = members.filter((m) => m.tier === tier);
@@ -114,8 +116,8 @@ export async function runFleet<T, R>(
             continue;
         }
         const tierStart = at();
-        options.onEvent?.({ kind: "tierStarted", tier, atMs: tierStart });
-        await runTier(inTier, options, at, operation, (report) => reports.set(report.id, report));
+        emit({ kind: "tierStarted", tier, atMs: tierStart });
+        await runTier(inTier, options, emit, at, operation, (report) => reports.set(report.id, report));
         const outcomes = inTier.map((m) => reports.get(m.id)?.outcome.status);
         tiers.push({
             tier,
@@ -125,7 +127,7 @@ export async function runFleet<T, R>(
             failed: outcomes.filter((s) => s === "failed").length,
             skipped: 0,
         });
-        options.onEvent?.({ kind: "tierFinished", tier, atMs: at() });
+        emit({ kind: "tierFinished", tier, atMs: at() });
     }
 
     const ordered = members.map((m) => reports.get(m.id) as FleetMemberReport<R>);
@@ -143,6 +145,7 @@ export async function runFleet<T, R>(
 async function runTier<T, R>(
     members: readonly FleetMember<T>[],
     options: FleetOptions,
+    emit: (event: FleetEvent) => void,
     at: () => number,
     operation: (member: FleetMember<T>) => Promise<R>,
     record: (report: FleetMemberReport<R>) => void,
@@ -155,12 +158,12 @@ async function runTier<T, R>(
     const start = (member: FleetMember<T>): void => {
         runningPerEndpoint.set(member.endpoint, (runningPerEndpoint.get(member.endpoint) ?? 0) + 1);
         const startMs = at();
-        options.onEvent?.({ kind: "started", id: member.id, tier: member.tier, atMs: startMs });
+        emit({ kind: "started", id: member.id, tier: member.tier, atMs: startMs });
         const finish = (outcome: FleetOutcome<R>): void => {
             runningPerEndpoint.set(member.endpoint, (runningPerEndpoint.get(member.endpoint) ?? 1) - 1);
             const endMs = at();
             record({ id: member.id, tier: member.tier, endpoint: member.endpoint, outcome, startMs, durationMs: endMs - startMs });
-            options.onEvent?.({ kind: "finished", id: member.id, tier: member.tier, atMs: endMs, ok: outcome.status === "done" });
+            emit({ kind: "finished", id: member.id, tier: member.tier, atMs: endMs, ok: outcome.status === "done" });
         };
         const task: Promise<void> = Promise.resolve()
             .then(() => operation(member))
@@ -191,18 +194,29 @@ async function runTier<T, R>(
     }
 }
 
+/** A progress listener that throws must not leave VMs running unattended: its errors are dropped. */
+function safeEmitter(listener: FleetOptions["onEvent"]): (event: FleetEvent) => void {
+    return (event) => {
+        try {
+            listener?.(event);
+        } catch {
+            // Progress is advisory; the run and its report are what matter.
+        }
+    };
+}
+
 function checkOptions(members: readonly FleetMember<unknown>[], options: FleetOptions): void {
     for (const [name, value] of [
         ["concurrency", options.concurrency],
         ["perEndpoint", options.perEndpoint ?? options.concurrency],
     ] as const) {
-        if (!Number.isInteger(value) || value < 1) throw new RangeError(`${name} must be a whole number of at least 1, got ${value}`);
+        if (!Number.isInteger(value) || value < 1) throw new InputError(name, `must be a whole number of at least 1, got ${value}`);
     }
     const seen = new Set<string>();
     for (const m of members) {
-        if (seen.has(m.id)) throw new RangeError(`fleet member ${JSON.stringify(m.id)} appears twice`);
+        if (seen.has(m.id)) throw new InputError(`members.${m.id}`, "appears twice; fleet member ids must be unique");
         seen.add(m.id);
         if (!Number.isInteger(m.tier) || m.tier < 0)
-            throw new RangeError(`fleet member ${JSON.stringify(m.id)}: tier must be a whole number >= 0`);
+            throw new InputError(`members.${m.id}.tier`, `must be a whole number >= 0, got ${m.tier}`);
     }
 }
