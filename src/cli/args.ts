@@ -3,7 +3,7 @@ import { DesiredPowerState, ObservedPowerState, observedPowerStates } from "../p
 import { TargetValues, targetFlagOptions, targetFlagValues } from "./targetFlags";
 import { UsageError } from "./usageError";
 
-export const commands = ["status", "on", "off"] as const;
+export const commands = ["status", "on", "off", "restart"] as const;
 export type Command = (typeof commands)[number];
 
 /** What the command line asked for, before the target is read or validated. */
@@ -21,6 +21,18 @@ export interface CliRequest {
     readonly waitForAgent: boolean;
     readonly json: boolean;
     readonly quiet: boolean;
+    /** `--fleet FILE`: tiers of VMs instead of one. */
+    readonly fleetFile?: string;
+    /** VMs changed at once (fleet). */
+    readonly concurrency?: number;
+    /** VMs changed at once per management endpoint (fleet). */
+    readonly perEndpoint?: number;
+    /** What a failed VM does to later tiers (fleet). */
+    readonly onFailure?: "halt" | "continue";
+    /** Print the plan, change nothing. */
+    readonly dryRun: boolean;
+    /** `--progress json`: JSON lines on stderr for pipelines. */
+    readonly progressJson: boolean;
 }
 
 export type ParsedArgs = { readonly kind: "help" } | { readonly kind: "version" } | { readonly kind: "run"; readonly request: CliRequest };
@@ -38,6 +50,12 @@ const options = {
     "no-force": { type: "boolean" },
     "wait-for-agent": { type: "boolean" },
     json: { type: "boolean" },
+    fleet: { type: "string" },
+    concurrency: { type: "string" },
+    "per-endpoint": { type: "string" },
+    "on-failure": { type: "string" },
+    "dry-run": { type: "boolean" },
+    progress: { type: "string" },
     quiet: { type: "boolean" },
     help: { type: "boolean", short: "h" },
     version: { type: "boolean" },
@@ -62,13 +80,30 @@ export function parseCommandLine(argv: readonly string[]): ParsedArgs {
     const offModes = (["graceful", "hard", "deallocate"] as const).filter((flag) => values[flag]);
     if (command !== "off" && offModes.length > 0) throw new UsageError(`--${offModes[0]} applies to "off" only`);
     if (offModes.length > 1) throw new UsageError(`choose one of --${offModes.join(", --")}`);
-    if (command !== "on" && values["wait-for-agent"]) throw new UsageError(`--wait-for-agent applies to "on" only`);
+    if (command !== "on" && command !== "restart" && values["wait-for-agent"]) {
+        throw new UsageError(`--wait-for-agent applies to "on" and "restart" only`);
+    }
     if (command !== "status" && values.expect !== undefined) throw new UsageError(`--expect applies to "status" only`);
-    const asksGuest = offModes[0] === "graceful" || offModes[0] === "deallocate";
+    const asksGuest = offModes[0] === "graceful" || offModes[0] === "deallocate" || command === "restart";
     for (const flag of ["timeout", "no-force"] as const) {
         if (values[flag] !== undefined && !asksGuest) {
-            throw new UsageError(`--${flag} applies to "off --graceful" (or --deallocate) only; a plain "off" powers off hard at once`);
+            throw new UsageError(
+                `--${flag} applies to "off --graceful" (or --deallocate) and "restart" only; a plain "off" powers off hard at once`,
+            );
         }
+    }
+    if (values.fleet === undefined) {
+        for (const flag of ["concurrency", "per-endpoint", "on-failure", "dry-run"] as const) {
+            if (values[flag] !== undefined) throw new UsageError(`--${flag} applies to --fleet only`);
+        }
+    } else if (values.config !== undefined) {
+        throw new UsageError("--fleet and --config: choose one (a fleet file holds each VM's target)");
+    }
+    if (values.progress !== undefined && values.progress !== "json") {
+        throw new UsageError(`--progress ${JSON.stringify(values.progress)}: the only format is "json"`);
+    }
+    if (values["on-failure"] !== undefined && !["halt", "continue"].includes(values["on-failure"])) {
+        throw new UsageError(`--on-failure ${JSON.stringify(values["on-failure"])}: expected halt or continue`);
     }
 
     return {
@@ -84,8 +119,20 @@ export function parseCommandLine(argv: readonly string[]): ParsedArgs {
             waitForAgent: values["wait-for-agent"] ?? false,
             json: values.json ?? false,
             quiet: values.quiet ?? false,
+            fleetFile: values.fleet,
+            concurrency: wholeNumber(values.concurrency, "--concurrency"),
+            perEndpoint: wholeNumber(values["per-endpoint"], "--per-endpoint"),
+            onFailure: values["on-failure"] as "halt" | "continue" | undefined,
+            dryRun: values["dry-run"] ?? false,
+            progressJson: values.progress === "json",
         },
     };
+}
+
+function wholeNumber(text: string | undefined, flag: string): number | undefined {
+    if (text === undefined) return undefined;
+    if (!/^[1-9][0-9]*$/.test(text.trim())) throw new UsageError(`${flag} ${JSON.stringify(text)}: expected a whole number of at least 1`);
+    return Number(text.trim());
 }
 
 /** `stopped` or `stopped,deallocated`. */
@@ -102,7 +149,7 @@ function expectedStates(text: string): ObservedPowerState[] {
 
 function desiredState(command: Command, offMode: "graceful" | "hard" | "deallocate" | undefined): DesiredPowerState | undefined {
     if (command === "on") return "On";
-    if (command === "status") return undefined;
+    if (command === "status" || command === "restart") return undefined;
     if (offMode === "graceful") return "OffGraceful";
     if (offMode === "deallocate") return "Deallocated";
     return "Off";

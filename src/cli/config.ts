@@ -14,7 +14,7 @@ import { TargetValues, convertTargetValues, flagName, targetEnvName, targetEnvVa
  * GracefulVm component's arguments, the libvirt flags, and secrets from the environment.
  */
 
-const configKeys = ["target", "gracefulShutdownTimeout", "forceAfterTimeout", "waitForGuestAgent", "stopBeforeDeallocate"];
+export const configKeys = ["target", "gracefulShutdownTimeout", "forceAfterTimeout", "waitForGuestAgent", "stopBeforeDeallocate"];
 
 /** `clientSecret` -> `GRACEFUL_VM_CLIENT_SECRET`. */
 export function secretEnvName(field: string): string {
@@ -48,6 +48,11 @@ export function readConfigFile(file: string, cwd: string): Record<string, unknow
 
 export function buildInputs(request: CliRequest, env: NodeJS.ProcessEnv, cwd: string): VmPowerInputs {
     const config = request.configFile ? readConfigFile(request.configFile, cwd) : {};
+    return inputsFromConfig(config, request, env, cwd);
+}
+
+/** One VM's inputs from a config object (a `--config` file, or one VM of a `--fleet` file). */
+export function inputsFromConfig(config: Record<string, unknown>, request: CliRequest, env: NodeJS.ProcessEnv, cwd: string): VmPowerInputs {
     for (const key of Object.keys(config)) {
         if (!configKeys.includes(key)) throw unknownKeyError(key, key, configKeys, "config key");
     }

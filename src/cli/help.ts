@@ -24,6 +24,8 @@ Usage:
   graceful-vm on     [target]            power on (or resume)
   graceful-vm off    [target] --graceful ask the guest to shut down; power off hard only after --timeout
   graceful-vm off    [target]            power off hard at once (same as --hard)
+  graceful-vm restart [target]           graceful shutdown (hard after --timeout), then power on
+  graceful-vm <command> --fleet FILE     the same for many VMs, in tiers (see Fleets)
 
 Target (a config file, flags, or environment variables; flags win over the file, the file over
 the environment):
@@ -45,6 +47,16 @@ Power options:
   --no-force              never power off hard: fail (exit 1) if the guest does not stop in time
   --wait-for-agent        on: also wait until the guest agent answers
 
+Fleets (docs/fleets.md):
+  --fleet FILE            YAML/JSON: { tiers: [{ name, vms: [{ name, target, ... }] }], defaults, concurrency }
+                          tiers in start order: "on" runs tier 0 first, "off" the last tier first,
+                          "restart" rolls tier by tier from tier 0
+  --concurrency N         VMs changed at once (default: the file's, else 1)
+  --per-endpoint N        VMs changed at once per vCenter / Proxmox / libvirt host / Azure subscription
+  --on-failure halt|continue  after a VM fails: leave later tiers alone (default) or go on
+  --dry-run               read each VM's state and print the plan; change nothing
+  --progress json         JSON lines on stderr: each VM's phase changes, tiers, a heartbeat every 10 s
+
 Status:
   --expect STATE[,STATE]  status: exit 0 when the VM is in one of these states, 1 otherwise
                           (${observedPowerStates.join(", ")})
@@ -60,6 +72,7 @@ Exit codes:
   ${exitCodes.forced}  off --graceful/--deallocate done, but only by a hard power-off (graceful timed out
      or was impossible); an explicit off/--hard that powered off exits ${exitCodes.ok}
   ${exitCodes.failure}  failed: the VM is not in the requested state, or the platform failed
+     (fleet: 1 if any VM failed, else 3 if any was forced, else 0)
   ${exitCodes.usage}  usage error: bad flags, config file or target field; nothing was touched
 
 Examples:
@@ -72,4 +85,6 @@ Examples:
     GRACEFUL_VM_API_TOKEN=... graceful-vm off --graceful
   GRACEFUL_VM_PASSWORD=... graceful-vm off --graceful --config vsphere-web-1.yaml
   graceful-vm off --graceful --no-force --timeout 5m --config target.yaml || echo "web-1 did not stop cleanly"
+  graceful-vm off --graceful --fleet fleet.yaml --concurrency 10 --json --progress json
+  graceful-vm restart --fleet fleet.yaml --concurrency 1 --wait-for-agent
 `;

@@ -8,6 +8,8 @@ import { CliRequest, UsageError, parseCommandLine } from "./args";
 import { buildInputs } from "./config";
 import { exitCodeFor, exitCodes } from "./exitCodes";
 import { helpText } from "./help";
+import { runFleetCli } from "./fleet";
+import { FleetFile, readFleetFile } from "./fleetFile";
 import { ProgressLine, ProgressStream } from "./progress";
 
 /** Where the CLI reads and writes; the real process in main.ts, buffers in tests. */
@@ -23,7 +25,8 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     // Known before parsing, so even a usage error is JSON for a pipeline that asked for JSON.
     const wantsJson = argv.includes("--json");
     let request: CliRequest;
-    let inputs: VmPowerInputs;
+    let inputs: VmPowerInputs | undefined;
+    let fleet: FleetFile | undefined;
     try {
         const parsed = parseCommandLine(argv);
         if (parsed.kind === "help") {
@@ -35,10 +38,24 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
             return exitCodes.ok;
         }
         request = parsed.request;
-        inputs = buildInputs(request, io.env, io.cwd);
+        if (request.fleetFile !== undefined) {
+            fleet = readFleetFile(request, io.env, io.cwd);
+        } else {
+            inputs = buildInputs(request, io.env, io.cwd);
+            // A restart of one VM is a fleet of one: the same steps and report.
+            fleet = { vms: [{ name: vmName(inputs), tier: 0, inputs }], tierNames: ["vm"] };
+        }
     } catch (e) {
         return usageFailure(e, io, wantsJson);
     }
+    if (fleet !== undefined && (request.fleetFile !== undefined || request.command === "restart")) {
+        try {
+            return await runFleetCli(request, fleet, io);
+        } catch (e) {
+            return failure(e, request, io);
+        }
+    }
+    if (inputs === undefined) return usageFailure(new UsageError("no target"), io, wantsJson);
     return request.command === "status" ? status(request, inputs, io) : change(request, inputs, io);
 }
 
@@ -132,6 +149,15 @@ function logTo(io: CliIo, request: CliRequest): (message: string) => void {
     return (message) => {
         if (!request.quiet) io.stderr.write(`graceful-vm: ${message}\n`);
     };
+}
+
+/** What a one-VM restart calls its VM in reports: the platform's own name field. */
+function vmName(inputs: VmPowerInputs): string {
+    for (const key of ["domain", "vm", "vmName", "vmId", "name"]) {
+        const value = inputs.target[key];
+        if (typeof value === "string" || typeof value === "number") return String(value);
+    }
+    return "vm";
 }
 
 function packageVersion(): string {

@@ -46,7 +46,7 @@ describe("graceful-vm command line", () => {
         [["off", "--graceful", "--hard", "--domain", "d"], /choose one of --graceful, --hard/],
         [["off", "--timeout", "30s", "--domain", "d"], /--timeout applies to "off --graceful"/],
         [["off", "--no-force", "--domain", "d"], /--no-force applies to "off --graceful"/],
-        [["status", "--wait-for-agent", "--domain", "d"], /--wait-for-agent applies to "on" only/],
+        [["status", "--wait-for-agent", "--domain", "d"], /--wait-for-agent applies to "on" and "restart" only/],
         [["status"], /no target/],
         [["off", "--graceful", "--timeout", "soon", "--domain", "d"], /gracefulShutdownTimeout: must be a duration/],
         [["status", "--domain", "a/b"], /target\.libvirt\.domain: must be a libvirt domain name/],
