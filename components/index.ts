@@ -1,3 +1,4 @@
 export * from "./gracefulVm";
 export * from "./gracefulVmArgs";
 export * from "./targets";
+export * from "./gracefulVmGroup";

@@ -20,10 +20,14 @@ export interface FleetVm {
     /** Start order: tier 0 starts first and stops last. */
     readonly tier: number;
     readonly inputs: VmPowerInputs;
+    /** This VM's own action, when a run mixes them (a group's update); the run's `action` otherwise. */
+    readonly action?: FleetAction;
 }
 
 export interface FleetRunOptions {
     readonly action: FleetAction;
+    /** Tier order; by default the action's (see directionOf). */
+    readonly direction?: FleetDirection;
     /** VMs changed at once across the fleet. */
     readonly concurrency: number;
     /** VMs changed at once per endpoint (vCenter, Proxmox cluster, libvirt host, Azure subscription). @default concurrency */
@@ -84,8 +88,8 @@ export function endpointOf(inputs: VmPowerInputs): string {
 }
 
 export async function runFleetOperation(vms: readonly FleetVm[], options: FleetRunOptions): Promise<FleetReport<FleetVmResult>> {
-    if (options.action === "Deallocated") {
-        const cannot = vms.find((vm) => vm.inputs.platform !== "azure");
+    {
+        const cannot = vms.find((vm) => (vm.action ?? options.action) === "Deallocated" && vm.inputs.platform !== "azure");
         if (cannot)
             throw new InputError(`fleet.${cannot.name}`, `"Deallocated" is only supported on Azure; this VM is ${cannot.inputs.platform}`);
     }
@@ -94,7 +98,7 @@ export async function runFleetOperation(vms: readonly FleetVm[], options: FleetR
     return runFleet(
         members,
         {
-            direction: directionOf(options.action),
+            direction: options.direction ?? directionOf(options.action),
             concurrency: options.concurrency,
             perEndpoint: options.perEndpoint,
             onFailure: options.onFailure,
@@ -106,13 +110,14 @@ export async function runFleetOperation(vms: readonly FleetVm[], options: FleetR
 }
 
 async function runOne(vm: FleetVm, options: FleetRunOptions, clock: Clock): Promise<FleetVmResult> {
+    const action = vm.action ?? options.action;
     const steps: { step: FleetStep; desired: DesiredPowerState }[] =
-        options.action === "Restart"
+        action === "Restart"
             ? [
                   { step: "stop", desired: "OffGraceful" },
                   { step: "start", desired: "On" },
               ]
-            : [{ step: "transition", desired: options.action }];
+            : [{ step: "transition", desired: action }];
     const reports: TransitionReport[] = [];
     for (const { step, desired } of steps) {
         try {

@@ -1,1 +1,2 @@
 export * from "./vmPower";
+export * from "./vmGroup";

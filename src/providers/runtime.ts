@@ -178,3 +178,6 @@ const comparedInputs = ["target", "credentials", "vmResourceId", ...powerPolicyK
 function changedInputs(old: VmPowerInputs, next: VmPowerInputs): string[] {
     return comparedInputs.filter((key) => containsUnknown(next[key]) || JSON.stringify(old[key]) !== JSON.stringify(next[key]));
 }
+
+/** The VmGroup provider's half (see groupRuntime.ts). */
+export * as group from "./groupRuntime";
