@@ -53,6 +53,7 @@ export class GracefulVm extends pulumi.ComponentResource {
                 ...splitTarget(args.target[platform], spec.secretFields),
                 ...pick(args, vmPowerPolicyKeys),
                 vmResourceId: args.vm?.id,
+                ...(args.restartTrigger !== undefined ? { restartTrigger: args.restartTrigger } : {}),
             },
             { ...powerChildOptions(this, opts, platform, spec.secretFields), dependsOn: args.vm ? [args.vm] : undefined },
         );

@@ -33,4 +33,11 @@ export interface GracefulVmArgs extends VmPowerPolicyArgs {
      * @default no services, a 10s margin, the platform's guest agent installed
      */
     readonly lifecycle?: pulumi.Input<GuestLifecycleArgs>;
+    /**
+     * Any value (a version, a config hash); when it changes and `powerState` is `On`, the VM is
+     * restarted gracefully: graceful stop with the hard fallback, power on, agent wait if
+     * `waitForGuestAgent`. `powerState` stays declarative.
+     * @default no restarts
+     */
+    readonly restartTrigger?: pulumi.Input<unknown>;
 }

@@ -32,6 +32,8 @@ export interface VmPowerInputs {
      * down first.
      */
     readonly vmResourceId?: string;
+    /** Any value; when it changes (and `powerState` is `On`), the VM is restarted gracefully. */
+    readonly restartTrigger?: unknown;
 }
 
 export interface VmPowerOutputs extends VmPowerInputs {
@@ -70,6 +72,7 @@ export function containsUnknown(value: unknown): boolean {
 }
 
 const knownKeys: readonly string[] = ["platform", "target", "credentials", "vmResourceId", ...powerPolicyKeys];
+const knownKeys: readonly string[] = ["platform", "target", "credentials", "restartTrigger", ...powerPolicyKeys];
 
 /**
  * Validates raw inputs (from Check, the component or the CLI), fills defaults and returns them,

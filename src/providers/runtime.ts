@@ -70,11 +70,28 @@ export async function create(inputs: Props): Promise<pulumi.dynamic.CreateResult
     return { id: resourceId(checked), outs };
 }
 
-export async function update(_id: string, _olds: Props, news: Props): Promise<pulumi.dynamic.UpdateResult> {
+export async function update(_id: string, olds: Props, news: Props): Promise<pulumi.dynamic.UpdateResult> {
     const checked = news as unknown as VmPowerInputs;
-    const outs = await apply(checked);
+    const restart =
+        checked.powerState === "On" && JSON.stringify(olds.restartTrigger ?? null) !== JSON.stringify(checked.restartTrigger ?? null);
+    const outs = restart ? await restartVm(checked) : await apply(checked);
     claimedThisDeployment.add(resourceId(checked));
     return { outs };
+}
+
+/** `restartTrigger` changed: a graceful stop, then the power-on; the stop's summary is kept as a note. */
+async function restartVm(inputs: VmPowerInputs): Promise<Props> {
+    const stopped = await transitionWithProgress(inputs, "OffGraceful");
+    log(summarizeReport(stopped));
+    const outs = await apply(inputs);
+    const started = outs.lastTransition as TransitionReport;
+    return {
+        ...outs,
+        lastTransition: {
+            ...started,
+            notes: [...started.notes, `restarted (restartTrigger changed); the stop: ${summarizeReport(stopped)}`],
+        },
+    };
 }
 
 export async function read(id: string, props: Props): Promise<pulumi.dynamic.ReadResult> {
@@ -173,7 +190,7 @@ function vmResourceChanges(old: VmPowerInputs, next: VmPowerInputs): string[] {
     return next.vmResourceId !== old.vmResourceId ? ["vmResourceId"] : [];
 }
 
-const comparedInputs = ["target", "credentials", "vmResourceId", ...powerPolicyKeys] as const;
+const comparedInputs = ["target", "credentials", "vmResourceId", "restartTrigger", ...powerPolicyKeys] as const;
 
 function changedInputs(old: VmPowerInputs, next: VmPowerInputs): string[] {
     return comparedInputs.filter((key) => containsUnknown(next[key]) || JSON.stringify(old[key]) !== JSON.stringify(next[key]));

@@ -58,6 +58,13 @@ export interface VmPowerArgs extends VmPowerPolicyArgs {
      * @default not tied to a resource
      */
     readonly vmResourceId?: pulumi.Input<string>;
+    /**
+     * Any value; when it changes and `powerState` is `On`, the VM is restarted gracefully:
+     * graceful stop (hard after `gracefulShutdownTimeout` unless `forceAfterTimeout: false`),
+     * power on, and the agent wait if `waitForGuestAgent`.
+     * @default no restarts
+     */
+    readonly restartTrigger?: pulumi.Input<unknown>;
 }
 
 /**

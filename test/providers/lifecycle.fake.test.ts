@@ -134,6 +134,20 @@ describe("VmPower lifecycle through the dynamic-provider host", () => {
         expect(hypervisor.takeJournal()).not.toContain("power-off-hard web-1");
     });
 
+    test("a changed restartTrigger restarts the VM gracefully; the same trigger again does nothing", async () => {
+        await engine.up(program({ powerState: "On", restartTrigger: "v1" }));
+        hypervisor.takeJournal();
+        const result = await engine.up(program({ powerState: "On", restartTrigger: "v2" }));
+        expect(result.steps.map((s) => s.op)).toEqual(["update"]);
+        expect(hypervisor.takeJournal()).toEqual(["shutdown-request web-1", "power-on web-1"]);
+        const r = report(result.outputs("web-power"));
+        expect(r).toMatchObject({ method: "powerOn", to: "running" });
+        expect(r.notes.join(" ")).toMatch(/restarted \(restartTrigger changed\); the stop: .*by graceful/);
+        const again = await engine.up(program({ powerState: "On", restartTrigger: "v2" }));
+        expect(again.steps.map((s) => s.op)).toEqual(["same"]);
+        expect(hypervisor.takeJournal()).toEqual([]);
+    });
+
     test("6. destroy shuts the VM down gracefully first", async () => {
         await engine.up(program({ powerState: "On" }));
         hypervisor.takeJournal();
