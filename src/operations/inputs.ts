@@ -71,8 +71,7 @@ export function containsUnknown(value: unknown): boolean {
     return false;
 }
 
-const knownKeys: readonly string[] = ["platform", "target", "credentials", "vmResourceId", ...powerPolicyKeys];
-const knownKeys: readonly string[] = ["platform", "target", "credentials", "restartTrigger", ...powerPolicyKeys];
+const knownKeys: readonly string[] = ["platform", "target", "credentials", "vmResourceId", "restartTrigger", ...powerPolicyKeys];
 
 /**
  * Validates raw inputs (from Check, the component or the CLI), fills defaults and returns them,
