@@ -1,0 +1,157 @@
+import { execFileSync } from "child_process";
+import * as fs from "fs";
+import * as path from "path";
+import { runFleetOperation } from "../src/operations/fleet";
+import { parseInputs } from "../src/operations/inputs";
+import { transition } from "../src/operations/run";
+import { Vcsim, callCounts, control, rawTarget, vcsimFrom, vcsimVariables } from "../test/vsphere/vcsim";
+
+/**
+ * N VMs to OffGraceful on the vSphere simulator, guests taking ~2 s: one fleet run (one
+ * process, runFleetOperation, concurrency N) side by side with N independent single-VM runs
+ * started at once (what N GracefulVm resources in one `pulumi up` do today). Each scenario runs
+ * in a child process of its own so peak RSS is that scenario's. Prints ratios; never fails on a
+ * number.
+ *
+ *     npm run bench -- fleet-vsphere          (sizes from FLEET_BENCH_SIZES, default "200 1000")
+ *
+ * Point it at a simulator of your own (VSPHERE_TEST_PORT=19388 bash scripts/peers/vsphere.sh
+ * start, then export its VCSIM_* lines): it changes every VM's default shutdown delay.
+ */
+
+const guestMs = 2000;
+const prefix = "flb";
+
+interface Result {
+    readonly scenario: string;
+    readonly vms: number;
+    readonly wallMs: number;
+    readonly graceful: number;
+    readonly forced: number;
+    readonly failed: number;
+    readonly soapCalls: number;
+    readonly logins: number;
+    readonly peakRssMb: number;
+}
+
+async function scenario(kind: "fleet" | "independent", count: number): Promise<Result> {
+    const sim = vcsimFrom(peerEnvironment());
+    const names = Array.from({ length: count }, (_, i) => `${prefix}-${String(i).padStart(4, "0")}`);
+    const inputs = names.map((vm) =>
+        parseInputs({
+            platform: "vsphere",
+            target: rawTarget(sim, vm),
+            credentials: { password: sim.password },
+            powerState: "OffGraceful",
+            gracefulShutdownTimeout: "60s",
+        }),
+    );
+    await control(sim, "calls/reset");
+    const started = Date.now();
+    let graceful = 0;
+    let forced = 0;
+    let failed = 0;
+    if (kind === "fleet") {
+        const report = await runFleetOperation(
+            names.map((name, i) => ({ name, tier: 0, inputs: inputs[i] })),
+            { action: "OffGraceful", concurrency: count },
+        );
+        for (const m of report.members) {
+            if (m.outcome.status !== "done") failed++;
+            else if (m.outcome.result.reports[0].method === "forced") forced++;
+            else graceful++;
+        }
+    } else {
+        const outcomes = await Promise.allSettled(inputs.map((i) => transition(i, "OffGraceful")));
+        for (const o of outcomes) {
+            if (o.status === "rejected") failed++;
+            else if (o.value.method === "forced") forced++;
+            else graceful++;
+        }
+    }
+    const wallMs = Date.now() - started;
+    const counts = await callCounts(sim);
+    return {
+        scenario: kind,
+        vms: count,
+        wallMs,
+        graceful,
+        forced,
+        failed,
+        soapCalls: counts.calls,
+        logins: counts.logins,
+        peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024),
+    };
+}
+
+async function prepare(sim: Vcsim, count: number): Promise<void> {
+    await control(sim, "fleet", { count, prefix, power: "on" });
+    await control(sim, "vm", { delay: `${guestMs}ms` });
+    const { vms } = await control<{ vms: { name: string; powerState: string }[] }>(sim, "vms", { prefix }, "GET");
+    for (const vm of vms.filter((v) => v.powerState !== "poweredOn")) await control(sim, "power", { name: vm.name, state: "on" });
+}
+
+function row(cells: readonly string[]): string {
+    const widths = [12, 5, 7, 8, 8, 7, 9, 7, 7, 7];
+    return cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(" ");
+}
+
+async function main(): Promise<void> {
+    const [, , mode, kind, size] = process.argv;
+    if (mode === "--child") {
+        process.stdout.write(`${JSON.stringify(await scenario(kind as "fleet" | "independent", Number(size)))}\n`);
+        return;
+    }
+    const env = peerEnvironment();
+    const sim = vcsimFrom(env);
+    const sizes = (process.env.FLEET_BENCH_SIZES ?? "200 1000").split(/\s+/).filter(Boolean).map(Number);
+    console.log(`vSphere simulator ${sim.url}: N VMs to OffGraceful, guests ${guestMs} ms; independent = N single-VM runs at once`);
+    console.log(row(["scenario", "VMs", "wall s", "÷ guest", "SOAP/VM", "logins", "graceful", "forced", "failed", "RSS MB"]));
+    for (const count of sizes) {
+        for (const kind of ["independent", "fleet"] as const) {
+            await prepare(sim, count);
+            const out = execFileSync(process.execPath, [__filename, "--child", kind, String(count)], {
+                encoding: "utf8",
+                env: { ...process.env, ...env },
+                stdio: ["ignore", "pipe", "inherit"],
+                maxBuffer: 1 << 24,
+            });
+            const r = JSON.parse(out.trim().split("\n").at(-1) as string) as Result;
+            console.log(
+                row([
+                    r.scenario,
+                    String(r.vms),
+                    (r.wallMs / 1000).toFixed(1),
+                    (r.wallMs / guestMs).toFixed(2),
+                    (r.soapCalls / r.vms).toFixed(1),
+                    String(r.logins),
+                    String(r.graceful),
+                    String(r.forced),
+                    String(r.failed),
+                    String(r.peakRssMb),
+                ]),
+            );
+        }
+    }
+}
+
+function peerEnvironment(): Record<string, string> {
+    if (vcsimVariables.every((v) => process.env[v])) return Object.fromEntries(vcsimVariables.map((v) => [v, process.env[v] as string]));
+    const script = path.resolve(__dirname, "..", "..", "scripts", "peers", "vsphere.sh");
+    const fallback = path.resolve(process.cwd(), "scripts", "peers", "vsphere.sh");
+    const exports = execFileSync("bash", [fs.existsSync(script) ? script : fallback, "start"], {
+        encoding: "utf8",
+        stdio: ["ignore", "pipe", "inherit"],
+    });
+    const env: Record<string, string> = {};
+    for (const line of exports.split("\n")) {
+        const match = /^export ([A-Z_]+)=(.*)$/.exec(line.trim());
+        if (match) env[match[1]] = match[2];
+    }
+    return env;
+}
+
+main().catch((e: unknown) => {
+    console.error(e);
+    process.exitCode = 1;
+});
