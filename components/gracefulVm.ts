@@ -80,6 +80,7 @@ const argumentKeys: readonly string[] = Object.keys({
     shutdownOnDestroy: true,
     stopBeforeDeallocate: true,
     waitForGuestAgent: true,
+    restartTrigger: true,
     // The compiler keeps this list equal to GracefulVmArgs: a new argument cannot be forgotten.
 } satisfies Record<keyof GracefulVmArgs, true>);
 
