@@ -13,7 +13,9 @@ import { Vcsim, callCounts, control, rawTarget, vcsimFrom, vcsimVariables } from
  * in a child process of its own so peak RSS is that scenario's. Prints ratios; never fails on a
  * number.
  *
- *     npm run bench -- fleet-vsphere          (sizes from FLEET_BENCH_SIZES, default "200 1000")
+ *     npm run bench -- fleet-vsphere          (sizes from FLEET_BENCH_SIZES, default "200 1000";
+ *                                             FLEET_BENCH_CONCURRENCY bounds the fleet, default N;
+ *                                             FLEET_BENCH_SCENARIOS, default "independent fleet")
  *
  * Point it at a simulator of your own (VSPHERE_TEST_PORT=19388 bash scripts/peers/vsphere.sh
  * start, then export its VCSIM_* lines): it changes every VM's default shutdown delay.
@@ -54,7 +56,7 @@ async function scenario(kind: "fleet" | "independent", count: number): Promise<R
     if (kind === "fleet") {
         const report = await runFleetOperation(
             names.map((name, i) => ({ name, tier: 0, inputs: inputs[i] })),
-            { action: "OffGraceful", concurrency: count },
+            { action: "OffGraceful", concurrency: Number(process.env.FLEET_BENCH_CONCURRENCY) || count },
         );
         for (const m of report.members) {
             if (m.outcome.status !== "done") failed++;
@@ -108,7 +110,10 @@ async function main(): Promise<void> {
     console.log(`vSphere simulator ${sim.url}: N VMs to OffGraceful, guests ${guestMs} ms; independent = N single-VM runs at once`);
     console.log(row(["scenario", "VMs", "wall s", "÷ guest", "SOAP/VM", "logins", "graceful", "forced", "failed", "RSS MB"]));
     for (const count of sizes) {
-        for (const kind of ["independent", "fleet"] as const) {
+        const kinds = (process.env.FLEET_BENCH_SCENARIOS ?? "independent fleet").split(/\s+/).filter(Boolean) as (
+            "independent" | "fleet"
+        )[];
+        for (const kind of kinds) {
             await prepare(sim, count);
             const out = execFileSync(process.execPath, [__filename, "--child", kind, String(count)], {
                 encoding: "utf8",
@@ -119,7 +124,9 @@ async function main(): Promise<void> {
             const r = JSON.parse(out.trim().split("\n").at(-1) as string) as Result;
             console.log(
                 row([
-                    r.scenario,
+                    r.scenario === "fleet" && process.env.FLEET_BENCH_CONCURRENCY
+                        ? `fleet/${process.env.FLEET_BENCH_CONCURRENCY}`
+                        : r.scenario,
                     String(r.vms),
                     (r.wallMs / 1000).toFixed(1),
                     (r.wallMs / guestMs).toFixed(2),
