@@ -192,6 +192,13 @@ class Transition {
             if (fallback?.reason === "timeout") {
                 this.outcome = { ...this.outcome, method: "graceful", fallbackReason: undefined, fallbackDetail: undefined };
                 this.recorder.notes.push("the guest finished shutting down at the deadline; no hard power-off was needed");
+            } else if (fallback) {
+                // No request of ours was delivered and the hard power-off did nothing: the VM
+                // stopped by itself or by someone else, so the report must not say "forced".
+                this.outcome = { ...this.outcome, method: "none" };
+                this.recorder.notes.push(
+                    `the VM was already off when the hard power-off was tried (after ${fallback.reason}); nothing was forced`,
+                );
             }
         }
         return this.verify(offStates);

@@ -99,6 +99,24 @@ describe("runTransition", () => {
         expect(driver.mutations.map((m) => m.op)).toEqual(["requestGuestShutdown"]);
     });
 
+    test("a VM found already off after a tools-unavailable fallback is not reported forced (issue 18)", async () => {
+        const clock = new FakeClock();
+        // The guest stops by itself (its own shutdown, tools already gone) right after the tools check.
+        const driver = new FakeDriver(clock, { ...running, toolsRunning: false, offAt: clock.now() + 1 });
+        const realCheck = driver.checkGuestTools!.bind(driver);
+        driver.checkGuestTools = async () => {
+            const status = await realCheck();
+            clock.advanceTo(clock.now() + 1);
+            return status;
+        };
+        const report = await runTransition(driver, clock, { desired: "OffGraceful", gracefulTimeoutMs: 10_000 });
+        expect(report.to).toBe("stopped");
+        expect(report.method).toBe("none");
+        expect(report.fallbackReason).toBe("toolsUnavailable");
+        expect(report.notes.join()).toContain("already off when the hard power-off was tried (after toolsUnavailable); nothing was forced");
+        expect(driver.mutations.map((m) => m.op)).toEqual([]);
+    });
+
     test("Off powers off hard without asking the guest", async () => {
         const { report, driver } = await run({}, { desired: "Off" });
         expect(report).toMatchObject({ method: "forced", to: "stopped" });

@@ -7,309 +7,453 @@ import { AuthenticationError, GracefulShutdownUnavailableError, PowerTransitionE
 import { TransitionReport } from "../../src/power/report";
 import { TransitionRequest, runTransition } from "../../src/power/transition";
 import { describeWithPeer } from "../helpers/peers";
-import { Vcsim, calls, context, credentials, ensurePower, open, parsedTarget, setBehaviour, vcsimFrom, vcsimVariables } from "./vcsim";
+import {
+    Vcsim,
+    calls,
+    context,
+    control,
+    credentials,
+    ensurePower,
+    open,
+    parsedTarget,
+    setBehaviour,
+    vcsimEsxFrom,
+    vcsimEsxVariables,
+    vcsimFrom,
+    vcsimVariables,
+    vmStatus,
+} from "./vcsim";
+
+/** Where a suite runs: the vCenter model or the standalone ESXi host, and the VMs it may use. */
+interface Topology {
+    readonly name: string;
+    readonly variables: readonly string[];
+    readonly from: (env: Record<string, string>) => Vcsim;
+    readonly datacenter: string;
+    /** The suite's VMs: the first is the main one; others get behaviour resets too. */
+    readonly vms: readonly [string, string, string];
+}
+
+const topologies: readonly Topology[] = [
+    // DC0_C0_RP0_VM1 belongs to the lifecycle test, which may run at the same time.
+    { name: "vCenter", variables: vcsimVariables, from: vcsimFrom, datacenter: "DC0", vms: ["DC0_H0_VM0", "DC0_H0_VM1", "DC0_C0_RP0_VM0"] },
+    // peer.vcsim.test.ts uses VMs of its own (peer-esx-*) on the ESXi instance.
+    {
+        name: "standalone ESXi",
+        variables: vcsimEsxVariables,
+        from: vcsimEsxFrom,
+        datacenter: "ha-datacenter",
+        vms: ["ha-host_VM0", "ha-host_VM1", "ha-host_VM2"],
+    },
+];
 
 /**
- * The vSphere driver against the govmomi vCenter simulator with its guest layer: real vim25
- * SOAP over verified TLS. Each VM of the default inventory gets its behaviour set explicitly
- * through the control endpoint, so these cases do not depend on each other's leftovers.
- * (DC0_C0_RP0_VM1 belongs to the lifecycle test, which may run at the same time.)
+ * The vSphere driver against the govmomi simulator with its guest layer, as vCenter and as a
+ * standalone ESXi host: real vim25 SOAP over verified TLS. Each VM gets its behaviour set
+ * explicitly through the control endpoint, so these cases do not depend on each other's leftovers.
  */
-describeWithPeer("vSphere driver against vcsim", "vsphere", vcsimVariables, (env) => {
-    const sim: Vcsim = vcsimFrom(env);
-    const vm = "DC0_H0_VM0";
-    const opened: Driver[] = [];
+for (const topology of topologies) {
+    describeWithPeer(`vSphere driver against vcsim (${topology.name})`, "vsphere", topology.variables, (env) => {
+        const sim: Vcsim = topology.from(env);
+        const [vm] = topology.vms;
+        const dc = topology.datacenter;
+        const opened: Driver[] = [];
 
-    async function driverFor(name = vm, logs: string[] = []): Promise<VsphereDriver> {
-        const driver = await open(sim, name, {}, logs);
-        opened.push(driver);
-        return driver;
-    }
-
-    async function transition(
-        name: string,
-        request: Partial<TransitionRequest> & Pick<TransitionRequest, "desired">,
-    ): Promise<{ report: TransitionReport; driver: VsphereDriver }> {
-        const driver = await driverFor(name);
-        const report = await runTransition(driver, systemClock, { gracefulTimeoutMs: 10_000, verifyTimeoutMs: 10_000, ...request });
-        return { report, driver };
-    }
-
-    const ops = (report: TransitionReport): string[] => report.calls.map((c) => c.op);
-
-    beforeEach(async () => {
-        for (const name of ["DC0_H0_VM0", "DC0_H0_VM1", "DC0_C0_RP0_VM0"]) {
-            await setBehaviour(sim, name, {});
-            await ensurePower(sim, name, "running");
+        async function driverFor(name = vm, logs: string[] = []): Promise<VsphereDriver> {
+            const driver = await open(sim, name, {}, logs);
+            opened.push(driver);
+            return driver;
         }
-    });
 
-    afterEach(async () => {
-        await Promise.all(opened.splice(0).map((d) => d.close()));
-    });
+        async function transition(
+            name: string,
+            request: Partial<TransitionRequest> & Pick<TransitionRequest, "desired">,
+        ): Promise<{ report: TransitionReport; driver: VsphereDriver }> {
+            const driver = await driverFor(name);
+            const report = await runTransition(driver, systemClock, { gracefulTimeoutMs: 10_000, verifyTimeoutMs: 10_000, ...request });
+            return { report, driver };
+        }
 
-    test("graceful: ShutdownGuest, the guest powers off after its 1 s delay, no hard power-off", async () => {
-        const { report, driver } = await transition(vm, { desired: "OffGraceful" });
-        expect(report).toMatchObject({
-            from: "running",
-            to: "stopped",
-            method: "graceful",
-            gracefulMethod: "vmware-tools",
-            guestTools: "VMware Tools guestToolsRunning",
-            stateDetail: "poweredOff",
+        const ops = (report: TransitionReport): string[] => report.calls.map((c) => c.op);
+
+        beforeEach(async () => {
+            for (const name of topology.vms) {
+                await setBehaviour(sim, name, {});
+                await ensurePower(sim, name, "running");
+            }
         });
-        expect(report.fallbackReason).toBeUndefined();
-        expect(ops(report)).not.toContain("powerOffHard");
-        expect(calls(driver, "ShutdownGuest")).toBe(1);
-        expect(calls(driver, "PowerOffVM_Task")).toBe(0);
-        // Event-driven: a long poll, not a read every interval.
-        expect(calls(driver, "WaitForUpdatesEx")).toBeGreaterThanOrEqual(2);
-        expect(calls(driver, "WaitForUpdatesEx")).toBeLessThanOrEqual(4);
-        const wait = report.phases.find((p) => p.phase === "gracefulWait");
-        expect(wait?.durationMs).toBeGreaterThanOrEqual(800);
-        expect(wait?.durationMs).toBeLessThan(2000);
-        expect((await driver.readState()).state).toBe("stopped");
-        expect(JSON.stringify(report)).not.toContain(sim.password);
-    });
 
-    test("hung guest: forced with PowerOffVM_Task right after the deadline", async () => {
-        await setBehaviour(sim, vm, { shutdown: "hang" });
-        const started = Date.now();
-        const { report, driver } = await transition(vm, { desired: "OffGraceful", gracefulTimeoutMs: 2_000 });
-        const elapsed = Date.now() - started;
-        if (report.method !== "forced") console.log(JSON.stringify(report, null, 1));
-        expect(report).toMatchObject({ to: "stopped", method: "forced", fallbackReason: "timeout", gracefulMethod: "vmware-tools" });
-        expect(ops(report)).toContain("powerOffHard");
-        expect(calls(driver, "PowerOffVM_Task")).toBe(1);
-        const wait = report.phases.find((p) => p.phase === "gracefulWait");
-        // The long poll is cut at the deadline, not at the next whole second.
-        expect(wait?.durationMs).toBeGreaterThanOrEqual(1_900);
-        expect(wait?.durationMs).toBeLessThan(2_400);
-        expect(elapsed).toBeLessThan(4_000);
-        expect((await driver.readState()).state).toBe("stopped");
-    });
-
-    test("polling mode (servers without WaitForUpdatesEx) reaches the same graceful result", async () => {
-        const driver = await open(sim, vm, { waitMode: "poll", pollIntervalMs: 200 });
-        opened.push(driver);
-        const report = await runTransition(driver, systemClock, { desired: "OffGraceful", gracefulTimeoutMs: 10_000 });
-        expect(report).toMatchObject({ to: "stopped", method: "graceful", gracefulMethod: "vmware-tools" });
-        expect(calls(driver, "WaitForUpdatesEx")).toBe(0);
-        expect(calls(driver, "RetrievePropertiesEx")).toBeGreaterThanOrEqual(5);
-    });
-
-    test("a wait cut at its deadline returns on time and does not swallow the next change", async () => {
-        await setBehaviour(sim, vm, { shutdown: "hang" });
-        const driver = await driverFor();
-        await driver.requestGuestShutdown(systemClock.now() + 1_000);
-        // 1.2 s: the server-side long poll runs for 2 whole seconds unless it is cut.
-        const cutAt = systemClock.now() + 1_200;
-        const first = await driver.waitForState(["stopped"], cutAt);
-        expect(first.state).toBe("running");
-        expect(systemClock.now() - cutAt).toBeLessThan(400);
-        // Another session powers the VM off while this one waits again.
-        const other = await driverFor();
-        const started = Date.now();
-        const powerOff = systemClock.sleep(300).then(() => other.powerOffHard());
-        const second = await driver.waitForState(["stopped"], systemClock.now() + 5_000);
-        await powerOff;
-        expect(second).toEqual({ state: "stopped", detail: "poweredOff" });
-        expect(Date.now() - started).toBeLessThan(1_000);
-        await driver.close();
-        expect(calls(driver, "CancelWaitForUpdates")).toBe(1);
-        expect(calls(driver, "DestroyPropertyFilter")).toBe(calls(driver, "CreateFilter"));
-    });
-
-    test.each([
-        ["notRunning", "VMware Tools guestToolsNotRunning (toolsNotRunning)"],
-        ["notInstalled", "VMware Tools guestToolsNotRunning (toolsNotInstalled)"],
-    ] as const)("tools %s: says so in the report and powers off hard at once", async (tools, detail) => {
-        await setBehaviour(sim, vm, { tools });
-        const { report, driver } = await transition(vm, { desired: "OffGraceful", gracefulTimeoutMs: 30_000 });
-        expect(report).toMatchObject({
-            to: "stopped",
-            method: "forced",
-            fallbackReason: "toolsUnavailable",
-            fallbackDetail: detail,
-            guestTools: detail,
+        afterEach(async () => {
+            await Promise.all(opened.splice(0).map((d) => d.close()));
         });
-        expect(calls(driver, "ShutdownGuest")).toBe(0);
-        expect(report.durationMs).toBeLessThan(5_000);
-    });
 
-    test("tools missing and forcing disabled: fails, the VM keeps running", async () => {
-        await setBehaviour(sim, vm, { tools: "notRunning" });
-        const driver = await driverFor();
-        const attempt = runTransition(driver, systemClock, { desired: "OffGraceful", gracefulTimeoutMs: 5_000, force: false });
-        await expect(attempt).rejects.toBeInstanceOf(PowerTransitionError);
-        await expect(attempt).rejects.toThrow(/toolsUnavailable.*guestToolsNotRunning.*forcing is disabled/);
-        expect((await driver.readState()).state).toBe("running");
-    });
+        test("graceful: ShutdownGuest, the guest powers off after its 1 s delay, no hard power-off", async () => {
+            const { report, driver } = await transition(vm, { desired: "OffGraceful" });
+            expect(report).toMatchObject({
+                from: "running",
+                to: "stopped",
+                method: "graceful",
+                gracefulMethod: "vmware-tools",
+                guestTools: "VMware Tools guestToolsRunning",
+                stateDetail: "poweredOff",
+            });
+            expect(report.fallbackReason).toBeUndefined();
+            expect(ops(report)).not.toContain("powerOffHard");
+            expect(calls(driver, "ShutdownGuest")).toBe(1);
+            expect(calls(driver, "PowerOffVM_Task")).toBe(0);
+            // Event-driven: a long poll, not a read every interval.
+            expect(calls(driver, "WaitForUpdatesEx")).toBeGreaterThanOrEqual(2);
+            expect(calls(driver, "WaitForUpdatesEx")).toBeLessThanOrEqual(4);
+            const wait = report.phases.find((p) => p.phase === "gracefulWait");
+            expect(wait?.durationMs).toBeGreaterThanOrEqual(800);
+            expect(wait?.durationMs).toBeLessThan(2000);
+            expect((await driver.readState()).state).toBe("stopped");
+            expect(JSON.stringify(report)).not.toContain(sim.password);
+        });
 
-    test("ShutdownGuest's ToolsUnavailable fault becomes GracefulShutdownUnavailableError(toolsUnavailable)", async () => {
-        await setBehaviour(sim, vm, { tools: "notRunning" });
-        const driver = await driverFor();
-        const attempt = driver.requestGuestShutdown(systemClock.now() + 5_000);
-        await expect(attempt).rejects.toBeInstanceOf(GracefulShutdownUnavailableError);
-        await expect(attempt).rejects.toMatchObject({ reason: "toolsUnavailable", message: expect.stringContaining("ToolsUnavailable") });
-    });
+        test("hung guest: forced with PowerOffVM_Task right after the deadline", async () => {
+            await setBehaviour(sim, vm, { shutdown: "hang" });
+            const started = Date.now();
+            const { report, driver } = await transition(vm, { desired: "OffGraceful", gracefulTimeoutMs: 2_000 });
+            const elapsed = Date.now() - started;
+            if (report.method !== "forced") console.log(JSON.stringify(report, null, 1));
+            expect(report).toMatchObject({ to: "stopped", method: "forced", fallbackReason: "timeout", gracefulMethod: "vmware-tools" });
+            expect(ops(report)).toContain("powerOffHard");
+            expect(calls(driver, "PowerOffVM_Task")).toBe(1);
+            const wait = report.phases.find((p) => p.phase === "gracefulWait");
+            // The long poll is cut at the deadline, not at the next whole second.
+            expect(wait?.durationMs).toBeGreaterThanOrEqual(1_900);
+            expect(wait?.durationMs).toBeLessThan(2_400);
+            expect(elapsed).toBeLessThan(4_000);
+            expect((await driver.readState()).state).toBe("stopped");
+        });
 
-    test("ShutdownGuest answering SystemError: falls back with the fault in the report", async () => {
-        await setBehaviour(sim, vm, { shutdown: "fault" });
-        const { report, driver } = await transition(vm, { desired: "OffGraceful" });
-        expect(report).toMatchObject({ to: "stopped", method: "forced", fallbackReason: "gracefulRequestFailed" });
-        expect(report.fallbackDetail).toMatch(/ShutdownGuest on vm-\d+ failed with SystemError/);
-        expect(calls(driver, "PowerOffVM_Task")).toBe(1);
-    });
+        test("polling mode (servers without WaitForUpdatesEx) reaches the same graceful result", async () => {
+            const driver = await open(sim, vm, { waitMode: "poll", pollIntervalMs: 200 });
+            opened.push(driver);
+            const report = await runTransition(driver, systemClock, { desired: "OffGraceful", gracefulTimeoutMs: 10_000 });
+            expect(report).toMatchObject({ to: "stopped", method: "graceful", gracefulMethod: "vmware-tools" });
+            expect(calls(driver, "WaitForUpdatesEx")).toBe(0);
+            expect(calls(driver, "RetrievePropertiesEx")).toBeGreaterThanOrEqual(5);
+        });
 
-    test("already off: nothing is sent", async () => {
-        await ensurePower(sim, vm, "stopped");
-        const { report, driver } = await transition(vm, { desired: "OffGraceful" });
-        expect(report).toMatchObject({ from: "stopped", to: "stopped", method: "none" });
-        expect(calls(driver, "ShutdownGuest") + calls(driver, "PowerOffVM_Task")).toBe(0);
-    });
+        test("a wait cut at its deadline returns on time and does not swallow the next change", async () => {
+            await setBehaviour(sim, vm, { shutdown: "hang" });
+            const driver = await driverFor();
+            await driver.requestGuestShutdown(systemClock.now() + 1_000);
+            // 1.2 s: the server-side long poll runs for 2 whole seconds unless it is cut.
+            const cutAt = systemClock.now() + 1_200;
+            const first = await driver.waitForState(["stopped"], cutAt);
+            expect(first.state).toBe("running");
+            expect(systemClock.now() - cutAt).toBeLessThan(400);
+            // Another session powers the VM off while this one waits again.
+            const other = await driverFor();
+            const started = Date.now();
+            const powerOff = systemClock.sleep(300).then(() => other.powerOffHard());
+            const second = await driver.waitForState(["stopped"], systemClock.now() + 5_000);
+            await powerOff;
+            expect(second).toEqual({ state: "stopped", detail: "poweredOff" });
+            expect(Date.now() - started).toBeLessThan(1_000);
+            await driver.close();
+            expect(calls(driver, "CancelWaitForUpdates")).toBe(1);
+            expect(calls(driver, "DestroyPropertyFilter")).toBe(calls(driver, "CreateFilter"));
+        });
 
-    test("power on from off, through PowerOnVM_Task and its task state", async () => {
-        await ensurePower(sim, vm, "stopped");
-        const { report, driver } = await transition(vm, { desired: "On" });
-        expect(report).toMatchObject({ from: "stopped", to: "running", method: "powerOn", stateDetail: "poweredOn" });
-        expect(calls(driver, "PowerOnVM_Task")).toBe(1);
-        // vcsim's task is done on the first read of info.state.
-        expect(calls(driver, "RetrievePropertiesEx")).toBeGreaterThanOrEqual(2);
-    });
+        test.each([
+            ["notRunning", "VMware Tools guestToolsNotRunning (toolsNotRunning), guestState notRunning"],
+            ["notInstalled", "VMware Tools guestToolsNotRunning (toolsNotInstalled), guestState notRunning"],
+        ] as const)("tools %s: says so in the report and powers off hard at once", async (tools, detail) => {
+            await setBehaviour(sim, vm, { tools });
+            const { report, driver } = await transition(vm, { desired: "OffGraceful", gracefulTimeoutMs: 30_000 });
+            expect(report).toMatchObject({
+                to: "stopped",
+                method: "forced",
+                fallbackReason: "toolsUnavailable",
+                fallbackDetail: detail,
+                guestTools: detail,
+            });
+            expect(calls(driver, "ShutdownGuest")).toBe(0);
+            expect(report.durationMs).toBeLessThan(5_000);
+        });
 
-    test("Off powers off hard without asking the guest", async () => {
-        const { report, driver } = await transition(vm, { desired: "Off" });
-        expect(report).toMatchObject({ to: "stopped", method: "forced" });
-        expect(calls(driver, "ShutdownGuest")).toBe(0);
-    });
+        test("tools missing and forcing disabled: fails, the VM keeps running", async () => {
+            await setBehaviour(sim, vm, { tools: "notRunning" });
+            const driver = await driverFor();
+            const attempt = runTransition(driver, systemClock, { desired: "OffGraceful", gracefulTimeoutMs: 5_000, force: false });
+            await expect(attempt).rejects.toBeInstanceOf(PowerTransitionError);
+            await expect(attempt).rejects.toThrow(/toolsUnavailable.*guestToolsNotRunning.*forcing is disabled/);
+            expect((await driver.readState()).state).toBe("running");
+        });
 
-    test("PowerOffVM_Task on an off VM fails with InvalidPowerState from the task's info.error", async () => {
-        await ensurePower(sim, vm, "stopped");
-        const driver = await driverFor();
-        const attempt = driver.powerOffHard();
-        await expect(attempt).rejects.toBeInstanceOf(VimFault);
-        await expect(attempt).rejects.toMatchObject({ faultType: "InvalidPowerState", fields: { existingState: "poweredOff" } });
-    });
+        test("ShutdownGuest's ToolsUnavailable fault becomes GracefulShutdownUnavailableError(toolsUnavailable)", async () => {
+            await setBehaviour(sim, vm, { tools: "notRunning" });
+            const driver = await driverFor();
+            const attempt = driver.requestGuestShutdown(systemClock.now() + 5_000);
+            await expect(attempt).rejects.toBeInstanceOf(GracefulShutdownUnavailableError);
+            await expect(attempt).rejects.toMatchObject({
+                reason: "toolsUnavailable",
+                message: expect.stringContaining("ToolsUnavailable"),
+            });
+        });
 
-    test("the guest finishing right at the deadline: InvalidPowerState on the power-off counts as graceful", async () => {
-        const driver = await driverFor();
-        // A driver that reports the VM still running when the graceful wait ends, although the
-        // guest finishes its 1 s shutdown before the hard power-off reaches vSphere.
-        let firstWait = true;
-        const late: Driver = {
-            platform: driver.platform,
-            vmDescription: driver.vmDescription,
-            readState: () => driver.readState(),
-            checkGuestTools: () => driver.checkGuestTools(),
-            requestGuestShutdown: (deadline) => driver.requestGuestShutdown(deadline),
-            powerOffHard: () => driver.powerOffHard(),
-            powerOn: () => driver.powerOn(),
-            close: () => driver.close(),
-            waitForState: async (targets, deadline) => {
-                if (!firstWait) return driver.waitForState(targets, deadline);
-                firstWait = false;
-                await systemClock.sleep(Math.max(0, deadline - systemClock.now()) + 1_000);
-                return { state: "running", detail: "poweredOn" };
+        test("ShutdownGuest answering SystemError: falls back with the fault in the report", async () => {
+            await setBehaviour(sim, vm, { shutdown: "fault" });
+            const { report, driver } = await transition(vm, { desired: "OffGraceful" });
+            expect(report).toMatchObject({ to: "stopped", method: "forced", fallbackReason: "gracefulRequestFailed" });
+            expect(report.fallbackDetail).toMatch(/ShutdownGuest on vm-\d+ failed with SystemError/);
+            expect(calls(driver, "PowerOffVM_Task")).toBe(1);
+        });
+
+        test("already off: nothing is sent", async () => {
+            await ensurePower(sim, vm, "stopped");
+            const { report, driver } = await transition(vm, { desired: "OffGraceful" });
+            expect(report).toMatchObject({ from: "stopped", to: "stopped", method: "none" });
+            expect(calls(driver, "ShutdownGuest") + calls(driver, "PowerOffVM_Task")).toBe(0);
+        });
+
+        test("power on from off, through PowerOnVM_Task and its task state", async () => {
+            await ensurePower(sim, vm, "stopped");
+            const { report, driver } = await transition(vm, { desired: "On" });
+            expect(report).toMatchObject({ from: "stopped", to: "running", method: "powerOn", stateDetail: "poweredOn" });
+            expect(calls(driver, "PowerOnVM_Task")).toBe(1);
+            // vcsim's task is done on the first read of info.state.
+            expect(calls(driver, "RetrievePropertiesEx")).toBeGreaterThanOrEqual(2);
+        });
+
+        test("Off powers off hard without asking the guest", async () => {
+            const { report, driver } = await transition(vm, { desired: "Off" });
+            expect(report).toMatchObject({ to: "stopped", method: "forced" });
+            expect(calls(driver, "ShutdownGuest")).toBe(0);
+        });
+
+        test("PowerOffVM_Task on an off VM fails with InvalidPowerState from the task's info.error", async () => {
+            await ensurePower(sim, vm, "stopped");
+            const driver = await driverFor();
+            const attempt = driver.powerOffHard();
+            await expect(attempt).rejects.toBeInstanceOf(VimFault);
+            await expect(attempt).rejects.toMatchObject({ faultType: "InvalidPowerState", fields: { existingState: "poweredOff" } });
+        });
+
+        test("the guest finishing right at the deadline: InvalidPowerState on the power-off counts as graceful", async () => {
+            const driver = await driverFor();
+            // A driver that reports the VM still running when the graceful wait ends, although the
+            // guest finishes its 1 s shutdown before the hard power-off reaches vSphere.
+            let firstWait = true;
+            const late: Driver = {
+                platform: driver.platform,
+                vmDescription: driver.vmDescription,
+                readState: () => driver.readState(),
+                checkGuestTools: () => driver.checkGuestTools(),
+                requestGuestShutdown: (deadline) => driver.requestGuestShutdown(deadline),
+                powerOffHard: () => driver.powerOffHard(),
+                powerOn: () => driver.powerOn(),
+                close: () => driver.close(),
+                waitForState: async (targets, deadline) => {
+                    if (!firstWait) return driver.waitForState(targets, deadline);
+                    firstWait = false;
+                    await systemClock.sleep(Math.max(0, deadline - systemClock.now()) + 1_000);
+                    return { state: "running", detail: "poweredOn" };
+                },
+            };
+            const report = await runTransition(late, systemClock, { desired: "OffGraceful", gracefulTimeoutMs: 500 });
+            expect(report).toMatchObject({ to: "stopped", method: "graceful" });
+            expect(report.fallbackReason).toBeUndefined();
+            expect(report.notes.join(" ")).toMatch(/finished shutting down at the deadline/);
+            expect(report.calls.find((c) => c.op === "powerOffHard")).toMatchObject({
+                ok: false,
+                error: expect.stringContaining("InvalidPowerState"),
+            });
+        });
+
+        test("wrong password: AuthenticationError after exactly one Login, password not echoed", async () => {
+            const wrong = "Wr0ng-S3cret-x9";
+            const transports: SoapTransport[] = [];
+            const logs: string[] = [];
+            const attempt = openVsphereDriver(parsedTarget(sim, vm), credentials(sim, wrong), context(logs), {
+                onTransport: (t) => transports.push(t),
+            });
+            await expect(attempt).rejects.toBeInstanceOf(AuthenticationError);
+            const error = (await attempt.catch((e: unknown) => e)) as Error;
+            expect(error.message).toMatch(/refused the login of "user" \(InvalidLogin\)/);
+            expect(`${error.message}\n${error.stack}\n${logs.join("\n")}`).not.toContain(wrong);
+            expect(transports).toHaveLength(1);
+            for (const transport of transports) expect(transport.callCounts.get("Login")).toBe(1);
+        });
+
+        test.each([
+            ["a name", "no-such-vm", /no VM is called "no-such-vm"/],
+            ["an inventory path", `${dc}/vm/no-such-vm`, new RegExp(`nothing at inventory path ${dc}/vm/no-such-vm`)],
+            ["a path to a folder", `${dc}/vm`, /is a Folder, not a VirtualMachine/],
+            ["a moid", "vm-99999", /ManagedObjectNotFound/],
+            ["a UUID", "00000000-0000-4000-8000-000000000000", /no VM has that instance or BIOS UUID/],
+        ])("VM not found by %s: VmNotFoundError", async (_kind, name, message) => {
+            const attempt = open(sim, name);
+            await expect(attempt).rejects.toBeInstanceOf(VmNotFoundError);
+            await expect(attempt).rejects.toThrow(message);
+        });
+
+        test("an unknown datacenter: VmNotFoundError naming it", async () => {
+            const attempt = openVsphereDriver(parsedTarget(sim, vm, { datacenter: "DC9" }), credentials(sim), context());
+            await expect(attempt).rejects.toBeInstanceOf(VmNotFoundError);
+            await expect(attempt).rejects.toThrow(/datacenter "DC9" was not found/);
+        });
+
+        test("name, inventory path, BIOS UUID, instance UUID and moid all find the same VM", async () => {
+            const byName = await driverFor(vm);
+            const uuids = await byName.client.retrieveProperties(byName.vm, ["config.uuid", "config.instanceUuid"]);
+            const forms = [
+                `${dc}/vm/${vm}`,
+                `name:${vm}`,
+                byName.vm.value,
+                uuids.get("config.uuid")?.text ?? "",
+                uuids.get("config.instanceUuid")?.text ?? "",
+            ];
+            for (const form of forms) {
+                const driver = await driverFor(form);
+                expect(driver.vm).toEqual(byName.vm);
+            }
+            const inDatacenter = await openVsphereDriver(parsedTarget(sim, vm, { datacenter: dc }), credentials(sim), context());
+            opened.push(inDatacenter);
+            expect(inDatacenter.vm).toEqual(byName.vm);
+        });
+
+        test("untrusted certificate: refused without caCert, accepted with insecure: true, and the description says so", async () => {
+            const withoutCa = { ...parsedTarget(sim, vm), caCert: undefined };
+            const refused = openVsphereDriver(withoutCa, credentials(sim), context());
+            await expect(refused).rejects.toBeInstanceOf(VsphereConnectionError);
+            await expect(refused).rejects.toThrow(
+                /certificate of 127\.0\.0\.1:\d+ is not trusted \(DEPTH_ZERO_SELF_SIGNED_CERT\).*caCert.*insecure/,
+            );
+            const logs: string[] = [];
+            const insecure = await openVsphereDriver(
+                parsedTarget(sim, vm, { caCert: undefined, insecure: true }),
+                credentials(sim),
+                context(logs),
+            );
+            opened.push(insecure);
+            expect((await insecure.readState()).state).toBe("running");
+            expect(insecure.vmDescription).toMatch(/\(TLS not verified\)/);
+            expect(logs.join("\n")).toMatch(/TLS verification is off/);
+        });
+
+        test("close() logs the session out once and is safe to call twice", async () => {
+            const driver = await open(sim, vm);
+            await driver.close();
+            await driver.close();
+            expect(calls(driver, "Logout")).toBe(1);
+            // The session is gone: the old transport no longer has a cookie to send.
+            expect(driver.client.transport.hasSession).toBe(false);
+        });
+
+        test("a graceful shutdown costs a bounded number of SOAP calls", async () => {
+            const { driver } = await transition(vm, { desired: "OffGraceful" });
+            await driver.close();
+            // ServiceContent, Login, find (3), read, tools, ShutdownGuest, read, own collector,
+            // filter, 2 waits, filter destroyed, verify read, collector destroyed, Logout.
+            expect(calls(driver)).toBeLessThanOrEqual(17);
+            expect(calls(driver, "CreatePropertyCollector")).toBe(1);
+            expect(calls(driver, "DestroyPropertyCollector")).toBe(1);
+        });
+        // Issue 18: guest states and transient faults, each failed on the driver before.
+        test("a guest already shutting down (tools gone) is waited for, not forced", async () => {
+            await setBehaviour(sim, vm, { tools: "notRunning", guestState: "shuttingDown" });
+            await control(sim, "power", { name: vm, state: "off", after: "1500ms" });
+            const { report, driver } = await transition(vm, { desired: "OffGraceful" });
+            expect(report).toMatchObject({ to: "stopped", method: "graceful", gracefulMethod: "guest-initiated" });
+            expect(report.guestTools).toMatch(/guestToolsNotRunning.*guestState shuttingDown; the guest is already shutting down/);
+            expect(report.fallbackReason).toBeUndefined();
+            expect(calls(driver, "ShutdownGuest")).toBe(0);
+            expect(calls(driver, "PowerOffVM_Task")).toBe(0);
+            expect(report.durationMs).toBeGreaterThanOrEqual(1_000);
+        });
+
+        test("a guest already shutting down that never stops is forced at the deadline, not before", async () => {
+            await setBehaviour(sim, vm, { tools: "notRunning", guestState: "shuttingDown" });
+            const { report, driver } = await transition(vm, { desired: "OffGraceful", gracefulTimeoutMs: 1_500 });
+            expect(report).toMatchObject({ to: "stopped", method: "forced", fallbackReason: "timeout" });
+            expect(report.phases.find((p) => p.phase === "gracefulWait")?.durationMs).toBeGreaterThanOrEqual(1_400);
+            expect(calls(driver, "PowerOffVM_Task")).toBe(1);
+        });
+
+        test("tools still starting are waited for within the deadline, then ShutdownGuest", async () => {
+            await setBehaviour(sim, vm, { toolsStarting: "1500ms" });
+            const logs: string[] = [];
+            const driver = await driverFor(vm, logs);
+            const report = await runTransition(driver, systemClock, {
+                desired: "OffGraceful",
+                gracefulTimeoutMs: 10_000,
+                verifyTimeoutMs: 10_000,
+            });
+            expect(report).toMatchObject({ to: "stopped", method: "graceful", gracefulMethod: "vmware-tools" });
+            expect(report.guestTools).toMatch(/guestToolsExecutingScripts.*waiting for VMware Tools to start/);
+            expect(report.fallbackReason).toBeUndefined();
+            expect(calls(driver, "PowerOffVM_Task")).toBe(0);
+            expect(report.phases.find((p) => p.phase === "gracefulRequest")?.durationMs).toBeGreaterThanOrEqual(1_000);
+            expect(logs.join("\n")).toMatch(/VMware Tools are starting; waiting for them/);
+        });
+
+        test("tools that do not finish starting by the deadline: toolsUnavailable, forced right after it", async () => {
+            await setBehaviour(sim, vm, { toolsStarting: "30s" });
+            const started = Date.now();
+            const { report, driver } = await transition(vm, { desired: "OffGraceful", gracefulTimeoutMs: 1_500 });
+            expect(report).toMatchObject({ to: "stopped", method: "forced", fallbackReason: "toolsUnavailable" });
+            expect(report.fallbackDetail).toMatch(/guestToolsExecutingScripts/);
+            expect(Date.now() - started).toBeGreaterThanOrEqual(1_400);
+            expect(Date.now() - started).toBeLessThan(8_000);
+            expect(calls(driver, "PowerOffVM_Task")).toBe(1);
+        });
+
+        test.each(["TaskInProgress", "InvalidState"] as const)(
+            "ShutdownGuest answering %s twice is retried within the deadline",
+            async (fault) => {
+                await setBehaviour(sim, vm, { shutdownFault: fault, shutdownFaultCount: 2 });
+                const { report, driver } = await transition(vm, { desired: "OffGraceful" });
+                expect(report).toMatchObject({ to: "stopped", method: "graceful", gracefulMethod: "vmware-tools" });
+                expect(report.fallbackReason).toBeUndefined();
+                expect(calls(driver, "ShutdownGuest")).toBe(3);
+                expect(calls(driver, "PowerOffVM_Task")).toBe(0);
+                expect((await vmStatus(sim, vm)).shutdownFaultsLeft).toBe(0);
             },
-        };
-        const report = await runTransition(late, systemClock, { desired: "OffGraceful", gracefulTimeoutMs: 500 });
-        expect(report).toMatchObject({ to: "stopped", method: "graceful" });
-        expect(report.fallbackReason).toBeUndefined();
-        expect(report.notes.join(" ")).toMatch(/finished shutting down at the deadline/);
-        expect(report.calls.find((c) => c.op === "powerOffHard")).toMatchObject({
-            ok: false,
-            error: expect.stringContaining("InvalidPowerState"),
+        );
+
+        test("TaskInProgress until the deadline: gracefulRequestFailed, forced once the deadline passed", async () => {
+            await setBehaviour(sim, vm, { shutdownFault: "TaskInProgress", shutdownFaultCount: 1000 });
+            const started = Date.now();
+            const { report, driver } = await transition(vm, { desired: "OffGraceful", gracefulTimeoutMs: 1_500 });
+            expect(report).toMatchObject({ to: "stopped", method: "forced", fallbackReason: "gracefulRequestFailed" });
+            expect(report.fallbackDetail).toMatch(/TaskInProgress.*attempts until the deadline/);
+            expect(Date.now() - started).toBeGreaterThanOrEqual(1_400);
+            expect(calls(driver, "ShutdownGuest")).toBeGreaterThanOrEqual(2);
+            expect(calls(driver, "ShutdownGuest")).toBeLessThanOrEqual(6);
+        });
+
+        test("found already off after a tools-unavailable fallback: reported as such, not forced", async () => {
+            await setBehaviour(sim, vm, { tools: "notRunning" });
+            const driver = await driverFor(vm);
+            // Someone else (HA, the guest's own shutdown) powers it off just before our power-off.
+            const offFirst: Driver = {
+                platform: driver.platform,
+                vmDescription: driver.vmDescription,
+                readState: () => driver.readState(),
+                checkGuestTools: () => driver.checkGuestTools(),
+                requestGuestShutdown: (deadline) => driver.requestGuestShutdown(deadline),
+                powerOffHard: async () => {
+                    await control(sim, "power", { name: vm, state: "off" });
+                    await driver.powerOffHard();
+                },
+                powerOn: () => driver.powerOn(),
+                close: () => driver.close(),
+                waitForState: (targets, deadline) => driver.waitForState(targets, deadline),
+            };
+            const report = await runTransition(offFirst, systemClock, { desired: "OffGraceful", gracefulTimeoutMs: 5_000 });
+            expect(report).toMatchObject({ to: "stopped", method: "none", fallbackReason: "toolsUnavailable" });
+            expect(report.notes.join(" ")).toMatch(
+                /already off when the hard power-off was tried \(after toolsUnavailable\); nothing was forced/,
+            );
+            expect(report.calls.find((c) => c.op === "powerOffHard")).toMatchObject({
+                ok: false,
+                error: expect.stringContaining("InvalidPowerState"),
+            });
         });
     });
-
-    test("wrong password: AuthenticationError after exactly one Login, password not echoed", async () => {
-        const wrong = "Wr0ng-S3cret-x9";
-        const transports: SoapTransport[] = [];
-        const logs: string[] = [];
-        const attempt = openVsphereDriver(parsedTarget(sim, vm), credentials(sim, wrong), context(logs), {
-            onTransport: (t) => transports.push(t),
-        });
-        await expect(attempt).rejects.toBeInstanceOf(AuthenticationError);
-        const error = (await attempt.catch((e: unknown) => e)) as Error;
-        expect(error.message).toMatch(/refused the login of "user" \(InvalidLogin\)/);
-        expect(`${error.message}\n${error.stack}\n${logs.join("\n")}`).not.toContain(wrong);
-        expect(transports).toHaveLength(1);
-        for (const transport of transports) expect(transport.callCounts.get("Login")).toBe(1);
-    });
-
-    test.each([
-        ["a name", "no-such-vm", /no VM is called "no-such-vm"/],
-        ["an inventory path", "DC0/vm/no-such-vm", /nothing at inventory path DC0\/vm\/no-such-vm/],
-        ["a path to a folder", "DC0/vm", /is a Folder, not a VirtualMachine/],
-        ["a moid", "vm-99999", /ManagedObjectNotFound/],
-        ["a UUID", "00000000-0000-4000-8000-000000000000", /no VM has that instance or BIOS UUID/],
-    ])("VM not found by %s: VmNotFoundError", async (_kind, name, message) => {
-        const attempt = open(sim, name);
-        await expect(attempt).rejects.toBeInstanceOf(VmNotFoundError);
-        await expect(attempt).rejects.toThrow(message);
-    });
-
-    test("an unknown datacenter: VmNotFoundError naming it", async () => {
-        const attempt = openVsphereDriver(parsedTarget(sim, vm, { datacenter: "DC9" }), credentials(sim), context());
-        await expect(attempt).rejects.toBeInstanceOf(VmNotFoundError);
-        await expect(attempt).rejects.toThrow(/datacenter "DC9" was not found/);
-    });
-
-    test("name, inventory path, BIOS UUID, instance UUID and moid all find the same VM", async () => {
-        const byName = await driverFor(vm);
-        const uuids = await byName.client.retrieveProperties(byName.vm, ["config.uuid", "config.instanceUuid"]);
-        const forms = [
-            `DC0/vm/${vm}`,
-            `name:${vm}`,
-            byName.vm.value,
-            uuids.get("config.uuid")?.text ?? "",
-            uuids.get("config.instanceUuid")?.text ?? "",
-        ];
-        for (const form of forms) {
-            const driver = await driverFor(form);
-            expect(driver.vm).toEqual(byName.vm);
-        }
-        const inDatacenter = await openVsphereDriver(parsedTarget(sim, vm, { datacenter: "DC0" }), credentials(sim), context());
-        opened.push(inDatacenter);
-        expect(inDatacenter.vm).toEqual(byName.vm);
-    });
-
-    test("untrusted certificate: refused without caCert, accepted with insecure: true, and the description says so", async () => {
-        const withoutCa = { ...parsedTarget(sim, vm), caCert: undefined };
-        const refused = openVsphereDriver(withoutCa, credentials(sim), context());
-        await expect(refused).rejects.toBeInstanceOf(VsphereConnectionError);
-        await expect(refused).rejects.toThrow(
-            /certificate of 127\.0\.0\.1:\d+ is not trusted \(DEPTH_ZERO_SELF_SIGNED_CERT\).*caCert.*insecure/,
-        );
-        const logs: string[] = [];
-        const insecure = await openVsphereDriver(
-            parsedTarget(sim, vm, { caCert: undefined, insecure: true }),
-            credentials(sim),
-            context(logs),
-        );
-        opened.push(insecure);
-        expect((await insecure.readState()).state).toBe("running");
-        expect(insecure.vmDescription).toMatch(/\(TLS not verified\)/);
-        expect(logs.join("\n")).toMatch(/TLS verification is off/);
-    });
-
-    test("close() logs the session out once and is safe to call twice", async () => {
-        const driver = await open(sim, vm);
-        await driver.close();
-        await driver.close();
-        expect(calls(driver, "Logout")).toBe(1);
-        // The session is gone: the old transport no longer has a cookie to send.
-        expect(driver.client.transport.hasSession).toBe(false);
-    });
-
-    test("a graceful shutdown costs a bounded number of SOAP calls", async () => {
-        const { driver } = await transition(vm, { desired: "OffGraceful" });
-        await driver.close();
-        // ServiceContent, Login, find (3), read, tools, ShutdownGuest, read, own collector,
-        // filter, 2 waits, filter destroyed, verify read, collector destroyed, Logout.
-        expect(calls(driver)).toBeLessThanOrEqual(17);
-        expect(calls(driver, "CreatePropertyCollector")).toBe(1);
-        expect(calls(driver, "DestroyPropertyCollector")).toBe(1);
-    });
-});
+}

@@ -115,7 +115,7 @@ describeWithPeer("GracefulVm on vSphere through the dynamic-provider host", "vsp
         expect(report(result.outputs("web-power"))).toMatchObject({
             method: "forced",
             fallbackReason: "toolsUnavailable",
-            fallbackDetail: "VMware Tools guestToolsNotRunning (toolsNotRunning)",
+            fallbackDetail: "VMware Tools guestToolsNotRunning (toolsNotRunning), guestState notRunning",
         });
         await setBehaviour(sim, vm, {});
     });

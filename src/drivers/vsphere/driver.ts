@@ -22,6 +22,24 @@ export interface VsphereTuning {
     readonly onTransport?: (transport: SoapTransport) => void;
 }
 
+/** How often a request waits between attempts (tools starting, another task holding the VM). */
+const retryIntervalMs = 500;
+const toolsStarting = "guestToolsExecutingScripts";
+
+interface GuestReading {
+    /** `guest.toolsRunningStatus`. */
+    readonly running: string;
+    readonly status?: string;
+    /** `guest.guestState`: `running`, `shuttingDown`, `notRunning`, ... */
+    readonly guestState?: string;
+}
+
+function describeGuest(guest: GuestReading): string {
+    const status = guest.status && guest.running !== "guestToolsRunning" ? ` (${guest.status})` : "";
+    const state = guest.guestState && guest.guestState !== "running" ? `, guestState ${guest.guestState}` : "";
+    return `VMware Tools ${guest.running}${status}${state}`;
+}
+
 /**
  * One vSphere VM over vim25 SOAP: a session opened by `openVsphereDriver`, reads through the
  * PropertyCollector, VMware Tools' ShutdownGuest for the graceful request, and power tasks for
@@ -32,6 +50,8 @@ export class VsphereDriver implements Driver {
     private readonly waiter: PowerStateWaiter;
     private readonly taskTimeoutMs: number;
     private closed = false;
+    /** What checkGuestTools read, for the request that follows it. */
+    private guestAtCheck: GuestReading | undefined;
 
     constructor(
         readonly client: VimClient,
@@ -61,31 +81,81 @@ export class VsphereDriver implements Driver {
     }
 
     async checkGuestTools(): Promise<GuestToolsStatus> {
-        const values = await this.guard(() => this.client.retrieveProperties(this.vm, ["guest.toolsRunningStatus", "guest.toolsStatus"]));
-        const running = values.get("guest.toolsRunningStatus")?.text.trim() ?? "unknown";
-        const status = values.get("guest.toolsStatus")?.text.trim();
-        const detail = `VMware Tools ${running}${status && running !== "guestToolsRunning" ? ` (${status})` : ""}`;
-        return { available: running === "guestToolsRunning", detail };
+        const tools = await this.readGuest();
+        this.guestAtCheck = tools;
+        const detail = describeGuest(tools);
+        // Tools stop early in a guest's own shutdown: that guest is waited for, not forced.
+        if (tools.guestState === "shuttingDown") return { available: true, detail: `${detail}; the guest is already shutting down` };
+        // Tools still starting after a power-on: the request waits for them within the deadline.
+        if (tools.running === toolsStarting) return { available: true, detail: `${detail}; waiting for VMware Tools to start` };
+        return { available: tools.running === "guestToolsRunning", detail };
     }
 
-    // ShutdownGuest returns as soon as VMware Tools took the request: no deadline to honour.
-    async requestGuestShutdown(_deadline?: number): Promise<GuestShutdownRequest> {
-        try {
-            await this.guard(() => this.client.shutdownGuest(this.vm));
-            return { method: "vmware-tools", detail: "ShutdownGuest" };
-        } catch (e) {
-            if (!(e instanceof VimFault)) throw e;
-            if (e.faultType === "ToolsUnavailable") {
-                throw new GracefulShutdownUnavailableError("toolsUnavailable", `VMware Tools cannot take the request: ${e.message}`);
+    /**
+     * ShutdownGuest, which returns as soon as VMware Tools took the request. Within `deadline`
+     * it waits for tools that are still starting and retries the transient faults
+     * (`TaskInProgress`, `InvalidState`) of a VM busy with another operation; without a deadline,
+     * it tries once.
+     */
+    async requestGuestShutdown(deadline: number = this.context.clock.now()): Promise<GuestShutdownRequest> {
+        const clock = this.context.clock;
+        let guest = this.guestAtCheck;
+        this.guestAtCheck = undefined;
+        for (let attempt = 1; ; attempt++) {
+            if (guest?.guestState === "shuttingDown") {
+                return {
+                    method: "guest-initiated",
+                    detail: "the guest was already shutting down (guest.guestState shuttingDown): waiting for it",
+                };
             }
-            if (e.faultType === "InvalidPowerState") {
-                const existing = e.fields.existingState;
-                // The guest got there by itself between the read and the request.
-                if (existing === "poweredOff") return { method: "vmware-tools", detail: "the VM was already powered off" };
-                if (existing === "suspended") throw new GracefulShutdownUnavailableError("guestFrozen", e.message);
+            try {
+                await this.guard(() => this.client.shutdownGuest(this.vm));
+                return { method: "vmware-tools", detail: attempt > 1 ? `ShutdownGuest (attempt ${attempt})` : "ShutdownGuest" };
+            } catch (e) {
+                if (!(e instanceof VimFault)) throw e;
+                const remaining = deadline - clock.now();
+                if (e.faultType === "ToolsUnavailable") {
+                    guest = await this.readGuest();
+                    if (guest.guestState === "shuttingDown") continue;
+                    if (guest.running === toolsStarting && remaining > 0) {
+                        if (attempt === 1) this.context.log(`${this.vmDescription}: VMware Tools are starting; waiting for them`);
+                        await clock.sleep(Math.min(retryIntervalMs, remaining));
+                        continue;
+                    }
+                    throw new GracefulShutdownUnavailableError(
+                        "toolsUnavailable",
+                        `VMware Tools cannot take the request (${describeGuest(guest)}): ${e.message}`,
+                    );
+                }
+                if ((e.faultType === "TaskInProgress" || e.faultType === "InvalidState") && remaining > 0) {
+                    // Another task holds the VM (a snapshot, a reconfigure): it ends on its own.
+                    this.context.log(`${this.vmDescription}: ShutdownGuest answered ${e.faultType}; retrying`);
+                    await clock.sleep(Math.min(retryIntervalMs, remaining));
+                    guest = undefined;
+                    continue;
+                }
+                if (e.faultType === "InvalidPowerState") {
+                    const existing = e.fields.existingState;
+                    // The guest got there by itself between the read and the request.
+                    if (existing === "poweredOff") return { method: "vmware-tools", detail: "the VM was already powered off" };
+                    if (existing === "suspended") throw new GracefulShutdownUnavailableError("guestFrozen", e.message);
+                }
+                const tries = attempt > 1 ? ` (after ${attempt} attempts until the deadline)` : "";
+                throw new GracefulShutdownUnavailableError("gracefulRequestFailed", `${e.message}${tries}`);
             }
-            throw new GracefulShutdownUnavailableError("gracefulRequestFailed", e.message);
         }
+    }
+
+    /** Tools status and guest state in one read: either alone misreads a guest that is shutting down. */
+    private async readGuest(): Promise<GuestReading> {
+        const values = await this.guard(() =>
+            this.client.retrieveProperties(this.vm, ["guest.toolsRunningStatus", "guest.toolsStatus", "guest.guestState"]),
+        );
+        return {
+            running: values.get("guest.toolsRunningStatus")?.text.trim() ?? "unknown",
+            status: values.get("guest.toolsStatus")?.text.trim(),
+            guestState: values.get("guest.guestState")?.text.trim(),
+        };
     }
 
     async powerOffHard(): Promise<void> {
