@@ -7,7 +7,7 @@ import { DriverContext, DriverFactory } from "../platform";
 import { parseDomstate } from "./domstate";
 import { LifecycleWatcher } from "./events";
 import { LibvirtCredentials, LibvirtTarget } from "./spec";
-import { Virsh, VirshError, classifyVirshError, cleanMessage } from "./virsh";
+import { Virsh, VirshError, classifyVirshError, cleanMessage, killGroup } from "./virsh";
 
 /** Tuning that tests and the benchmark change; users never need to. */
 export interface LibvirtDriverOptions {
@@ -53,9 +53,9 @@ export class LibvirtDriver implements Driver {
         options: LibvirtDriverOptions = {},
     ) {
         this.vmDescription = `${target.uri} domain ${target.domain}`;
-        this.virsh = new Virsh(target.uri, target.commandTimeoutMs);
-        this.clock = context.clock;
         this.log = context.log;
+        this.virsh = new Virsh(target.uri, target.commandTimeoutMs, (m) => this.log(`${this.vmDescription}: ${m}`));
+        this.clock = context.clock;
         this.pollIntervalMs = options.pollIntervalMs ?? 2000;
         this.agentPingTimeoutMs = options.agentPingTimeoutMs ?? 2000;
         this.agentRequestSettleMs = options.agentRequestSettleMs ?? 1500;
@@ -63,8 +63,8 @@ export class LibvirtDriver implements Driver {
         this.watcher = new LifecycleWatcher(this.virsh, target.domain, this.log);
     }
 
-    async readState(): Promise<ObservedState> {
-        const { stdout } = await this.call(["domstate", "--reason", "--domain", this.target.domain]);
+    async readState(deadline?: number): Promise<ObservedState> {
+        const { stdout } = await this.call(["domstate", "--reason", "--domain", this.target.domain], deadline);
         return parseDomstate(stdout);
     }
 
@@ -128,9 +128,20 @@ export class LibvirtDriver implements Driver {
 
     async waitForState(targets: readonly ObservedPowerState[], deadline: number): Promise<ObservedState> {
         this.startWatching();
+        let last: ObservedState | undefined;
         for (;;) {
             const mark = this.watcher.mark();
-            const state = await this.readState();
+            let state: ObservedState;
+            try {
+                // Bounded by the time left, not the per-call timeout: a hung link must not
+                // carry the wait past its deadline.
+                state = await this.readState(deadline);
+            } catch (e) {
+                if (!(e instanceof StateReadTimeout) || !last) throw e;
+                this.log(`${this.vmDescription}: ${e.message}`);
+                return last;
+            }
+            last = state;
             const remaining = deadline - this.clock.now();
             if (targets.includes(state.state) || remaining <= 0) return state;
             await this.watcher.waitForEvent(mark, Math.min(this.pollIntervalMs, remaining), this.clock);
@@ -152,7 +163,7 @@ export class LibvirtDriver implements Driver {
         this.closed = true;
         this.watcher.stop();
         for (const child of this.background) {
-            if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+            if (child.exitCode === null && child.signalCode === null) killGroup(child, "SIGTERM");
         }
         this.background.clear();
     }
@@ -243,17 +254,35 @@ export class LibvirtDriver implements Driver {
         });
     }
 
-    /** One virsh call with its own timeout (capped by `deadline`, when given). */
+    /**
+     * One virsh call with its own timeout, capped by the time left before `deadline` when given
+     * (never below `minCallMs`, so a call at the deadline can still answer).
+     */
     private async call(args: readonly string[], deadline?: number): Promise<{ stdout: string }> {
         const timeout =
-            deadline === undefined ? undefined : Math.max(5000, Math.min(this.target.commandTimeoutMs, deadline - this.clock.now()));
+            deadline === undefined ? undefined : Math.max(minCallMs, Math.min(this.target.commandTimeoutMs, deadline - this.clock.now()));
         try {
             return await this.virsh.run(args, timeout);
         } catch (e) {
-            throw classifyVirshError(e, this.target.uri, this.target.domain);
+            const classified = classifyVirshError(e, this.target.uri, this.target.domain);
+            if (deadline !== undefined && e instanceof VirshError && e.timedOut) {
+                throw new StateReadTimeout(`${classified.message} (bounded by the time left, ${timeout} ms)`, { cause: e });
+            }
+            throw classified;
         }
     }
 }
+
+/** A call cut at the caller's deadline: waits return the last state they saw instead. */
+class StateReadTimeout extends Error {
+    constructor(message: string, options?: ErrorOptions) {
+        super(message, options);
+        this.name = "StateReadTimeout";
+    }
+}
+
+/** The shortest timeout a call gets, even at its deadline. */
+const minCallMs = 1000;
 
 export const createDriver: DriverFactory<LibvirtTarget, LibvirtCredentials> = (target, _credentials, context) =>
     new LibvirtDriver(target, context);

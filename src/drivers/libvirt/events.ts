@@ -1,7 +1,7 @@
 import { ChildProcess } from "child_process";
 import { createInterface } from "readline";
 import { Clock } from "../../power/clock";
-import { Virsh } from "./virsh";
+import { Virsh, killGroup } from "./virsh";
 
 /** One line of `virsh event --event lifecycle`: `Stopped Shutdown`, `Started Booted`, ... */
 export interface LifecycleEvent {
@@ -94,7 +94,7 @@ export class LifecycleWatcher {
     stop(): void {
         const child = this.child;
         this.ended = true;
-        if (child && child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+        if (child && child.exitCode === null && child.signalCode === null) killGroup(child, "SIGTERM");
         this.finish();
     }
 

@@ -1,4 +1,4 @@
-import { ChildProcess, execFile, spawn } from "child_process";
+import { ChildProcess, spawn } from "child_process";
 import { AuthenticationError, VmNotFoundError } from "../../power/errors";
 
 /**
@@ -7,9 +7,12 @@ import { AuthenticationError, VmNotFoundError } from "../../power/errors";
  * and always with a timeout of its own.
  */
 
-/** The environment every virsh call gets: untranslated messages, since we parse them. */
+/**
+ * The environment every virsh call gets: untranslated messages, since we parse them, and no
+ * askpass program for the `ssh` that `qemu+ssh://` runs (a prompt nobody answers is a hang).
+ */
 export function virshEnvironment(): NodeJS.ProcessEnv {
-    return { ...process.env, LC_ALL: "C", LANG: "C" };
+    return { ...process.env, LC_ALL: "C", LANG: "C", SSH_ASKPASS_REQUIRE: "never" };
 }
 
 /** `GRACEFUL_VM_VIRSH` points at another virsh (a wrapper, a non-standard install). */
@@ -56,30 +59,62 @@ export class Virsh {
     constructor(
         public readonly uri: string,
         private readonly timeoutMs: number,
+        /** Where warnings about a call that worked go (a changed host key accepted by no_verify). */
+        private readonly warn: (message: string) => void = () => undefined,
     ) {}
 
-    /** Runs `virsh -c URI ARGS...`; resolves with its output or rejects with a VirshError. */
+    /**
+     * Runs `virsh -c URI ARGS...`; resolves with its output or rejects with a VirshError. virsh
+     * runs in a process group (and session) of its own: on timeout the whole group is killed, so
+     * the `ssh` of a `qemu+ssh://` URI is not left behind, and without a controlling terminal
+     * ssh cannot stop to prompt for a password or a host key.
+     */
     run(args: readonly string[], timeoutMs = this.timeoutMs): Promise<VirshResult> {
         const command = args[0] ?? "";
         return new Promise((resolve, reject) => {
-            execFile(
-                virshBinary(),
-                ["-q", "-c", this.uri, ...args],
-                { env: virshEnvironment(), timeout: timeoutMs, killSignal: "SIGKILL", maxBuffer: 4 * 1024 * 1024, windowsHide: true },
-                (error, stdout, stderr) => {
-                    if (!error) return resolve({ stdout, stderr });
-                    const spawnError = error as NodeJS.ErrnoException;
-                    if (spawnError.code === "ENOENT") {
-                        return reject(
-                            new Error(
-                                `${virshBinary()} was not found: install libvirt's client (Debian/Ubuntu: libvirt-clients; RHEL/Fedora: libvirt-client)`,
-                            ),
-                        );
-                    }
-                    const timedOut = error.killed === true && error.signal === "SIGKILL";
-                    reject(new VirshError(command, stderr, timedOut, typeof error.code === "number" ? error.code : null));
-                },
-            );
+            const child = spawn(virshBinary(), ["-q", "-c", this.uri, ...args], {
+                env: virshEnvironment(),
+                stdio: ["ignore", "pipe", "pipe"],
+                detached: true,
+                windowsHide: true,
+            });
+            endWithThisProcess(child);
+            let stdout = "";
+            let stderr = "";
+            child.stdout.setEncoding("utf8");
+            child.stderr.setEncoding("utf8");
+            child.stdout.on("data", (chunk: string) => {
+                if (stdout.length < maxOutput) stdout += chunk;
+            });
+            child.stderr.on("data", (chunk: string) => {
+                if (stderr.length < maxOutput) stderr += chunk;
+            });
+            let timedOut = false;
+            const timer = setTimeout(() => {
+                timedOut = true;
+                killGroup(child, "SIGKILL");
+            }, timeoutMs);
+            child.once("error", (error: NodeJS.ErrnoException) => {
+                clearTimeout(timer);
+                if (error.code === "ENOENT") {
+                    reject(
+                        new Error(
+                            `${virshBinary()} was not found: install libvirt's client (Debian/Ubuntu: libvirt-clients; RHEL/Fedora: libvirt-client)`,
+                            { cause: error },
+                        ),
+                    );
+                } else reject(error);
+            });
+            child.once("close", (code) => {
+                clearTimeout(timer);
+                // Whatever virsh left in its group (an ssh still closing) goes with it.
+                if (timedOut) killGroup(child, "SIGKILL");
+                if (!timedOut && code === 0) {
+                    if (hostKeyChanged.test(stderr)) this.warn(hostKeyChangedWarning(this.uri));
+                    return resolve({ stdout, stderr });
+                }
+                reject(new VirshError(command, stderr, timedOut, code));
+            });
         });
     }
 
@@ -92,10 +127,24 @@ export class Virsh {
         const child = spawn(virshBinary(), ["-q", "-c", this.uri, ...args], {
             env: virshEnvironment(),
             stdio: ["ignore", "pipe", "pipe"],
+            detached: true,
             windowsHide: true,
         });
         endWithThisProcess(child);
         return child;
+    }
+}
+
+const maxOutput = 4 * 1024 * 1024;
+
+/** Ends a child started with `detached: true` and everything in its process group. */
+export function killGroup(child: ChildProcess, signal: NodeJS.Signals = "SIGTERM"): void {
+    if (child.pid === undefined) return;
+    try {
+        process.kill(-child.pid, signal);
+    } catch {
+        // The group is gone already; the child itself may still need the signal.
+        if (child.exitCode === null && child.signalCode === null) child.kill(signal);
     }
 }
 
@@ -109,7 +158,7 @@ function endWithThisProcess(child: ChildProcess): void {
     if (exitHookInstalled) return;
     exitHookInstalled = true;
     process.once("exit", () => {
-        for (const running of liveChildren) running.kill("SIGTERM");
+        for (const running of liveChildren) killGroup(running, "SIGTERM");
     });
 }
 
@@ -117,26 +166,93 @@ const notFoundPattern = /failed to get domain|domain not found|no domain with ma
 const connectPattern =
     /failed to connect to the hypervisor|failed to connect socket|no connection driver available|cannot recv data|end of file while reading data|connection reset/i;
 const authPattern = /authentication failed|authentication unavailable|access denied|permission denied|not authorized/i;
+const hostKeyChanged = /REMOTE HOST IDENTIFICATION HAS CHANGED|host key for .* has changed/i;
+
+function hostKeyChangedWarning(uri: string): string {
+    return (
+        `the SSH host key of ${uri} has CHANGED and ssh went on only because the URI has no_verify=1: ` +
+        "this may be someone in the middle; check the host's key, fix known_hosts (ssh-keygen -R HOST) and drop no_verify"
+    );
+}
+
+/**
+ * What went wrong on the SSH leg of a `qemu+ssh://` URI, read from ssh's own words (libvirt
+ * passes them on), with the fix. Checked before the libvirt patterns, which match the same
+ * "cannot recv data" and would only say "is libvirtd running?".
+ */
+const sshProblems: ReadonlyArray<{ readonly pattern: RegExp; readonly auth?: boolean; readonly explain: string }> = [
+    {
+        pattern: hostKeyChanged,
+        explain:
+            "the host's SSH key has CHANGED since it was recorded in known_hosts (a reinstalled host, or someone in the middle); " +
+            "check the new key out of band, then ssh-keygen -R HOST and add the new one",
+    },
+    {
+        pattern: /no \S+ host key is known for|host key verification failed|authenticity of host .* can't be established/i,
+        explain:
+            "the host's SSH key is not in known_hosts; add it once (ssh-keyscan -p PORT HOST >> ~/.ssh/known_hosts, after checking it) " +
+            "or point the URI at a file with known_hosts=PATH; no_verify=1 skips the check (not recommended)",
+    },
+    {
+        pattern: /permission denied \((publickey|password|keyboard-interactive|gssapi)[^)]*\)|too many authentication failures/i,
+        auth: true,
+        explain:
+            "the SSH server refused the login; use a key (keyfile=PATH in the URI, or ssh-agent) for the URI's user, " +
+            "since no password can be typed here (no terminal, no askpass)",
+    },
+    {
+        pattern:
+            /\b(nc|netcat|virt-ssh-helper)\b[^\n]*(not found|no such file)|(not found|no such file)[^\n]*\b(nc|netcat|virt-ssh-helper)\b/i,
+        explain:
+            "the remote host lacks the tool libvirt runs over SSH: install virt-ssh-helper (libvirt >= 6.8, the libvirt daemon " +
+            "package) or a netcat that supports -U (openbsd netcat) on the host, or pass netcat=PATH / proxy=native|netcat",
+    },
+    {
+        pattern: /ssh: connect to host .*: (connection refused|no route to host|connection timed out|network is unreachable)/i,
+        explain: "no SSH server answered there; check the host, the port in the URI and that sshd runs",
+    },
+    {
+        pattern: /ssh: could not resolve hostname/i,
+        explain: "the host name in the URI does not resolve",
+    },
+    {
+        pattern: /connection to .* closed by remote host|kex_exchange_identification|connection closed by .* port/i,
+        explain: "the SSH server closed the connection (MaxStartups, a firewall, or sshd refusing the client)",
+    },
+];
+
+function isSshUri(uri: string): boolean {
+    return /^[a-z0-9-]+\+(ssh|libssh|libssh2):\/\//i.test(uri);
+}
 
 /**
  * Turns a failed call into the errors the sequence understands: a missing domain, refused
- * credentials, an unreachable daemon. Anything else stays a VirshError.
+ * credentials, an unreachable daemon or SSH link, with the fix. Anything else stays a VirshError.
  */
 export function classifyVirshError(error: unknown, uri: string, domain: string): Error {
     if (!(error instanceof VirshError)) return error instanceof Error ? error : new Error(String(error));
     const message = error.libvirtMessage;
     if (error.timedOut) {
-        return new Error(
-            `libvirt at ${uri} did not answer "virsh ${error.command}" for domain ${domain} in time; is the daemon (or the SSH link) hung?`,
-        );
+        const hint = isSshUri(uri)
+            ? "the SSH link or the remote daemon hung (or ssh waited for a prompt: use a key, known_hosts and no_tty=1)"
+            : "is the daemon hung?";
+        return new Error(`libvirt at ${uri} did not answer "virsh ${error.command}" for domain ${domain} in time; ${hint}`, {
+            cause: error,
+        });
     }
     if (notFoundPattern.test(message)) return new VmNotFoundError(`${domain} (libvirt ${uri})`, message);
+    const ssh = sshProblems.find((p) => p.pattern.test(error.stderr));
+    if (ssh) {
+        const text = `cannot reach libvirt at ${uri} over SSH: ${ssh.explain} (${message})`;
+        return ssh.auth ? new AuthenticationError(text) : new Error(text, { cause: error });
+    }
     if (authPattern.test(message) && connectPattern.test(message)) {
         return new AuthenticationError(`libvirt at ${uri} refused the connection: ${message}`);
     }
     if (connectPattern.test(message)) {
         return new Error(
             `cannot connect to libvirt at ${uri}: ${message}. Check the URI and that libvirtd (or virtqemud) is running and reachable`,
+            { cause: error },
         );
     }
     return error;
