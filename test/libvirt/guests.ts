@@ -12,6 +12,21 @@ import * as path from "path";
 export const libvirtPeerVariables = ["LVPEER_URI", "LVPEER_STATE", "LVPEER_GUEST_DIR", "LVPEER_LOG_DIR", "LVPEER_SCRIPTS"] as const;
 
 export type PeerEnv = Record<string, string>;
+
+/**
+ * How the driver and CLI suites reach the peer's libvirtd: its local socket, and `qemu+ssh://`
+ * through the peer's loopback sshd (issue 18; LVPEER_SSH_URI carries its own key, known_hosts
+ * wrapper and `no_tty=1`). A missing SSH front skips that half (fails on CI).
+ */
+export const libvirtTransports: ReadonlyArray<{
+    readonly name: string;
+    readonly peer: string;
+    readonly variables: readonly string[];
+    readonly uriVariable: string;
+}> = [
+    { name: "local socket", peer: "libvirt", variables: libvirtPeerVariables, uriVariable: "LVPEER_URI" },
+    { name: "qemu+ssh", peer: "libvirt-ssh", variables: [...libvirtPeerVariables, "LVPEER_SSH_URI"], uriVariable: "LVPEER_SSH_URI" },
+];
 export type Variant = "graceful" | "hung";
 
 let counter = 0;

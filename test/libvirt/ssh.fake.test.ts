@@ -3,6 +3,7 @@ import * as os from "os";
 import * as path from "path";
 import { LibvirtDriver } from "../../src/drivers/libvirt/driver";
 import { parseLibvirtTarget } from "../../src/drivers/libvirt/spec";
+import { SshConnectionShare } from "../../src/drivers/libvirt/sshShare";
 import { Virsh, VirshError, classifyVirshError } from "../../src/drivers/libvirt/virsh";
 import { systemClock } from "../../src/power/clock";
 import { AuthenticationError } from "../../src/power/errors";
@@ -175,9 +176,36 @@ describe("libvirt over SSH: timeouts, process groups and ssh's errors (fake virs
         const d = driver(logs);
         try {
             expect(await d.readState()).toMatchObject({ state: "running" });
-            expect(logs.join("\n")).toMatch(/SSH host key .* has CHANGED and ssh went on only because the URI has no_verify=1/);
+            expect(logs.join("\n")).toMatch(/SSH host key has CHANGED and ssh went on only because the URI has no_verify=1/);
         } finally {
             await d.close();
         }
     });
+});
+
+describe("SshConnectionShare: one ssh ControlMaster per driver run on qemu+ssh://", () => {
+    test("the URI keeps its parameters and gets a command= wrapper that runs the URI's own command with ControlMaster", async () => {
+        const share = SshConnectionShare.forUri("qemu+ssh://root@kvm-1:2222/system?socket=/run/x&command=%2Fopt%2Fmy%20ssh&no_tty=1");
+        expect(share).toBeDefined();
+        try {
+            const uri = new URL(share!.uri);
+            expect(share!.uri).toMatch(/^qemu\+ssh:\/\/root@kvm-1:2222\/system\?socket=\/run\/x&no_tty=1&command=/);
+            const wrapper = uri.searchParams.get("command") ?? "";
+            const script = fs.readFileSync(wrapper, "utf8");
+            expect(script).toContain("exec '/opt/my ssh' '-o' 'ControlMaster=auto' '-o' 'ControlPath=");
+            expect(script).toContain("'ControlPersist=15' \"$@\"");
+            expect(fs.statSync(path.dirname(wrapper)).mode & 0o077).toBe(0);
+            await share!.close();
+            expect(fs.existsSync(wrapper)).toBe(false);
+        } finally {
+            await share!.close();
+        }
+    });
+
+    test.each(["qemu:///system", "qemu+tcp://kvm-1/system", "qemu+libssh://kvm-1/system", "qemu:///system?socket=/run/x"])(
+        "%s is left alone",
+        (uri) => {
+            expect(SshConnectionShare.forUri(uri)).toBeUndefined();
+        },
+    );
 });

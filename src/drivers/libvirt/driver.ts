@@ -7,6 +7,7 @@ import { DriverContext, DriverFactory } from "../platform";
 import { parseDomstate } from "./domstate";
 import { LifecycleWatcher } from "./events";
 import { LibvirtCredentials, LibvirtTarget } from "./spec";
+import { SshConnectionShare } from "./sshShare";
 import { Virsh, VirshError, classifyVirshError, cleanMessage, killGroup } from "./virsh";
 
 /** Tuning that tests and the benchmark change; users never need to. */
@@ -19,6 +20,8 @@ export interface LibvirtDriverOptions {
     readonly agentRequestSettleMs?: number;
     /** Listen to libvirt's lifecycle events (false: poll only, for comparison). @default true */
     readonly useEvents?: boolean;
+    /** One SSH connection for the run on `qemu+ssh://` (false: a login per call, for comparison). @default true */
+    readonly sshConnectionReuse?: boolean;
 }
 
 const agentNotThere =
@@ -46,6 +49,8 @@ export class LibvirtDriver implements Driver {
     /** What `auto` decided in checkGuestTools. */
     private agentConnected: boolean | undefined;
     private closed = false;
+    /** The ssh ControlMaster behind a `qemu+ssh://` URI, ended at close. */
+    private readonly sshShare: SshConnectionShare | undefined;
 
     constructor(
         private readonly target: LibvirtTarget,
@@ -54,7 +59,8 @@ export class LibvirtDriver implements Driver {
     ) {
         this.vmDescription = `${target.uri} domain ${target.domain}`;
         this.log = context.log;
-        this.virsh = new Virsh(target.uri, target.commandTimeoutMs, (m) => this.log(`${this.vmDescription}: ${m}`));
+        this.sshShare = options.sshConnectionReuse === false ? undefined : SshConnectionShare.forUri(target.uri);
+        this.virsh = new Virsh(this.sshShare?.uri ?? target.uri, target.commandTimeoutMs, (m) => this.log(`${this.vmDescription}: ${m}`));
         this.clock = context.clock;
         this.pollIntervalMs = options.pollIntervalMs ?? 2000;
         this.agentPingTimeoutMs = options.agentPingTimeoutMs ?? 2000;
@@ -166,6 +172,7 @@ export class LibvirtDriver implements Driver {
             if (child.exitCode === null && child.signalCode === null) killGroup(child, "SIGTERM");
         }
         this.background.clear();
+        await this.sshShare?.close();
     }
 
     private startWatching(): void {

@@ -110,7 +110,7 @@ export class Virsh {
                 // Whatever virsh left in its group (an ssh still closing) goes with it.
                 if (timedOut) killGroup(child, "SIGKILL");
                 if (!timedOut && code === 0) {
-                    if (hostKeyChanged.test(stderr)) this.warn(hostKeyChangedWarning(this.uri));
+                    if (hostKeyChanged.test(stderr)) this.warn(hostKeyChangedWarning);
                     return resolve({ stdout, stderr });
                 }
                 reject(new VirshError(command, stderr, timedOut, code));
@@ -168,12 +168,9 @@ const connectPattern =
 const authPattern = /authentication failed|authentication unavailable|access denied|permission denied|not authorized/i;
 const hostKeyChanged = /REMOTE HOST IDENTIFICATION HAS CHANGED|host key for .* has changed/i;
 
-function hostKeyChangedWarning(uri: string): string {
-    return (
-        `the SSH host key of ${uri} has CHANGED and ssh went on only because the URI has no_verify=1: ` +
-        "this may be someone in the middle; check the host's key, fix known_hosts (ssh-keygen -R HOST) and drop no_verify"
-    );
-}
+const hostKeyChangedWarning =
+    "the SSH host key has CHANGED and ssh went on only because the URI has no_verify=1: " +
+    "this may be someone in the middle; check the host's key, fix known_hosts (ssh-keygen -R HOST) and drop no_verify";
 
 /**
  * What went wrong on the SSH leg of a `qemu+ssh://` URI, read from ssh's own words (libvirt
