@@ -3,7 +3,7 @@ import { LibvirtDriver } from "../src/drivers/libvirt/driver";
 import { parseLibvirtTarget } from "../src/drivers/libvirt/spec";
 import { systemClock } from "../src/power/clock";
 import { runTransition } from "../src/power/transition";
-import { PeerEnv, defineGuest, libvirtPeerVariables } from "../test/libvirt/guests";
+import { PeerEnv, defineGuest, libvirtPeerVariables, splitSshCommand } from "../test/libvirt/guests";
 
 /**
  * What one graceful stop costs over `qemu+ssh://`: SSH logins (counted in sshd's log), driver
@@ -35,9 +35,11 @@ async function main(): Promise<void> {
         if (!value) return console.log(`libvirt-ssh-reuse: skipped, the libvirt peer is not running (${name} unset)`);
         env[name] = value;
     }
-    const uri = process.env.LVPEER_SSH_URI;
     const sshdLog = process.env.LVPEER_SSH_LOG;
-    if (!uri || !sshdLog) return console.log("libvirt-ssh-reuse: skipped, LVPEER_SSH_URI / LVPEER_SSH_LOG not set");
+    if (!process.env.LVPEER_SSH_URI || !sshdLog) return console.log("libvirt-ssh-reuse: skipped, LVPEER_SSH_URI / LVPEER_SSH_LOG not set");
+    // A target may not name a program: the peer's ssh wrapper (its known_hosts) goes to GRACEFUL_VM_SSH.
+    const { uri, ssh } = splitSshCommand(process.env.LVPEER_SSH_URI);
+    if (ssh) process.env.GRACEFUL_VM_SSH = ssh;
     const rounds = Number(process.argv[2] ?? 3);
     const guest = defineGuest(env, "bench-ssh", "graceful");
     const samples: Sample[] = [];

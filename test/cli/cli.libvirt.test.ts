@@ -3,7 +3,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { TransitionReport } from "../../src/power/report";
 import { describeWithPeer } from "../helpers/peers";
-import { PeerEnv, libvirtTransports, withGuest } from "../libvirt/guests";
+import { PeerEnv, libvirtTransports, useSshCommand, withGuest } from "../libvirt/guests";
 
 /**
  * The installed `graceful-vm` bin (compiled, lib/src/cli/main.js) against real QEMU guests on
@@ -30,8 +30,9 @@ function graceful(args: readonly string[]): Promise<Run> {
 
 for (const transport of libvirtTransports) {
     describeWithPeer(`graceful-vm CLI on real libvirt guests (${transport.name})`, transport.peer, transport.variables, (peerEnv) => {
-        // The driver (and the guests' own virsh calls) reach libvirt through this transport's URI.
-        const env: PeerEnv = { ...peerEnv, LVPEER_URI: peerEnv[transport.uriVariable] };
+        // The driver reaches libvirt through this transport; the guests are managed locally.
+        const env: PeerEnv = transport.prepare(peerEnv);
+        useSshCommand(env);
         // Includes waiting for one of the two guest slots shared with the other libvirt test files.
         jest.setTimeout(360_000);
         const target = (domain: string) => ["--libvirt-uri", env.LVPEER_URI, "--domain", domain];

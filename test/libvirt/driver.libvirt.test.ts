@@ -4,7 +4,7 @@ import { InputError, PowerTransitionError, VmNotFoundError } from "../../src/pow
 import { DesiredPowerState } from "../../src/power/states";
 import { parseInputs } from "../../src/operations/inputs";
 import { transition, withDriver } from "../../src/operations/run";
-import { Guest, PeerEnv, libvirtTransports, withGuest } from "./guests";
+import { Guest, PeerEnv, libvirtTransports, useSshCommand, withGuest } from "./guests";
 
 /**
  * The libvirt driver against real QEMU guests (TCG): graceful ACPI and agent shutdowns that run
@@ -60,8 +60,9 @@ function ops(report: TransitionReport): string[] {
 
 for (const transport of libvirtTransports) {
     describeWithPeer(`libvirt driver on real QEMU guests (${transport.name})`, transport.peer, transport.variables, (peerEnv) => {
-        // The driver (and the guests' own virsh calls) reach libvirt through this transport's URI.
-        const env: PeerEnv = { ...peerEnv, LVPEER_URI: peerEnv[transport.uriVariable] };
+        // The driver reaches libvirt through this transport; the guests are managed locally.
+        const env: PeerEnv = transport.prepare(peerEnv);
+        useSshCommand(env);
         // Includes waiting for one of the two guest slots shared with the other libvirt test files.
         jest.setTimeout(360_000);
 

@@ -15,18 +15,59 @@ export type PeerEnv = Record<string, string>;
 
 /**
  * How the driver and CLI suites reach the peer's libvirtd: its local socket, and `qemu+ssh://`
- * through the peer's loopback sshd (issue 18; LVPEER_SSH_URI carries its own key, known_hosts
- * wrapper and `no_tty=1`). A missing SSH front skips that half (fails on CI).
+ * through the peer's loopback sshd (issue 18). Targets may not name a program (`command=`), so
+ * the SSH URI's `command=` (the peer's ssh wrapper with its own known_hosts) goes to
+ * GRACEFUL_VM_SSH instead. The guests themselves are always managed over the local socket
+ * (LVPEER_GUEST_URI). A missing SSH front skips that half (fails on CI).
  */
-export const libvirtTransports: ReadonlyArray<{
+export interface LibvirtTransport {
     readonly name: string;
     readonly peer: string;
     readonly variables: readonly string[];
-    readonly uriVariable: string;
-}> = [
-    { name: "local socket", peer: "libvirt", variables: libvirtPeerVariables, uriVariable: "LVPEER_URI" },
-    { name: "qemu+ssh", peer: "libvirt-ssh", variables: [...libvirtPeerVariables, "LVPEER_SSH_URI"], uriVariable: "LVPEER_SSH_URI" },
+    /** The env a suite gets: LVPEER_URI is the target URI; GRACEFUL_VM_SSH, when set, is for process.env. */
+    readonly prepare: (env: PeerEnv) => PeerEnv;
+}
+
+export const libvirtTransports: readonly LibvirtTransport[] = [
+    {
+        name: "local socket",
+        peer: "libvirt",
+        variables: libvirtPeerVariables,
+        prepare: (env) => ({ ...env, LVPEER_GUEST_URI: env.LVPEER_URI }),
+    },
+    {
+        name: "qemu+ssh",
+        peer: "libvirt-ssh",
+        variables: [...libvirtPeerVariables, "LVPEER_SSH_URI"],
+        prepare: (env) => {
+            const { uri, ssh } = splitSshCommand(env.LVPEER_SSH_URI);
+            return { ...env, LVPEER_GUEST_URI: env.LVPEER_URI, LVPEER_URI: uri, ...(ssh ? { GRACEFUL_VM_SSH: ssh } : {}) };
+        },
+    },
 ];
+
+/** A URI without its `command=`, which a target may not hold, and that command (for GRACEFUL_VM_SSH). */
+export function splitSshCommand(uri: string | undefined): { uri: string; ssh?: string } {
+    // undefined in a skipped suite (peer absent), whose body still runs to collect the tests.
+    const [base, query = ""] = (uri ?? "").split("?");
+    const params = query.split("&").filter((p) => p !== "");
+    const command = params.find((p) => p.startsWith("command="));
+    const rest = params.filter((p) => p !== command);
+    return {
+        uri: rest.length > 0 ? `${base}?${rest.join("&")}` : base,
+        ...(command ? { ssh: decodeURIComponent(command.slice("command=".length)) } : {}),
+    };
+}
+
+/**
+ * Sets GRACEFUL_VM_SSH for the rest of the test file (the driver and the CLI it spawns read it).
+ * At collection, not in beforeAll: test.concurrent cases start before beforeAll hooks run. Jest
+ * gives each test file its own copy of process.env, and non-ssh URIs ignore the variable.
+ */
+export function useSshCommand(env: PeerEnv): void {
+    if (env.GRACEFUL_VM_SSH) process.env.GRACEFUL_VM_SSH = env.GRACEFUL_VM_SSH;
+}
+
 export type Variant = "graceful" | "hung";
 
 let counter = 0;
@@ -40,7 +81,7 @@ export function virsh(env: PeerEnv, args: readonly string[], timeoutMs = 30_000)
     return new Promise((resolve) => {
         execFile(
             "virsh",
-            ["-q", "-c", env.LVPEER_URI, ...args],
+            ["-q", "-c", env.LVPEER_GUEST_URI ?? env.LVPEER_URI, ...args],
             { timeout: timeoutMs, env: { ...process.env, LC_ALL: "C" } },
             (error, stdout, stderr) => resolve({ ok: !error, stdout, stderr }),
         );
@@ -117,7 +158,9 @@ export function defineGuest(env: PeerEnv, label: string, variant: Variant, knobs
     const xmlFile = path.join(env.LVPEER_STATE, `${name}.xml`);
     fs.writeFileSync(xmlFile, xml);
     try {
-        execFileSync("virsh", ["-q", "-c", env.LVPEER_URI, "define", xmlFile], { env: { ...process.env, LC_ALL: "C" } });
+        execFileSync("virsh", ["-q", "-c", env.LVPEER_GUEST_URI ?? env.LVPEER_URI, "define", xmlFile], {
+            env: { ...process.env, LC_ALL: "C" },
+        });
     } finally {
         fs.rmSync(xmlFile, { force: true });
     }

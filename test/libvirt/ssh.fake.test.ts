@@ -108,7 +108,7 @@ describe("libvirt over SSH: timeouts, process groups and ssh's errors (fake virs
         [
             "an unknown host key",
             "error: failed to connect to the hypervisor\nerror: Cannot recv data: No ED25519 host key is known for [kvm-1.example]:2222 and you have requested strict checking.\r\nHost key verification failed.: Connection reset by peer\n",
-            /SSH key is not in known_hosts.*ssh-keyscan.*known_hosts=PATH/,
+            /SSH key is not in known_hosts.*ssh-keyscan.*UserKnownHostsFile/,
         ],
         [
             "a changed host key",

@@ -4,8 +4,9 @@ import { parseLibvirtTarget } from "../../src/drivers/libvirt/spec";
 import { systemClock } from "../../src/power/clock";
 import { TransitionReport } from "../../src/power/report";
 import { runTransition } from "../../src/power/transition";
+import { AuthenticationError } from "../../src/power/errors";
 import { describeWithPeer } from "../helpers/peers";
-import { libvirtPeerVariables, withGuest } from "./guests";
+import { libvirtPeerVariables, splitSshCommand, useSshCommand, withGuest } from "./guests";
 
 /**
  * A graceful stop over `qemu+ssh://` through the peer's loopback sshd, counting SSH logins in
@@ -18,11 +19,14 @@ describeWithPeer(
     [...libvirtPeerVariables, "LVPEER_SSH_URI", "LVPEER_SSH_LOG"],
     (env) => {
         jest.setTimeout(360_000);
+        // A target may not name a program: the peer's ssh wrapper (its known_hosts) goes to GRACEFUL_VM_SSH.
+        const { uri, ssh } = splitSshCommand(env.LVPEER_SSH_URI);
+        useSshCommand({ GRACEFUL_VM_SSH: ssh ?? "" });
         const logins = (): number => (fs.readFileSync(env.LVPEER_SSH_LOG, "utf8").match(/Accepted publickey/g) ?? []).length;
 
         async function stop(domain: string, sshConnectionReuse: boolean): Promise<{ report: TransitionReport; logins: number }> {
             const driver = new LibvirtDriver(
-                parseLibvirtTarget({ uri: env.LVPEER_SSH_URI, domain, shutdownMode: "acpi" }, "target.libvirt"),
+                parseLibvirtTarget({ uri, domain, shutdownMode: "acpi" }, "target.libvirt"),
                 { clock: systemClock, log: () => undefined },
                 { sshConnectionReuse },
             );
@@ -50,6 +54,48 @@ describeWithPeer(
                 // domstate, shutdown, the event watcher, the waits' and the verify's reads.
                 expect(perCall.logins).toBeGreaterThanOrEqual(4);
             });
+        });
+    },
+);
+
+/**
+ * Each broken `qemu+ssh://` URI of the peer's SSH front, through the driver: the error names
+ * the cause and its fix (before issue 18 they all read "is libvirtd running?" or "is the daemon
+ * hung?"), and a hung link is cut at commandTimeout. (A remote without nc needs `netcat=`, which
+ * targets may not set: ssh.fake.test.ts covers that message.)
+ */
+const brokenUris = [
+    ["LVPEER_SSH_URI_UNKNOWN_HOST", /SSH key is not in known_hosts/],
+    ["LVPEER_SSH_URI_CHANGED_HOST", /SSH key has CHANGED/],
+    ["LVPEER_SSH_URI_AUTH_REFUSED", /SSH server refused the login; use a key/],
+    ["LVPEER_SSH_URI_REFUSED", /no SSH server answered there/],
+    ["LVPEER_SSH_URI_HANG", /did not answer "virsh domstate".*SSH link or the remote daemon hung/],
+] as const;
+
+describeWithPeer(
+    "libvirt over SSH: errors name the cause",
+    "libvirt-ssh",
+    brokenUris.map(([name]) => name),
+    (env) => {
+        test.each(brokenUris)("%s", async (name, message) => {
+            const { uri, ssh } = splitSshCommand(env[name]);
+            const saved = process.env.GRACEFUL_VM_SSH;
+            if (ssh) process.env.GRACEFUL_VM_SSH = ssh;
+            const driver = new LibvirtDriver(parseLibvirtTarget({ uri, domain: "any", commandTimeout: "3s" }, "target.libvirt"), {
+                clock: systemClock,
+                log: () => undefined,
+            });
+            const started = Date.now();
+            try {
+                const attempt = driver.readState();
+                await expect(attempt).rejects.toThrow(message);
+                if (name === "LVPEER_SSH_URI_AUTH_REFUSED") await expect(attempt).rejects.toBeInstanceOf(AuthenticationError);
+                expect(Date.now() - started).toBeLessThan(15_000);
+            } finally {
+                await driver.close();
+                if (saved === undefined) delete process.env.GRACEFUL_VM_SSH;
+                else process.env.GRACEFUL_VM_SSH = saved;
+            }
         });
     },
 );

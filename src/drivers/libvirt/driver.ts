@@ -59,7 +59,7 @@ export class LibvirtDriver implements Driver {
     ) {
         this.vmDescription = `${target.uri} domain ${target.domain}`;
         this.log = context.log;
-        this.sshShare = options.sshConnectionReuse === false ? undefined : SshConnectionShare.forUri(target.uri);
+        this.sshShare = SshConnectionShare.forUri(target.uri, options.sshConnectionReuse !== false);
         this.virsh = new Virsh(this.sshShare?.uri ?? target.uri, target.commandTimeoutMs, (m) => this.log(`${this.vmDescription}: ${m}`));
         this.clock = context.clock;
         this.pollIntervalMs = options.pollIntervalMs ?? 2000;

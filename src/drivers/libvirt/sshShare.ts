@@ -3,12 +3,18 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 
+/** `GRACEFUL_VM_SSH` names the ssh to run (a wrapper with `-F config`, a non-standard install). */
+export function sshBinary(): string {
+    return process.env.GRACEFUL_VM_SSH || "ssh";
+}
+
 /**
- * One SSH connection for a driver's whole run on a `qemu+ssh://` URI. libvirt's ssh transport
- * starts a new `ssh` (a new login, ~0.3-0.9 s) for every virsh call; ssh's ControlMaster lets
- * the first one stay up as a master that later calls multiplex over. libvirt has no URI
- * parameter for ssh options, but it has `command=` (the ssh binary to run): the URI gets a
- * wrapper of ours that runs the URI's own `command` (or `ssh`) with the ControlMaster options
+ * The ssh behind a driver's `qemu+ssh://` URI. libvirt's ssh transport starts a new `ssh` (a
+ * new login, ~0.3-0.9 s) for every virsh call; with `reuse`, ssh's ControlMaster lets the first
+ * one stay up as a master that later calls multiplex over, so a run logs in once. libvirt has
+ * no URI parameter for ssh options, but it has `command=` (the ssh program; refused in users'
+ * URIs, since a URI must not name a program): the URI virsh gets points it at a wrapper of ours
+ * in a private directory, which runs `GRACEFUL_VM_SSH` (or `ssh`) with the ControlMaster options
  * first. Everything else (keyfile, no_tty, no_verify, the user's ~/.ssh/config) still applies.
  * close() ends the master; if we die first, ControlPersist ends it after a short idle time.
  */
@@ -22,23 +28,21 @@ export class SshConnectionShare {
         private readonly ssh: string,
     ) {}
 
-    /** A share for `DRIVER+ssh://` URIs; undefined for every other transport (libssh has no master). */
-    static forUri(uri: string): SshConnectionShare | undefined {
+    /**
+     * For `DRIVER+ssh://` URIs; undefined for every other transport (libssh has no master). With
+     * `reuse: false` the wrapper only runs GRACEFUL_VM_SSH (and is skipped when that is unset).
+     */
+    static forUri(uri: string, reuse = true): SshConnectionShare | undefined {
         const match = /^([a-z0-9-]+\+ssh:\/\/[^?#]*)(?:\?([^#]*))?(#.*)?$/i.exec(uri);
-        if (!match) return undefined;
+        if (!match || (!reuse && !process.env.GRACEFUL_VM_SSH)) return undefined;
         const params = (match[2] ?? "").split("&").filter((p) => p !== "");
+        // A command= that reached us (the input check refuses it in targets) is what ssh means here.
         const commandParam = params.find((p) => p.startsWith("command="));
-        const ssh = commandParam ? decodeURIComponent(commandParam.slice("command=".length)) : "ssh";
+        const ssh = commandParam ? decodeURIComponent(commandParam.slice("command=".length)) : sshBinary();
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), "graceful-vm-ssh-"));
         const wrapper = path.join(dir, "ssh");
-        const options = [
-            "-o",
-            "ControlMaster=auto",
-            "-o",
-            `ControlPath=${path.join(dir, "master")}`,
-            "-o",
-            `ControlPersist=${idleSeconds}`,
-        ];
+        const master = ["-o", "ControlMaster=auto", "-o", `ControlPath=${path.join(dir, "master")}`, "-o", `ControlPersist=${idleSeconds}`];
+        const options = reuse ? master : [];
         fs.writeFileSync(wrapper, `#!/bin/sh\nexec ${[ssh, ...options].map(shellQuote).join(" ")} "$@"\n`, { mode: 0o700 });
         const rest = params.filter((p) => p !== commandParam);
         const query = [...rest, `command=${encodeURIComponent(wrapper)}`].join("&");

@@ -188,7 +188,7 @@ const sshProblems: ReadonlyArray<{ readonly pattern: RegExp; readonly auth?: boo
         pattern: /no \S+ host key is known for|host key verification failed|authenticity of host .* can't be established/i,
         explain:
             "the host's SSH key is not in known_hosts; add it once (ssh-keyscan -p PORT HOST >> ~/.ssh/known_hosts, after checking it) " +
-            "or point the URI at a file with known_hosts=PATH; no_verify=1 skips the check (not recommended)",
+            "or name another file with UserKnownHostsFile in your ssh config (GRACEFUL_VM_SSH may run ssh -F CONFIG); no_verify=1 skips the check (not recommended)",
     },
     {
         pattern: /permission denied \((publickey|password|keyboard-interactive|gssapi)[^)]*\)|too many authentication failures/i,
@@ -202,7 +202,7 @@ const sshProblems: ReadonlyArray<{ readonly pattern: RegExp; readonly auth?: boo
             /\b(nc|netcat|virt-ssh-helper)\b[^\n]*(not found|no such file)|(not found|no such file)[^\n]*\b(nc|netcat|virt-ssh-helper)\b/i,
         explain:
             "the remote host lacks the tool libvirt runs over SSH: install virt-ssh-helper (libvirt >= 6.8, the libvirt daemon " +
-            "package) or a netcat that supports -U (openbsd netcat) on the host, or pass netcat=PATH / proxy=native|netcat",
+            "package) or a netcat that supports -U (openbsd netcat) on the host, or choose one with proxy=native|netcat",
     },
     {
         pattern: /ssh: connect to host .*: (connection refused|no route to host|connection timed out|network is unreachable)/i,
