@@ -8,6 +8,13 @@ export interface ObservedState {
      * `destroyed`), Azure's status code (`PowerState/stopped`), vSphere's `poweredOff`.
      */
     readonly detail?: string;
+    /**
+     * Who stopped a VM that is off, when the platform can tell: `guest` (its own shutdown:
+     * libvirt reason `shutdown`, a finished guest-shutdown task) or `external` (a hard
+     * power-off by anyone: libvirt `destroyed`, a vSphere PowerOff task, a Proxmox `qmstop`).
+     * Undefined when unknown. Reports are only called graceful when this is not `external`.
+     */
+    readonly stoppedBy?: "guest" | "external";
 }
 
 /** Whether the guest can be asked to shut down (VMware Tools, QEMU guest agent, ...). */
