@@ -4,6 +4,7 @@ import { Driver, GuestShutdownRequest, GuestToolsStatus, ObservedState } from ".
 import { GracefulShutdownUnavailableError, VmNotFoundError } from "../../power/errors";
 import { ObservedPowerState } from "../../power/states";
 import { DriverContext, DriverFactory } from "../platform";
+import { pollUntil } from "../shared/pollUntil";
 import { parseDomstate } from "./domstate";
 import { LifecycleWatcher } from "./events";
 import { LibvirtCredentials, LibvirtTarget } from "./spec";
@@ -128,23 +129,26 @@ export class LibvirtDriver implements Driver {
 
     async waitForState(targets: readonly ObservedPowerState[], deadline: number): Promise<ObservedState> {
         this.startWatching();
-        for (;;) {
-            const mark = this.watcher.mark();
-            const state = await this.readState();
-            const remaining = deadline - this.clock.now();
-            if (targets.includes(state.state) || remaining <= 0) return state;
-            await this.watcher.waitForEvent(mark, Math.min(this.pollIntervalMs, remaining), this.clock);
-        }
+        let mark = this.watcher.mark();
+        const result = await pollUntil({
+            clock: this.clock,
+            deadline,
+            intervalMs: this.pollIntervalMs,
+            read: () => {
+                mark = this.watcher.mark();
+                return this.readState();
+            },
+            done: (state) => targets.includes(state.state),
+            // A lifecycle event ends the pause early; the poll is the safety net for a lost one.
+            pause: (ms) => this.watcher.waitForEvent(mark, ms, this.clock),
+        });
+        return result.value;
     }
 
     async waitForGuestAgent(deadline: number): Promise<boolean> {
-        for (;;) {
-            if ((await this.pingAgent()).ok) return true;
-            const remaining = deadline - this.clock.now();
-            if (remaining <= 0) return false;
-            // The agent connects on its own schedule and raises no lifecycle event: poll it.
-            await this.clock.sleep(Math.min(500, remaining));
-        }
+        // The agent connects on its own schedule and raises no lifecycle event: poll it.
+        const result = await pollUntil({ clock: this.clock, deadline, intervalMs: 500, read: () => this.pingAgent(), done: (p) => p.ok });
+        return result.reached;
     }
 
     async close(): Promise<void> {

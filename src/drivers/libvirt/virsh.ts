@@ -1,5 +1,5 @@
 import { ChildProcess, execFile, spawn } from "child_process";
-import { AuthenticationError, VmNotFoundError } from "../../power/errors";
+import { AuthenticationError, TransientError, VmNotFoundError } from "../../power/errors";
 
 /**
  * Runs libvirt's own client, `virsh`, so every URI libvirt supports works (local sockets,
@@ -125,9 +125,11 @@ const authPattern = /authentication failed|authentication unavailable|access den
 export function classifyVirshError(error: unknown, uri: string, domain: string): Error {
     if (!(error instanceof VirshError)) return error instanceof Error ? error : new Error(String(error));
     const message = error.libvirtMessage;
+    // A hung or restarting daemon is worth waiting out within the deadline (the sequence retries).
     if (error.timedOut) {
-        return new Error(
+        return new TransientError(
             `libvirt at ${uri} did not answer "virsh ${error.command}" for domain ${domain} in time; is the daemon (or the SSH link) hung?`,
+            { cause: error },
         );
     }
     if (notFoundPattern.test(message)) return new VmNotFoundError(`${domain} (libvirt ${uri})`, message);
@@ -135,8 +137,9 @@ export function classifyVirshError(error: unknown, uri: string, domain: string):
         return new AuthenticationError(`libvirt at ${uri} refused the connection: ${message}`);
     }
     if (connectPattern.test(message)) {
-        return new Error(
+        return new TransientError(
             `cannot connect to libvirt at ${uri}: ${message}. Check the URI and that libvirtd (or virtqemud) is running and reachable`,
+            { cause: error },
         );
     }
     return error;

@@ -24,7 +24,7 @@ export interface PollOptions<T> {
      * Waits between reads; drivers with events pass one that wakes early on an event.
      * @default clock.sleep
      */
-    readonly pause?: (ms: number) => Promise<void>;
+    readonly pause?: (ms: number) => Promise<unknown>;
     /** Which read failures to wait out until the deadline. @default isTransient */
     readonly transient?: (error: unknown) => boolean;
 }
