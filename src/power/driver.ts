@@ -71,6 +71,9 @@ export interface Driver {
      * Resolves with the observed state once it is one of `targets`, or with the latest
      * observed state when `deadline` passes. Never throws because of the deadline. Use the
      * platform's events where it has them, polling otherwise: this is the only place that waits.
+     * May throw GracefulShutdownUnavailableError (once) when it learns that the graceful request
+     * failed after it was accepted; the sequence then falls back at once. Transient failures
+     * should be waited out, or thrown as TransientError for the sequence to wait out.
      */
     waitForState(targets: readonly ObservedPowerState[], deadline: number): Promise<ObservedState>;
 

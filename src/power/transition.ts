@@ -225,7 +225,15 @@ class Transition {
             const reason: FallbackReason = e instanceof GracefulShutdownUnavailableError ? e.reason : "gracefulRequestFailed";
             return this.fellBack(reason, e instanceof Error ? e.message : String(e));
         }
-        const reached = await this.phase("gracefulWait", () => this.waitGracefully(deadline), deadline);
+        let reached: ObservedState;
+        try {
+            reached = await this.phase("gracefulWait", () => this.waitGracefully(deadline), deadline);
+        } catch (e) {
+            // The driver learnt during the wait that the request failed (an Azure powerOff that
+            // ended Failed): nothing is shutting the guest down, so fall back now, with its words.
+            if (!(e instanceof GracefulShutdownUnavailableError)) throw e;
+            return this.fellBack(e.reason, e.message);
+        }
         if (isOff(reached.state)) {
             this.noteExternalOff(reached);
             return undefined;

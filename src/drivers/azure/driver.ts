@@ -1,11 +1,11 @@
 import { Driver, GuestShutdownRequest, ObservedState } from "../../power/driver";
-import { GracefulShutdownUnavailableError, VmNotFoundError } from "../../power/errors";
+import { GracefulShutdownUnavailableError, TransientError, VmNotFoundError } from "../../power/errors";
 import { ObservedPowerState, isTransitional } from "../../power/states";
 import { DriverContext, DriverFactory } from "../platform";
 import { ArmClient, ArmError, PendingOperation } from "./arm";
 import { CachedToken, TokenCredential } from "./credentials";
 import { credentialFor } from "./credentialFor";
-import { HttpClient } from "./http";
+import { HttpClient, TransportError } from "./http";
 import { guestAgentReady, powerStateFromInstanceView } from "./powerState";
 import { AzureCredentials, AzureTarget, azureSpec } from "./spec";
 
@@ -30,6 +30,10 @@ const actionTargets: Record<PowerAction, readonly ObservedPowerState[]> = {
 const vmGoneCodes = ["ResourceNotFound", "ResourceGroupNotFound", "NotFound"];
 const settledStates: readonly ObservedPowerState[] = ["running", "stopped", "deallocated", "unknown"];
 const firstPollIntervalMs = 1_000;
+/** ARM statuses that say "try again" rather than "no". */
+const transientStatuses = [408, 429, 500, 502, 503, 504];
+/** An instance view without a PowerState entry is read again this many times before it counts. */
+const powerStateRereads = 3;
 
 export const createDriver: DriverFactory<AzureTarget, AzureCredentials> = (target, credentials, context) =>
     new AzureDriver(target, credentials, context);
@@ -51,6 +55,8 @@ export class AzureDriver implements Driver {
     private readonly closing = new AbortController();
     private readonly wakers = new Set<() => void>();
     private background?: Promise<void>;
+    /** How the followed graceful powerOff failed, until a wait reports it. */
+    private gracefulFailure?: GracefulShutdownUnavailableError;
 
     constructor(
         target: AzureTarget,
@@ -80,8 +86,18 @@ export class AzureDriver implements Driver {
             `/providers/Microsoft.Compute/virtualMachines/${encodeURIComponent(target.vmName)}`;
     }
 
+    /**
+     * The instance view can come without any `PowerState/*` entry (the Azure REST spec's own
+     * examples have one): that is "not said", not "unknown", so it is read again a few times.
+     */
     async readState(): Promise<ObservedState> {
-        return powerStateFromInstanceView(await this.instanceView());
+        for (let attempt = 0; ; attempt++) {
+            const state = powerStateFromInstanceView(await this.instanceView());
+            if (state.state !== "unknown" || state.detail?.startsWith("PowerState/") || attempt >= powerStateRereads) return state;
+            if (this.closing.signal.aborted) return state;
+            this.context.log(`${this.vmDescription}: the instance view has no PowerState (${state.detail}); reading it again`);
+            await this.nap(firstPollIntervalMs * (attempt + 1));
+        }
     }
 
     async requestGuestShutdown(deadline: number): Promise<GuestShutdownRequest> {
@@ -98,6 +114,7 @@ export class AzureDriver implements Driver {
                 `Azure refused the graceful powerOff of ${this.vmDescription} (409 ${e.code}: ${e.armMessage}); the VM is ${now.detail ?? now.state}`,
             );
         }
+        this.gracefulFailure = undefined;
         if (!pending.done) this.follow(pending, deadline);
         return {
             method: "azure-integrated",
@@ -122,6 +139,11 @@ export class AzureDriver implements Driver {
         for (let round = 0; ; round++) {
             const state = await this.readState();
             if (targets.includes(state.state) || clock.now() >= deadline || this.closing.signal.aborted) return state;
+            const failure = this.gracefulFailure;
+            if (failure && targets.includes("stopped")) {
+                this.gracefulFailure = undefined;
+                throw failure;
+            }
             await this.nap(Math.min(this.pollInterval(round), deadline - clock.now()));
         }
     }
@@ -146,7 +168,7 @@ export class AzureDriver implements Driver {
         try {
             return await this.arm.getJson("instanceView", `${this.vmPath}/instanceView`, {}, this.closing.signal);
         } catch (e) {
-            throw this.notFound(e);
+            throw this.classify(e);
         }
     }
 
@@ -154,7 +176,7 @@ export class AzureDriver implements Driver {
         try {
             return await this.arm.begin(action, `${this.vmPath}/${action}`, query, this.closing.signal);
         } catch (e) {
-            throw this.notFound(e);
+            throw this.classify(e);
         }
     }
 
@@ -197,9 +219,16 @@ export class AzureDriver implements Driver {
                 // still running at the deadline: the core already acts on the VM's state.
                 if (e instanceof ArmError && (e.code === "OperationPreempted" || e.code === "OperationTimedOut")) return;
                 if (this.closing.signal.aborted) return;
-                this.context.log(
-                    `the graceful powerOff of ${this.vmDescription} did not complete: ${e instanceof Error ? e.message : String(e)}`,
-                );
+                const message = e instanceof Error ? e.message : String(e);
+                this.context.log(`the graceful powerOff of ${this.vmDescription} did not complete: ${message}`);
+                // Ended Failed (with ARM's code): nothing shuts the guest down now, so the wait
+                // reports it and the sequence falls back at once instead of at the deadline.
+                if (e instanceof ArmError && e.operationStatus) {
+                    this.gracefulFailure = new GracefulShutdownUnavailableError(
+                        "gracefulRequestFailed",
+                        `Azure's graceful powerOff of ${this.vmDescription} ended ${e.operationStatus}: ${e.code}${e.armMessage ? `: ${e.armMessage}` : ""}`,
+                    );
+                }
             })
             .finally(() => this.wake());
     }
@@ -222,6 +251,15 @@ export class AzureDriver implements Driver {
 
     private wake(): void {
         for (const waker of [...this.wakers]) waker();
+    }
+
+    /** Gone VMs become VmNotFoundError; resets, 5xx and 429 left after ARM's own retries become transient. */
+    private classify(error: unknown): unknown {
+        if (error instanceof TransportError) return new TransientError(error.message, { cause: error });
+        if (error instanceof ArmError && !error.operationStatus && transientStatuses.includes(error.status)) {
+            return new TransientError(error.message, { cause: error });
+        }
+        return this.notFound(error);
     }
 
     private notFound(error: unknown): unknown {
