@@ -119,13 +119,21 @@ class Transition {
     }
 
     private async runSteps(): Promise<TransitionReport> {
-        let current = await this.phase("read", () => this.read());
+        // A reset or a restarting endpoint on the first read is tried again for a call's bound.
+        let current = await this.phase("read", () =>
+            this.retrying("readState", () => this.driver.readState(), this.clock.now() + 2 * this.callTimeoutMs, () => this.callTimeoutMs, [500, 1_000]),
+        );
         this.from = current.state;
         if (current.state === "unknown") {
             throw this.fail(
                 `cannot tell whether ${this.driver.vmDescription} is on or off (the platform reports "${current.detail ?? "unknown"}")`,
                 current,
             );
+        }
+        if (current.state === "stopping" && this.request.desired === "OffGraceful") {
+            // A shutdown already under way (an interrupted run's, or anyone's) gets the guest's
+            // time like our own request would, then the usual fallback: never a wait that only fails.
+            return this.report(await this.shutDownGracefully(current, true));
         }
         if (isTransitional(current.state) && !isSatisfied(this.request.desired, current.state)) {
             current = await this.settle();
@@ -190,8 +198,8 @@ class Transition {
         return state;
     }
 
-    private async shutDownGracefully(current: ObservedState): Promise<ObservedState> {
-        const fallback = await this.tryGraceful(current);
+    private async shutDownGracefully(current: ObservedState, underWay = false): Promise<ObservedState> {
+        const fallback = underWay ? await this.waitForShutdownUnderWay() : await this.tryGraceful(current);
         if (!fallback) return this.verify(offStates, this.clock.now() + this.verifyTimeoutMs, true);
         if (this.request.force === false) {
             throw this.fail(
@@ -234,6 +242,18 @@ class Transition {
             if (!(e instanceof GracefulShutdownUnavailableError)) throw e;
             return this.fellBack(e.reason, e.message);
         }
+        if (isOff(reached.state)) {
+            this.noteExternalOff(reached);
+            return undefined;
+        }
+        return this.fellBack("timeout", `still ${reached.state} after ${this.request.gracefulTimeoutMs} ms`);
+    }
+
+    private async waitForShutdownUnderWay(): Promise<{ reason: FallbackReason; detail?: string } | undefined> {
+        this.recorder.notes.push("a shutdown was already under way; giving it the graceful timeout instead of asking again");
+        this.outcome = { ...this.outcome, method: "graceful", gracefulMethod: "already under way" };
+        const deadline = this.clock.now() + this.request.gracefulTimeoutMs;
+        const reached = await this.phase("gracefulWait", () => this.waitFor(offStates, deadline), deadline);
         if (isOff(reached.state)) {
             this.noteExternalOff(reached);
             return undefined;
@@ -392,13 +412,19 @@ class Transition {
     }
 
     /** A call retried on transient failures (Retry-After honoured) while `deadline` allows. */
-    private async retrying<T>(op: string, action: () => Promise<T>, deadline: number, boundMs?: () => number): Promise<T> {
+    private async retrying<T>(
+        op: string,
+        action: () => Promise<T>,
+        deadline: number,
+        boundMs?: () => number,
+        delaysMs: readonly number[] = retryDelaysMs,
+    ): Promise<T> {
         for (let attempt = 0; ; attempt++) {
             try {
                 return await this.call(op, action, boundMs?.() ?? Math.min(this.callTimeoutMs, Math.max(1, deadline - this.clock.now())));
             } catch (e) {
                 if (!isTransient(e)) throw e;
-                const delay = e.retryAfterMs ?? retryDelaysMs[Math.min(attempt, retryDelaysMs.length - 1)];
+                const delay = e.retryAfterMs ?? delaysMs[Math.min(attempt, delaysMs.length - 1)];
                 if (this.clock.now() + delay >= deadline) throw e;
                 this.recorder.notes.push(`${op} failed (${e.message}); trying again in ${delay} ms`);
                 await this.pause(delay);

@@ -34,6 +34,8 @@ const firstPollIntervalMs = 1_000;
 const transientStatuses = [408, 429, 500, 502, 503, 504];
 /** An instance view without a PowerState entry is read again this many times before it counts. */
 const powerStateRereads = 3;
+/** How long a read that finds the VM off waits for the followed graceful powerOff to report its end. */
+const followSettleMs = 3_000;
 
 export const createDriver: DriverFactory<AzureTarget, AzureCredentials> = (target, credentials, context) =>
     new AzureDriver(target, credentials, context);
@@ -55,6 +57,10 @@ export class AzureDriver implements Driver {
     private readonly closing = new AbortController();
     private readonly wakers = new Set<() => void>();
     private background?: Promise<void>;
+    /** Who ended our graceful powerOff: the guest (Succeeded) or someone's hard powerOff that preempted it. */
+    private gracefulEnd?: "guest" | "external";
+    private hardOffStarted = false;
+    private following = false;
     /** How the followed graceful powerOff failed, until a wait reports it. */
     private gracefulFailure?: GracefulShutdownUnavailableError;
 
@@ -91,6 +97,17 @@ export class AzureDriver implements Driver {
      * examples have one): that is "not said", not "unknown", so it is read again a few times.
      */
     async readState(): Promise<ObservedState> {
+        const state = await this.readPowerState();
+        if (state.state !== "stopped" && state.state !== "deallocated") return state;
+        // Off while our graceful powerOff is still followed: its end (Succeeded, or preempted by
+        // someone's hard powerOff) says who stopped the VM; wait a moment for it.
+        if (this.gracefulEnd === undefined && this.following) {
+            await Promise.race([this.background, this.context.clock.sleep(followSettleMs, this.closing.signal)]);
+        }
+        return this.gracefulEnd ? { ...state, stoppedBy: this.gracefulEnd } : state;
+    }
+
+    private async readPowerState(): Promise<ObservedState> {
         for (let attempt = 0; ; attempt++) {
             const state = powerStateFromInstanceView(await this.instanceView());
             if (state.state !== "unknown" || state.detail?.startsWith("PowerState/") || attempt >= powerStateRereads) return state;
@@ -115,6 +132,7 @@ export class AzureDriver implements Driver {
             );
         }
         this.gracefulFailure = undefined;
+        this.gracefulEnd = undefined;
         if (!pending.done) this.follow(pending, deadline);
         return {
             method: "azure-integrated",
@@ -123,6 +141,7 @@ export class AzureDriver implements Driver {
     }
 
     powerOffHard(): Promise<void> {
+        this.hardOffStarted = true;
         return this.run("powerOff", { skipShutdown: "true" });
     }
 
@@ -212,9 +231,18 @@ export class AzureDriver implements Driver {
     /** Follows the graceful powerOff without blocking the sequence; its end wakes the waiters. */
     private follow(pending: PendingOperation, deadline: number): void {
         const previous = this.background ?? Promise.resolve();
+        this.following = true;
         this.background = previous
             .then(() => this.arm.wait(pending, deadline, this.closing.signal))
+            .then(() => {
+                if (!this.closing.signal.aborted) this.gracefulEnd = "guest";
+            })
             .catch((e: unknown) => {
+                // Preempted by a hard powerOff that was not ours: someone else forced the VM off.
+                if (e instanceof ArmError && e.code === "OperationPreempted" && !this.hardOffStarted) {
+                    this.gracefulEnd = "external";
+                    return;
+                }
                 // Overtaken by our own hard power-off at the deadline (OperationPreempted), or
                 // still running at the deadline: the core already acts on the VM's state.
                 if (e instanceof ArmError && (e.code === "OperationPreempted" || e.code === "OperationTimedOut")) return;
@@ -230,7 +258,10 @@ export class AzureDriver implements Driver {
                     );
                 }
             })
-            .finally(() => this.wake());
+            .finally(() => {
+                this.following = false;
+                this.wake();
+            });
     }
 
     private pollInterval(round: number): number {

@@ -155,6 +155,10 @@ export class ProxmoxDriver implements Driver {
         const timeoutSeconds = Math.max(1, Math.ceil((deadline - this.clock.now()) / 1000));
         const status = await this.recentStatus();
         if (isHaManaged(status)) return this.requestHaStop(status, timeoutSeconds, deadline);
+        // Asked again (the guest showed no sign of stopping): our earlier qmshutdown task holds
+        // the VM's config lock for its whole timeout, so a new one would only wait for it. End it
+        // first; a power-off already under way in the guest goes on regardless.
+        if (this.shutdownTask) await this.abortOwnTask(this.shutdownTask);
         let upid: Upid;
         try {
             upid = await this.startTask("status/shutdown", { timeout: timeoutSeconds });
@@ -168,7 +172,9 @@ export class ProxmoxDriver implements Driver {
             throw e;
         }
         this.shutdownTask = upid;
-        const early = await this.watchEarly(upid, deadline);
+        // The request is delivered once PVE answered with a task: a failed look at it afterwards
+        // (a reset, a restarting pveproxy) must not turn into a second request.
+        const early = await this.watchEarly(upid, deadline).catch(() => undefined);
         if (early && !taskSucceeded(early.exitstatus)) {
             const failure = await this.taskFailure(upid, early.exitstatus);
             throw new GracefulShutdownUnavailableError("gracefulRequestFailed", failure.message);
@@ -199,7 +205,9 @@ export class ProxmoxDriver implements Driver {
         }
         const upid = await this.startTask("status/shutdown", { timeout: timeoutSeconds });
         this.shutdownTask = upid;
-        const early = await this.watchEarly(upid, deadline);
+        // The request is delivered once PVE answered with a task: a failed look at it afterwards
+        // (a reset, a restarting pveproxy) must not turn into a second request.
+        const early = await this.watchEarly(upid, deadline).catch(() => undefined);
         if (early && !taskSucceeded(early.exitstatus)) {
             const failure = await this.taskFailure(upid, early.exitstatus);
             throw new GracefulShutdownUnavailableError("gracefulRequestFailed", failure.message);
@@ -329,6 +337,17 @@ export class ProxmoxDriver implements Driver {
             stoppedBy: guest ? "guest" : "external",
             detail: `${state.detail ?? ""}; our ${this.shutdownTask.type} task ended ${task.exitstatus ?? "without status"}`,
         };
+    }
+
+    private async abortOwnTask(upid: Upid): Promise<void> {
+        try {
+            const status = await readTaskStatus(this.client, upid);
+            if (status.status !== "running") return;
+            await this.client.delete<unknown>(`/nodes/${encodeURIComponent(upid.node)}/tasks/${encodeURIComponent(upid.text)}`);
+            await waitForTask(this.client, upid, this.clock, this.clock.now() + 2_000, this.taskPollIntervalMs);
+        } catch (e) {
+            this.log(`${this.vmDescription}: could not end our earlier shutdown task ${upid.text}: ${e instanceof Error ? e.message : String(e)}`);
+        }
     }
 
     /** Pings the agent through PVE (`agent/ping`) until it answers. */
@@ -472,6 +491,10 @@ export class ProxmoxDriver implements Driver {
             if (isMissingVmMessage(error.pveMessage)) return new VmNotFoundError(this.vmDescription, error.pveMessage);
             const lock = lockFromMessage(error.pveMessage);
             if (lock) return new ProxmoxVmLockedError(this.vmDescription, lock);
+            // pveproxy restarting or overloaded: worth another try within the deadline.
+            if (error.status === 429 || (error.status >= 500 && error.status < 595)) {
+                return new TransientError(error.message, { cause: error });
+            }
         }
         return this.explain(error);
     }
