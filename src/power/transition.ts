@@ -121,7 +121,13 @@ class Transition {
     private async runSteps(): Promise<TransitionReport> {
         // A reset or a restarting endpoint on the first read is tried again for a call's bound.
         let current = await this.phase("read", () =>
-            this.retrying("readState", () => this.driver.readState(), this.clock.now() + 2 * this.callTimeoutMs, () => this.callTimeoutMs, [500, 1_000]),
+            this.retrying(
+                "readState",
+                () => this.driver.readState(),
+                this.clock.now() + 2 * this.callTimeoutMs,
+                () => this.callTimeoutMs,
+                [500, 1_000],
+            ),
         );
         this.from = current.state;
         if (current.state === "unknown") {

@@ -94,55 +94,59 @@ afterAll(() => {
 
 describe.each(platforms.map((p) => [p.name, p] as const))("driver contract: %s", (name, platform) => {
     counts[name] = { run: 0, passed: 0 };
-    test.each(contractCases.map((c) => [c.name, c] as const))("%s", async (_title, c) => {
-        const env = await platform.start(c.guest);
-        try {
-            if (!applies(platform, env, c)) {
-                expect(c.only ?? c.needs).toBeDefined();
-                return;
-            }
-            counts[name].run++;
-            let outcome: Outcome;
-            if (c.expect[0] === "interruptedThenDone") {
-                const controller = new AbortController();
-                setTimeout(() => controller.abort(new Error("SIGINT")), 600).unref();
-                const first = await runOnce(env, c.faults, controller.signal);
-                expect(first.error).toBeInstanceOf(PowerTransitionError);
-                expect(first.error?.message).toMatch(/interrupted/);
-                expect(first.elapsedMs).toBeLessThan(600 + cleanupBoundMs + 1_000);
-                outcome = await runOnce(env, []);
-                expect(outcome.error).toBeUndefined();
-                expect(["graceful", "forced", "none"]).toContain(outcome.report?.method);
-            } else {
-                outcome = await runOnce(env, c.faults);
-                const report = reportOf(outcome);
-                const got = outcome.error ? "fails" : (outcome.report?.method ?? "none");
-                if (!c.expect.includes(got)) {
-                    throw new Error(
-                        `expected ${c.expect.join(" or ")}, got ${got}: ${outcome.error?.message ?? ""}\n${JSON.stringify(report, null, 1)}`,
-                    );
+    test.each(contractCases.map((c) => [c.name, c] as const))(
+        "%s",
+        async (_title, c) => {
+            const env = await platform.start(c.guest);
+            try {
+                if (!applies(platform, env, c)) {
+                    expect(c.only ?? c.needs).toBeDefined();
+                    return;
                 }
-                expect(c.expect).toContain(got);
-                // 2. the exit code follows the method.
-                if (outcome.report) {
-                    const code = exitCodeFor(outcome.report);
-                    expect(code).toBe(["forced", "externalOff"].includes(outcome.report.method) ? exitCodes.forced : exitCodes.ok);
-                    // 3. a success ends off, on the platform too.
-                    expect(["stopped", "deallocated"]).toContain(outcome.report.to);
-                    expect(env.peerState()).toBe("stopped");
+                counts[name].run++;
+                let outcome: Outcome;
+                if (c.expect[0] === "interruptedThenDone") {
+                    const controller = new AbortController();
+                    setTimeout(() => controller.abort(new Error("SIGINT")), 600).unref();
+                    const first = await runOnce(env, c.faults, controller.signal);
+                    expect(first.error).toBeInstanceOf(PowerTransitionError);
+                    expect(first.error?.message).toMatch(/interrupted/);
+                    expect(first.elapsedMs).toBeLessThan(600 + cleanupBoundMs + 1_000);
+                    outcome = await runOnce(env, []);
+                    expect(outcome.error).toBeUndefined();
+                    expect(["graceful", "forced", "none"]).toContain(outcome.report?.method);
                 } else {
-                    // 3. a failure says why, with the first error in the report when there is one.
-                    expect(outcome.error?.message.length).toBeGreaterThan(10);
-                    if (report && report.calls.some((call) => !call.ok)) expect(report.firstError).toBeDefined();
+                    outcome = await runOnce(env, c.faults);
+                    const report = reportOf(outcome);
+                    const got = outcome.error ? "fails" : (outcome.report?.method ?? "none");
+                    if (!c.expect.includes(got)) {
+                        throw new Error(
+                            `expected ${c.expect.join(" or ")}, got ${got}: ${outcome.error?.message ?? ""}\n${JSON.stringify(report, null, 1)}`,
+                        );
+                    }
+                    expect(c.expect).toContain(got);
+                    // 2. the exit code follows the method.
+                    if (outcome.report) {
+                        const code = exitCodeFor(outcome.report);
+                        expect(code).toBe(["forced", "externalOff"].includes(outcome.report.method) ? exitCodes.forced : exitCodes.ok);
+                        // 3. a success ends off, on the platform too.
+                        expect(["stopped", "deallocated"]).toContain(outcome.report.to);
+                        expect(env.peerState()).toBe("stopped");
+                    } else {
+                        // 3. a failure says why, with the first error in the report when there is one.
+                        expect(outcome.error?.message.length).toBeGreaterThan(10);
+                        if (report && report.calls.some((call) => !call.ok)) expect(report.firstError).toBeDefined();
+                    }
+                    // 1. no hard power-off before the deadline unless graceful was impossible.
+                    expectNoEarlyHardOff(report);
                 }
-                // 1. no hard power-off before the deadline unless graceful was impossible.
-                expectNoEarlyHardOff(report);
+                // 4. bounded time.
+                expect(outcome.elapsedMs).toBeLessThan(runBoundMs);
+                counts[name].passed++;
+            } finally {
+                await env.close();
             }
-            // 4. bounded time.
-            expect(outcome.elapsedMs).toBeLessThan(runBoundMs);
-            counts[name].passed++;
-        } finally {
-            await env.close();
-        }
-    }, 60_000);
+        },
+        60_000,
+    );
 });

@@ -99,7 +99,12 @@ export const proxmox: Platform = {
                 for (let i = 0; i < count; i++) server.injectedFailures.push(failure(500, "Internal Server Error"));
             },
             failNextRequest5xx: () =>
-                server.injectedFailures.push({ method: "POST", pathSuffix: "/status/shutdown", status: 503, message: "Service Unavailable" }),
+                server.injectedFailures.push({
+                    method: "POST",
+                    pathSuffix: "/status/shutdown",
+                    status: 503,
+                    message: "Service Unavailable",
+                }),
             expireCredentials: () => server.tokens.delete(pveToken.id),
             failGracefulLater: () => {
                 vm.guest.agentConfigured = true;
@@ -152,6 +157,7 @@ export const azure: Platform = {
         });
         const proxy = await FaultProxy.start(Number(new URL(server.url).port));
         const url = `https://127.0.0.1:${proxy.port}`;
+        server.advertiseOrigin(url);
         const drivers: AzureDriver[] = [];
         return {
             proxy,
@@ -174,8 +180,8 @@ export const azure: Platform = {
                 const driver = new AzureDriver(
                     target,
                     { clientSecret: az.clientSecret },
-                    { clock: systemClock, log: () => undefined },
-                    { maxPollIntervalMs: 200 },
+                    { clock: systemClock, log: (m) => process.env.CONTRACT_DEBUG && process.stderr.write(`${m}\n`) },
+                    { maxPollIntervalMs: 200, requestTimeoutMs: timing.callTimeoutMs - 300 },
                 );
                 drivers.push(driver);
                 return driver;
@@ -209,7 +215,12 @@ export const azure: Platform = {
                 server.inject({
                     path: /web-1/,
                     status: 404,
-                    body: { error: { code: "ResourceNotFound", message: "The Resource 'Microsoft.Compute/virtualMachines/web-1' was not found." } },
+                    body: {
+                        error: {
+                            code: "ResourceNotFound",
+                            message: "The Resource 'Microsoft.Compute/virtualMachines/web-1' was not found.",
+                        },
+                    },
                     times: 1_000,
                 }),
             burst5xx: (count, retryAfter) =>

@@ -14,6 +14,8 @@ export interface AzureDriverOptions {
     readonly credential?: TokenCredential;
     /** Longest wait between two instance-view reads while waiting for a state. @default 5000 */
     readonly maxPollIntervalMs?: number;
+    /** One HTTP request, start to end, TLS handshake included. @default 20000 */
+    readonly requestTimeoutMs?: number;
     /** How long an awaited operation (hard power-off, start, deallocate) may run. @default 600000 */
     readonly operationTimeoutMs?: number;
 }
@@ -71,7 +73,7 @@ export class AzureDriver implements Driver {
         private readonly options: AzureDriverOptions = {},
     ) {
         this.vmDescription = azureSpec.describe(target);
-        this.http = new HttpClient(target.caCert);
+        this.http = new HttpClient(target.caCert, options.requestTimeoutMs);
         const credential = options.credential ?? credentialFor(target, credentials, this.http);
         // Secrets read from the environment, and every bearer token, are scrubbed like the client secret.
         for (const name of ["AZURE_CLIENT_SECRET", "IDENTITY_HEADER"]) {

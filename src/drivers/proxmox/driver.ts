@@ -346,7 +346,9 @@ export class ProxmoxDriver implements Driver {
             await this.client.delete<unknown>(`/nodes/${encodeURIComponent(upid.node)}/tasks/${encodeURIComponent(upid.text)}`);
             await waitForTask(this.client, upid, this.clock, this.clock.now() + 2_000, this.taskPollIntervalMs);
         } catch (e) {
-            this.log(`${this.vmDescription}: could not end our earlier shutdown task ${upid.text}: ${e instanceof Error ? e.message : String(e)}`);
+            this.log(
+                `${this.vmDescription}: could not end our earlier shutdown task ${upid.text}: ${e instanceof Error ? e.message : String(e)}`,
+            );
         }
     }
 
