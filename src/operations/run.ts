@@ -121,7 +121,10 @@ async function closeWithin(driver: Driver, capMs: number, onError: (e: unknown) 
 
 function scrub(error: unknown, redactor: Redactor): Error {
     if (error instanceof PowerTransitionError) {
-        return new PowerTransitionError(redactor.scrub(error.message), redactor.scrubValue(error.report as TransitionReport));
+        // The cause says why (an InterruptedError for the CLI's exit code); scrubbed like the rest.
+        return new PowerTransitionError(redactor.scrub(error.message), redactor.scrubValue(error.report as TransitionReport), {
+            cause: error.cause === undefined ? undefined : redactor.scrubError(error.cause),
+        });
     }
     return redactor.scrubError(error);
 }
