@@ -96,7 +96,7 @@ export const proxmox: Platform = {
                 server.vms.delete(100);
             },
             burst5xx: (count) => {
-                for (let i = 0; i < count; i++) server.injectedFailures.push(failure(500, "Internal Server Error"));
+                for (let i = 0; i < count; i++) server.injectedFailures.push(failure(503, "Service Unavailable"));
             },
             failNextRequest5xx: () =>
                 server.injectedFailures.push({

@@ -494,7 +494,8 @@ export class ProxmoxDriver implements Driver {
             const lock = lockFromMessage(error.pveMessage);
             if (lock) return new ProxmoxVmLockedError(this.vmDescription, lock);
             // pveproxy restarting or overloaded: worth another try within the deadline.
-            if (error.status === 429 || (error.status >= 500 && error.status < 595)) {
+            // (PVE answers 500 for lasting errors too, "hostname lookup failed": those stay as they are.)
+            if (error.status === 429 || error.status === 502 || error.status === 503 || error.status === 504) {
                 return new TransientError(error.message, { cause: error });
             }
         }
@@ -506,7 +507,7 @@ export class ProxmoxDriver implements Driver {
 function isPollTransient(error: unknown): boolean {
     if (error instanceof AuthenticationError || error instanceof VmNotFoundError) return false;
     if (isTransient(error)) return true;
-    return error instanceof ProxmoxApiError && (error.status >= 500 || error.status === 429);
+    return error instanceof ProxmoxApiError && [429, 502, 503, 504, 595, 596].includes(error.status);
 }
 
 function vmPathOf(node: string, vmId: number): string {
