@@ -17,6 +17,10 @@ export interface CliRequest {
     /** `status --expect`: the states that count as a match (exit 0); anything else exits 1. */
     readonly expect?: readonly ObservedPowerState[];
     readonly timeout?: string;
+    /** `--verify-timeout`: how long the power change may take to show after it is made. */
+    readonly verifyTimeout?: string;
+    /** `--call-timeout`: the wall-clock bound of one platform call (TLS handshake included). */
+    readonly callTimeout?: string;
     readonly noForce: boolean;
     readonly waitForAgent: boolean;
     readonly json: boolean;
@@ -47,6 +51,8 @@ const options = {
     hard: { type: "boolean" },
     deallocate: { type: "boolean" },
     timeout: { type: "string" },
+    "verify-timeout": { type: "string" },
+    "call-timeout": { type: "string" },
     "no-force": { type: "boolean" },
     "wait-for-agent": { type: "boolean" },
     json: { type: "boolean" },
@@ -83,6 +89,9 @@ export function parseCommandLine(argv: readonly string[]): ParsedArgs {
     if (command !== "on" && command !== "restart" && values["wait-for-agent"]) {
         throw new UsageError(`--wait-for-agent applies to "on" and "restart" only`);
     }
+    for (const flag of ["verify-timeout", "call-timeout"] as const) {
+        if (command === "status" && values[flag] !== undefined) throw new UsageError(`--${flag} applies to "on", "off" and "restart" only`);
+    }
     if (command !== "status" && values.expect !== undefined) throw new UsageError(`--expect applies to "status" only`);
     const asksGuest = offModes[0] === "graceful" || offModes[0] === "deallocate" || command === "restart";
     for (const flag of ["timeout", "no-force"] as const) {
@@ -115,6 +124,8 @@ export function parseCommandLine(argv: readonly string[]): ParsedArgs {
             targetFlags: targetFlagValues(values),
             expect: values.expect === undefined ? undefined : expectedStates(values.expect),
             timeout: values.timeout,
+            verifyTimeout: values["verify-timeout"],
+            callTimeout: values["call-timeout"],
             noForce: values["no-force"] ?? false,
             waitForAgent: values["wait-for-agent"] ?? false,
             json: values.json ?? false,

@@ -12,8 +12,15 @@ export const exitCodes = {
     failure: 1,
     /** Bad command line, config file or target field; nothing was touched. */
     usage: 2,
-    /** Done, but only by a hard power-off the caller did not ask for (the graceful shutdown timed out or was impossible). */
+    /**
+     * Done, but only by a hard power-off: ours (the graceful shutdown timed out or was
+     * impossible) or someone else's during our wait (`method: "externalOff"`).
+     */
     forced: 3,
+    /** Interrupted by SIGINT (128 + 2), after printing what happened so far. */
+    interrupted: 130,
+    /** Interrupted by SIGTERM (128 + 15). */
+    terminated: 143,
 } as const;
 
 /**
@@ -21,6 +28,7 @@ export const exitCodes = {
  * (`desired: Off`) that powered off is exactly what was asked: 0.
  */
 export function exitCodeFor(report: TransitionReport): number {
+    if (report.method === "externalOff") return exitCodes.forced;
     const askedGraceful = report.desired === "OffGraceful" || report.desired === "Deallocated";
     return report.method === "forced" && askedGraceful ? exitCodes.forced : exitCodes.ok;
 }

@@ -44,6 +44,8 @@ Power options:
   --hard                  off: power off without asking the guest
   --deallocate            off: deallocate (Azure), stopping the guest gracefully first
   --timeout DURATION      how long the guest gets to shut down: 90s, 2m, 1m30s (default 60s)
+  --verify-timeout DURATION  how long a hard power-off, power-on or deallocation may take to show (default 2m)
+  --call-timeout DURATION    the most one platform call may take, TLS handshake included (default 20s)
   --no-force              never power off hard: fail (exit 1) if the guest does not stop in time
   --wait-for-agent        on: also wait until the guest agent answers
 
@@ -71,9 +73,11 @@ Exit codes:
   ${exitCodes.ok}  done gracefully, powered on, or nothing to do
   ${exitCodes.forced}  off --graceful/--deallocate done, but only by a hard power-off (graceful timed out
      or was impossible); an explicit off/--hard that powered off exits ${exitCodes.ok}
+     someone else powered the VM off hard during the wait: method "externalOff", also exit ${exitCodes.forced})
   ${exitCodes.failure}  failed: the VM is not in the requested state, or the platform failed
      (fleet: 1 if any VM failed, else 3 if any was forced, else 0)
   ${exitCodes.usage}  usage error: bad flags, config file or target field; nothing was touched
+  ${exitCodes.interrupted}/${exitCodes.terminated}  interrupted by SIGINT/SIGTERM; --json still prints the report so far
 
 Examples:
   graceful-vm status --domain web-1

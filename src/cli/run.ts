@@ -1,6 +1,7 @@
 import * as fs from "fs";
 import * as path from "path";
-import { InputError, InputErrors, PowerTransitionError, VmNotFoundError } from "../power/errors";
+import { parseDuration } from "../power/duration";
+import { InputError, InputErrors, InterruptedError, PowerTransitionError, VmNotFoundError } from "../power/errors";
 import { TransitionReport, summarizeReport } from "../power/report";
 import { VmPowerInputs } from "../operations/inputs";
 import { transition, withDriver } from "../operations/run";
@@ -18,6 +19,11 @@ export interface CliIo {
     readonly stderr: ProgressStream;
     readonly env: NodeJS.ProcessEnv;
     readonly cwd: string;
+    /**
+     * Aborted on SIGINT/SIGTERM (main.ts): the run stops at once and the CLI still prints what
+     * happened so far (JSON under --json) and exits 130/143. The abort reason names the signal.
+     */
+    readonly signal?: AbortSignal;
 }
 
 /** Runs one `graceful-vm` invocation and returns its exit code. Never throws. */
@@ -27,6 +33,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     let request: CliRequest;
     let inputs: VmPowerInputs | undefined;
     let fleet: FleetFile | undefined;
+    let timeouts: { verifyTimeoutMs?: number; callTimeoutMs?: number } = {};
     try {
         const parsed = parseCommandLine(argv);
         if (parsed.kind === "help") {
@@ -38,6 +45,10 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
             return exitCodes.ok;
         }
         request = parsed.request;
+        timeouts = {
+            verifyTimeoutMs: request.verifyTimeout === undefined ? undefined : parseDuration(request.verifyTimeout, "--verify-timeout"),
+            callTimeoutMs: request.callTimeout === undefined ? undefined : parseDuration(request.callTimeout, "--call-timeout"),
+        };
         if (request.fleetFile !== undefined) {
             fleet = readFleetFile(request, io.env, io.cwd);
         } else {
@@ -56,7 +67,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         }
     }
     if (inputs === undefined) return usageFailure(new UsageError("no target"), io, wantsJson);
-    return request.command === "status" ? status(request, inputs, io) : change(request, inputs, io);
+    return request.command === "status" ? status(request, inputs, io) : change(request, inputs, io, timeouts);
 }
 
 async function status(request: CliRequest, inputs: VmPowerInputs, io: CliIo): Promise<number> {
@@ -85,10 +96,20 @@ async function status(request: CliRequest, inputs: VmPowerInputs, io: CliIo): Pr
     }
 }
 
-async function change(request: CliRequest, inputs: VmPowerInputs, io: CliIo): Promise<number> {
+async function change(
+    request: CliRequest,
+    inputs: VmPowerInputs,
+    io: CliIo,
+    timeouts: { verifyTimeoutMs?: number; callTimeoutMs?: number },
+): Promise<number> {
     const progress = request.quiet ? undefined : new ProgressLine(io.stderr);
     try {
-        const report = await transition(inputs, request.desired ?? "On", { log: logTo(io, request), onProgress: progress?.update });
+        const report = await transition(inputs, request.desired ?? "On", {
+            log: logTo(io, request),
+            onProgress: progress?.update,
+            signal: io.signal,
+            ...timeouts,
+        });
         progress?.finish();
         writeReport(report, request, io);
         return exitCodeFor(report);
@@ -106,14 +127,31 @@ function failure(error: unknown, request: CliRequest, io: CliIo): number {
     if (error instanceof InputError || error instanceof InputErrors || error instanceof UsageError)
         return usageFailure(error, io, request.json);
     const message = error instanceof Error ? error.message : String(error);
+    const interrupted = interruptedBy(error);
+    const exitCode =
+        interrupted === undefined ? exitCodes.failure : interrupted === "SIGTERM" ? exitCodes.terminated : exitCodes.interrupted;
     io.stderr.write(`graceful-vm: ${error instanceof VmNotFoundError ? "" : "failed: "}${message}\n`);
+    if (interrupted !== undefined) io.stderr.write(`graceful-vm: the VM may be in the middle of a power change\n`);
     if (request.json) {
         const report = error instanceof PowerTransitionError ? (error.report as TransitionReport) : undefined;
+        const errorType = interrupted !== undefined ? "InterruptedError" : error instanceof Error ? error.name : "Error";
         io.stdout.write(
-            `${JSON.stringify({ error: message, errorType: error instanceof Error ? error.name : "Error", exitCode: exitCodes.failure, ...(report ? { report } : {}) }, null, 2)}\n`,
+            `${JSON.stringify({ error: message, errorType, exitCode, ...(interrupted ? { signal: interrupted } : {}), ...(report ? { report } : {}) }, null, 2)}\n`,
         );
     }
-    return exitCodes.failure;
+    return exitCode;
+}
+
+/** The signal that interrupted the run (SIGINT, SIGTERM), when it was interrupted. */
+function interruptedBy(error: unknown): string | undefined {
+    const interrupted =
+        error instanceof InterruptedError
+            ? error
+            : error instanceof Error && error.cause instanceof InterruptedError
+              ? error.cause
+              : undefined;
+    if (!interrupted) return undefined;
+    return /SIGTERM/.test(interrupted.message) ? "SIGTERM" : "SIGINT";
 }
 
 function usageFailure(error: unknown, io: CliIo, json: boolean): number {

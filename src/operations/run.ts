@@ -17,7 +17,21 @@ export interface OperationContext {
     readonly clock?: Clock;
     readonly log?: (message: string) => void;
     readonly onProgress?: TransitionRequest["onProgress"];
+    /** Aborting ends the run at once with the report so far (the CLI on SIGINT/SIGTERM). */
+    readonly signal?: AbortSignal;
+    /** @default 120000 */
+    readonly verifyTimeoutMs?: number;
+    /** The wall-clock bound of one platform call. @default 20000 */
+    readonly callTimeoutMs?: number;
+    /** How long the clean-up (logout, closing connections) may hold up the result. @default cleanupBoundMs */
+    readonly cleanupTimeoutMs?: number;
 }
+
+/**
+ * The stated clean-up bound: after the result is known, closing the driver (logout, sockets,
+ * watchers) may add at most this much; whatever is left goes on in the background.
+ */
+export const cleanupBoundMs = 5_000;
 
 export async function withDriver<T>(
     inputs: VmPowerInputs,
@@ -32,15 +46,21 @@ export async function withDriver<T>(
         const target = spec.parseTarget(inputs.target, `target.${inputs.platform}`);
         const credentials = spec.parseCredentials(inputs.credentials, `target.${inputs.platform}`);
         const createDriver = loadDriverFactory(spec.name);
+        const driverClock = stoppableClock(context.clock ?? systemClock);
         const driver = await createDriver(target, credentials, {
-            clock: context.clock ?? systemClock,
+            clock: driverClock.clock,
             log,
             registerSecret: (value) => redactor.add(value),
         });
         try {
             return redactor.scrubValue(await use(driver, redactor));
         } finally {
-            await driver.close().catch((e: unknown) => log(`closing the ${inputs.platform} connection failed: ${String(e)}`));
+            // A call the sequence abandoned (frozen endpoint, interrupted run) must not go on
+            // polling: its next sleep never ends.
+            driverClock.stop();
+            await closeWithin(driver, context.cleanupTimeoutMs ?? cleanupBoundMs, (e) =>
+                log(`closing the ${inputs.platform} connection failed: ${e instanceof Error ? e.message : String(e)}`),
+            );
         }
     } catch (e) {
         throw scrub(e, redactor);
@@ -57,15 +77,54 @@ export function transition(inputs: VmPowerInputs, desired: DesiredPowerState, co
             stopBeforeDeallocate: inputs.stopBeforeDeallocate,
             waitForGuestAgent: inputs.waitForGuestAgent,
             onProgress: context.onProgress,
+            signal: context.signal,
+            verifyTimeoutMs: context.verifyTimeoutMs,
+            callTimeoutMs: context.callTimeoutMs,
         });
         // The report lands in plaintext state: no credential may ride along in an error text.
         return redactor.scrubValue(report);
     });
 }
 
+/** The driver's clock; after stop(), sleeps never resolve and hold no timer. */
+function stoppableClock(clock: Clock): { clock: Clock; stop(): void } {
+    const stopped = new AbortController();
+    const never = new Promise<void>(() => undefined);
+    return {
+        clock: {
+            now: () => clock.now(),
+            sleep: async (ms, signal) => {
+                if (stopped.signal.aborted) return never;
+                const both = signal ? AbortSignal.any([signal, stopped.signal]) : stopped.signal;
+                await clock.sleep(ms, both);
+                if (stopped.signal.aborted) return never;
+            },
+        },
+        stop: () => stopped.abort(),
+    };
+}
+
+/** Closes the driver, waiting at most `capMs`; a close still running then finishes in the background. */
+async function closeWithin(driver: Driver, capMs: number, onError: (e: unknown) => void): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const capped = new Promise<void>((resolve) => {
+        timer = setTimeout(() => {
+            onError(new Error(`clean-up still running after ${capMs} ms; left to finish in the background`));
+            resolve();
+        }, capMs);
+        timer.unref();
+    });
+    const closing = driver.close().catch(onError);
+    await Promise.race([closing, capped]);
+    clearTimeout(timer);
+}
+
 function scrub(error: unknown, redactor: Redactor): Error {
     if (error instanceof PowerTransitionError) {
-        return new PowerTransitionError(redactor.scrub(error.message), redactor.scrubValue(error.report as TransitionReport));
+        // The cause says why (an InterruptedError for the CLI's exit code); scrubbed like the rest.
+        return new PowerTransitionError(redactor.scrub(error.message), redactor.scrubValue(error.report as TransitionReport), {
+            cause: error.cause === undefined ? undefined : redactor.scrubError(error.cause),
+        });
     }
     return redactor.scrubError(error);
 }

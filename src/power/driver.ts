@@ -8,6 +8,13 @@ export interface ObservedState {
      * `destroyed`), Azure's status code (`PowerState/stopped`), vSphere's `poweredOff`.
      */
     readonly detail?: string;
+    /**
+     * Who stopped a VM that is off, when the platform can tell: `guest` (its own shutdown:
+     * libvirt reason `shutdown`, a finished guest-shutdown task) or `external` (a hard
+     * power-off by anyone: libvirt `destroyed`, a vSphere PowerOff task, a Proxmox `qmstop`).
+     * Undefined when unknown. Reports are only called graceful when this is not `external`.
+     */
+    readonly stoppedBy?: "guest" | "external";
 }
 
 /** Whether the guest can be asked to shut down (VMware Tools, QEMU guest agent, ...). */
@@ -64,6 +71,9 @@ export interface Driver {
      * Resolves with the observed state once it is one of `targets`, or with the latest
      * observed state when `deadline` passes. Never throws because of the deadline. Use the
      * platform's events where it has them, polling otherwise: this is the only place that waits.
+     * May throw GracefulShutdownUnavailableError (once) when it learns that the graceful request
+     * failed after it was accepted; the sequence then falls back at once. Transient failures
+     * should be waited out, or thrown as TransientError for the sequence to wait out.
      */
     waitForState(targets: readonly ObservedPowerState[], deadline: number): Promise<ObservedState>;
 

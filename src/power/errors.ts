@@ -72,13 +72,59 @@ export class GracefulShutdownUnavailableError extends Error {
 /** Why a graceful shutdown ended in a hard power-off. */
 export type FallbackReason = "timeout" | "toolsUnavailable" | "gracefulRequestFailed" | "guestFrozen";
 
+/**
+ * A failure worth trying again within the deadline: a reset connection, a call that ran out of
+ * its time, a 5xx or 429, a task already in progress. Drivers wrap such failures in it (the
+ * original as `cause`); the sequence retries requests and waits on it until its deadline
+ * instead of falling back or failing at once.
+ */
+export class TransientError extends Error {
+    constructor(
+        message: string,
+        options?: ErrorOptions & {
+            /** How long the platform asked us to wait (`Retry-After`), in ms. */
+            readonly retryAfterMs?: number;
+        },
+    ) {
+        super(message, options);
+        this.name = "TransientError";
+        this.retryAfterMs = options?.retryAfterMs;
+    }
+    readonly retryAfterMs: number | undefined;
+}
+
+/** A call that did not answer within its wall-clock bound (the endpoint may be frozen). */
+export class CallTimeoutError extends TransientError {
+    constructor(
+        public readonly op: string,
+        public readonly timeoutMs: number,
+    ) {
+        super(`${op} did not answer within ${timeoutMs} ms`);
+        this.name = "CallTimeoutError";
+    }
+}
+
+/** The run was stopped from outside (SIGINT, SIGTERM) before it finished. */
+export class InterruptedError extends Error {
+    constructor(reason: string) {
+        super(`interrupted: ${reason}`);
+        this.name = "InterruptedError";
+    }
+}
+
+/** Whether an error is worth retrying within the deadline. */
+export function isTransient(error: unknown): error is TransientError {
+    return error instanceof TransientError;
+}
+
 /** The sequence could not bring the VM to the desired state. Carries the partial report. */
 export class PowerTransitionError extends Error {
     constructor(
         message: string,
         public readonly report: unknown,
+        options?: ErrorOptions,
     ) {
-        super(message);
+        super(message, options);
         this.name = "PowerTransitionError";
     }
 }

@@ -1,8 +1,12 @@
 import { FallbackReason } from "./errors";
 import { DesiredPowerState, ObservedPowerState } from "./states";
 
-/** How the VM reached (or failed to reach) the desired state. */
-export type TransitionMethod = "none" | "graceful" | "forced" | "powerOn" | "deallocate";
+/**
+ * How the VM reached (or failed to reach) the desired state. `externalOff`: it went off during
+ * our graceful wait because someone else powered it off hard (the platform says so), which is
+ * neither a clean guest shutdown nor our own fallback.
+ */
+export type TransitionMethod = "none" | "graceful" | "forced" | "externalOff" | "powerOn" | "deallocate";
 
 export type Phase =
     | "read"
@@ -53,6 +57,10 @@ export interface TransitionReport {
     readonly phases: readonly PhaseTiming[];
     readonly calls: readonly DriverCall[];
     readonly notes: readonly string[];
+    /** The first failed call of the run, verbatim (also when it was retried and the run went on). */
+    readonly firstError?: string;
+    /** How many times the graceful request was sent (repeats while the guest showed no sign of stopping, retries). */
+    readonly gracefulAttempts?: number;
 }
 
 /** One line for humans: `OffGraceful: running -> stopped, forced after 2m (timeout)`. */

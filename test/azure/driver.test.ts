@@ -24,7 +24,7 @@ describe("azure driver: observed state", () => {
         expect(state).toEqual({ state: expected, detail: `PowerState/${azureState}` });
     });
 
-    test("an instance view without a PowerState code is unknown, with the provisioning state as detail", async () => {
+    test("an instance view without a PowerState code is read again, not taken as unknown", async () => {
         const rig = await startRig();
         rig.server.inject({
             method: "GET",
@@ -32,8 +32,21 @@ describe("azure driver: observed state", () => {
             status: 200,
             body: { statuses: [{ code: "ProvisioningState/creating", displayStatus: "VM running" }] },
         });
-        expect(await rig.driver().readState()).toEqual({ state: "unknown", detail: "ProvisioningState/creating" });
+        expect(await rig.driver().readState()).toEqual({ state: "running", detail: "PowerState/running" });
     });
+
+    test("an instance view that keeps lacking a PowerState code is unknown, with the provisioning state as detail", async () => {
+        const rig = await startRig();
+        for (let i = 0; i < 4; i++) {
+            rig.server.inject({
+                method: "GET",
+                path: /instanceView$/,
+                status: 200,
+                body: { statuses: [{ code: "ProvisioningState/creating", displayStatus: "VM running" }] },
+            });
+        }
+        expect(await rig.driver().readState()).toEqual({ state: "unknown", detail: "ProvisioningState/creating" });
+    }, 20_000);
 
     test("every ARM request carries a bearer token and an api-version", async () => {
         const rig = await startRig();

@@ -8,7 +8,13 @@ export interface CliResult {
 }
 
 /** Runs the CLI in-process with captured output. */
-export async function cli(argv: readonly string[], env: NodeJS.ProcessEnv = {}, cwd = process.cwd(), isTTY = false): Promise<CliResult> {
+export async function cli(
+    argv: readonly string[],
+    env: NodeJS.ProcessEnv = {},
+    cwd = process.cwd(),
+    isTTY = false,
+    signal?: AbortSignal,
+): Promise<CliResult> {
     let stdout = "";
     let stderr = "";
     const io: CliIo = {
@@ -16,6 +22,7 @@ export async function cli(argv: readonly string[], env: NodeJS.ProcessEnv = {}, 
         stderr: { write: (t) => void (stderr += t), isTTY },
         env,
         cwd,
+        signal,
     };
     const code = await runCli(argv, io);
     return { code, stdout, stderr, json: <T>() => JSON.parse(stdout) as T };

@@ -118,7 +118,17 @@ describe("virsh output parsing", () => {
         ["no state", "unknown", "no state"],
         ["", "unknown", "no output"],
     ])("domstate %j -> %s", (output, state, detail) => {
-        expect(parseDomstate(output)).toEqual({ state, detail });
+        expect(parseDomstate(output)).toMatchObject({ state, detail });
+    });
+
+    test.each([
+        ["shut off (shutdown)", "guest"],
+        ["shut off (destroyed)", "external"],
+        ["shut off (crashed)", "external"],
+        ["shut off (unknown)", undefined],
+        ["running (booted)", undefined],
+    ])("domstate %j: stopped by %s", (output, stoppedBy) => {
+        expect(parseDomstate(output).stoppedBy).toBe(stoppedBy);
     });
 
     test("lifecycle event lines", () => {

@@ -1,6 +1,6 @@
 import { Clock } from "../../src/power/clock";
 import { Driver, GuestShutdownRequest, GuestToolsStatus, ObservedState } from "../../src/power/driver";
-import { GracefulShutdownUnavailableError, VmNotFoundError } from "../../src/power/errors";
+import { GracefulShutdownUnavailableError, TransientError, VmNotFoundError } from "../../src/power/errors";
 import { ObservedPowerState } from "../../src/power/states";
 
 /** A clock that only moves when someone waits on it: tests run in microseconds. */
@@ -33,6 +33,18 @@ export interface FakeVmBehaviour {
     callMs?: number;
     missing?: boolean;
     supportsDeallocate?: boolean;
+    /** The first N graceful requests fail with a transient error (a reset socket, a 503). */
+    transientRequestFailures?: number;
+    /** Every call inside [from, to) fails transiently: the endpoint is restarting. */
+    outage?: { readonly from: number; readonly to: number };
+    /** Requests before this clock time are lost (ACPI press while the guest boots). */
+    ignoreRequestsUntil?: number;
+    /** Someone else powers the VM off hard at this clock time. */
+    externalOffAt?: number;
+    /** Someone else powers the VM on again at this clock time (after it went off). */
+    powerOnAgainAt?: number;
+    /** How long the tools check takes. */
+    toolsCheckMs?: number;
 }
 
 /** An in-memory VM behind the Driver interface, driven by the fake clock. */
@@ -43,6 +55,8 @@ export class FakeDriver implements Driver {
     checkGuestTools?: () => Promise<GuestToolsStatus>;
     deallocate?: () => Promise<void>;
     private pendingOffAt: number | undefined;
+    private stoppedBy: "guest" | "external" | undefined;
+    requests = 0;
 
     constructor(
         private readonly clock: FakeClock,
@@ -52,6 +66,7 @@ export class FakeDriver implements Driver {
         if (vm.toolsRunning !== undefined) {
             this.checkGuestTools = async () => {
                 await this.tick();
+                await this.clock.sleep(vm.toolsCheckMs ?? 0);
                 return { available: vm.toolsRunning === true, detail: vm.toolsRunning ? "guestToolsRunning" : "guestToolsNotRunning" };
             };
         }
@@ -69,7 +84,7 @@ export class FakeDriver implements Driver {
     async readState(): Promise<ObservedState> {
         await this.tick();
         this.settle();
-        return { state: this.vm.state, detail: `fake:${this.vm.state}` };
+        return this.observed();
     }
 
     async requestGuestShutdown(): Promise<GuestShutdownRequest> {
@@ -77,8 +92,15 @@ export class FakeDriver implements Driver {
         this.settle();
         if (this.vm.toolsRunning === false) throw new GracefulShutdownUnavailableError("toolsUnavailable", "tools are not running");
         if (this.vm.requestFails) throw new Error("SystemError: shutdown refused");
+        this.requests++;
+        if (this.requests <= (this.vm.transientRequestFailures ?? 0)) {
+            throw new TransientError(`ECONNRESET on request ${this.requests}`, { retryAfterMs: 500 });
+        }
         if (this.vm.state !== "running") throw new Error(`InvalidPowerState: ${this.vm.state}`);
         this.mutate("requestGuestShutdown");
+        if (this.vm.ignoreRequestsUntil !== undefined && this.clock.now() < this.vm.ignoreRequestsUntil) {
+            return { method: "fake-acpi" };
+        }
         if (this.vm.guest === "graceful") {
             const at = this.clock.now() + this.vm.shutdownDelayMs;
             this.pendingOffAt = Math.min(this.pendingOffAt ?? Infinity, at);
@@ -92,6 +114,7 @@ export class FakeDriver implements Driver {
         if (this.vm.state === "stopped" || this.vm.state === "deallocated") throw new Error("InvalidPowerState: already off");
         this.mutate("powerOffHard");
         this.vm.state = "stopped";
+        this.stoppedBy = "external";
         this.pendingOffAt = undefined;
     }
 
@@ -105,6 +128,18 @@ export class FakeDriver implements Driver {
 
     async waitForState(targets: readonly ObservedPowerState[], deadline: number): Promise<ObservedState> {
         this.settle();
+        const outage = this.vm.outage;
+        if (outage && this.clock.now() < outage.from && outage.from < deadline && !targets.includes(this.vm.state)) {
+            // The endpoint goes away in the middle of this wait.
+            this.clock.advanceTo(outage.from);
+            this.settle();
+        }
+        for (const at of [this.vm.externalOffAt, this.vm.powerOnAgainAt]) {
+            if (at !== undefined && this.clock.now() < at && at <= deadline && !targets.includes(this.vm.state)) {
+                this.clock.advanceTo(at);
+                this.settle();
+            }
+        }
         if (
             !targets.includes(this.vm.state) &&
             this.pendingOffAt !== undefined &&
@@ -116,16 +151,40 @@ export class FakeDriver implements Driver {
         }
         if (!targets.includes(this.vm.state)) this.clock.advanceTo(deadline);
         this.settle();
-        return { state: this.vm.state };
+        return this.observed();
+    }
+
+    private observed(): ObservedState {
+        return {
+            state: this.vm.state,
+            detail: `fake:${this.vm.state}`,
+            ...(this.vm.state === "stopped" && this.stoppedBy ? { stoppedBy: this.stoppedBy } : {}),
+        };
     }
 
     async close(): Promise<void> {}
 
     private settle(): void {
         if (this.vm.missing) throw new VmNotFoundError(this.vmDescription);
-        if (this.pendingOffAt !== undefined && this.clock.now() >= this.pendingOffAt && this.vm.state === "running") {
+        const now = this.clock.now();
+        if (this.vm.outage && now >= this.vm.outage.from && now < this.vm.outage.to) {
+            throw new TransientError("connect ECONNREFUSED 127.0.0.1:443");
+        }
+        if (this.vm.externalOffAt !== undefined && now >= this.vm.externalOffAt && this.vm.state === "running") {
+            this.vm.externalOffAt = undefined;
             this.vm.state = "stopped";
+            this.stoppedBy = "external";
             this.pendingOffAt = undefined;
+        }
+        if (this.pendingOffAt !== undefined && now >= this.pendingOffAt && this.vm.state === "running") {
+            this.vm.state = "stopped";
+            this.stoppedBy = "guest";
+            this.pendingOffAt = undefined;
+        }
+        if (this.vm.powerOnAgainAt !== undefined && now >= this.vm.powerOnAgainAt && this.vm.state === "stopped") {
+            this.vm.powerOnAgainAt = undefined;
+            this.vm.state = "running";
+            this.stoppedBy = undefined;
         }
     }
 

@@ -96,7 +96,8 @@ export class TimedDriver implements Driver {
         this.settle();
         if (this.vm.state !== "running") throw new Error(`InvalidPowerState: ${this.vm.state}`);
         this.mutations.push({ op: "requestGuestShutdown", at: this.clock.now() });
-        if (this.vm.shutdownMs !== undefined) this.offAt = this.clock.now() + this.vm.shutdownMs;
+        // A second press (the sequence repeats its request) does not restart a shutdown under way.
+        if (this.vm.shutdownMs !== undefined) this.offAt = Math.min(this.offAt ?? Infinity, this.clock.now() + this.vm.shutdownMs);
         return { method: "fake-acpi" };
     }
 

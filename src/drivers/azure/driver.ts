@@ -1,11 +1,11 @@
 import { Driver, GuestShutdownRequest, ObservedState } from "../../power/driver";
-import { GracefulShutdownUnavailableError, VmNotFoundError } from "../../power/errors";
+import { GracefulShutdownUnavailableError, TransientError, VmNotFoundError } from "../../power/errors";
 import { ObservedPowerState, isTransitional } from "../../power/states";
 import { DriverContext, DriverFactory } from "../platform";
 import { ArmClient, ArmError, PendingOperation } from "./arm";
 import { CachedToken, TokenCredential } from "./credentials";
 import { credentialFor } from "./credentialFor";
-import { HttpClient } from "./http";
+import { HttpClient, TransportError } from "./http";
 import { guestAgentReady, powerStateFromInstanceView } from "./powerState";
 import { AzureCredentials, AzureTarget, azureSpec } from "./spec";
 
@@ -14,6 +14,8 @@ export interface AzureDriverOptions {
     readonly credential?: TokenCredential;
     /** Longest wait between two instance-view reads while waiting for a state. @default 5000 */
     readonly maxPollIntervalMs?: number;
+    /** One HTTP request, start to end, TLS handshake included. @default 20000 */
+    readonly requestTimeoutMs?: number;
     /** How long an awaited operation (hard power-off, start, deallocate) may run. @default 600000 */
     readonly operationTimeoutMs?: number;
 }
@@ -30,6 +32,12 @@ const actionTargets: Record<PowerAction, readonly ObservedPowerState[]> = {
 const vmGoneCodes = ["ResourceNotFound", "ResourceGroupNotFound", "NotFound"];
 const settledStates: readonly ObservedPowerState[] = ["running", "stopped", "deallocated", "unknown"];
 const firstPollIntervalMs = 1_000;
+/** ARM statuses that say "try again" rather than "no". */
+const transientStatuses = [408, 429, 500, 502, 503, 504];
+/** An instance view without a PowerState entry is read again this many times before it counts. */
+const powerStateRereads = 3;
+/** How long a read that finds the VM off waits for the followed graceful powerOff to report its end. */
+const followSettleMs = 3_000;
 
 export const createDriver: DriverFactory<AzureTarget, AzureCredentials> = (target, credentials, context) =>
     new AzureDriver(target, credentials, context);
@@ -51,6 +59,12 @@ export class AzureDriver implements Driver {
     private readonly closing = new AbortController();
     private readonly wakers = new Set<() => void>();
     private background?: Promise<void>;
+    /** Who ended our graceful powerOff: the guest (Succeeded) or someone's hard powerOff that preempted it. */
+    private gracefulEnd?: "guest" | "external";
+    private hardOffStarted = false;
+    private following = false;
+    /** How the followed graceful powerOff failed, until a wait reports it. */
+    private gracefulFailure?: GracefulShutdownUnavailableError;
 
     constructor(
         target: AzureTarget,
@@ -59,7 +73,7 @@ export class AzureDriver implements Driver {
         private readonly options: AzureDriverOptions = {},
     ) {
         this.vmDescription = azureSpec.describe(target);
-        this.http = new HttpClient(target.caCert);
+        this.http = new HttpClient(target.caCert, options.requestTimeoutMs);
         const credential = options.credential ?? credentialFor(target, credentials, this.http);
         // Secrets read from the environment, and every bearer token, are scrubbed like the client secret.
         for (const name of ["AZURE_CLIENT_SECRET", "IDENTITY_HEADER"]) {
@@ -80,8 +94,29 @@ export class AzureDriver implements Driver {
             `/providers/Microsoft.Compute/virtualMachines/${encodeURIComponent(target.vmName)}`;
     }
 
+    /**
+     * The instance view can come without any `PowerState/*` entry (the Azure REST spec's own
+     * examples have one): that is "not said", not "unknown", so it is read again a few times.
+     */
     async readState(): Promise<ObservedState> {
-        return powerStateFromInstanceView(await this.instanceView());
+        const state = await this.readPowerState();
+        if (state.state !== "stopped" && state.state !== "deallocated") return state;
+        // Off while our graceful powerOff is still followed: its end (Succeeded, or preempted by
+        // someone's hard powerOff) says who stopped the VM; wait a moment for it.
+        if (this.gracefulEnd === undefined && this.following) {
+            await Promise.race([this.background, this.context.clock.sleep(followSettleMs, this.closing.signal)]);
+        }
+        return this.gracefulEnd ? { ...state, stoppedBy: this.gracefulEnd } : state;
+    }
+
+    private async readPowerState(): Promise<ObservedState> {
+        for (let attempt = 0; ; attempt++) {
+            const state = powerStateFromInstanceView(await this.instanceView());
+            if (state.state !== "unknown" || state.detail?.startsWith("PowerState/") || attempt >= powerStateRereads) return state;
+            if (this.closing.signal.aborted) return state;
+            this.context.log(`${this.vmDescription}: the instance view has no PowerState (${state.detail}); reading it again`);
+            await this.nap(firstPollIntervalMs * (attempt + 1));
+        }
     }
 
     async requestGuestShutdown(deadline: number): Promise<GuestShutdownRequest> {
@@ -98,6 +133,8 @@ export class AzureDriver implements Driver {
                 `Azure refused the graceful powerOff of ${this.vmDescription} (409 ${e.code}: ${e.armMessage}); the VM is ${now.detail ?? now.state}`,
             );
         }
+        this.gracefulFailure = undefined;
+        this.gracefulEnd = undefined;
         if (!pending.done) this.follow(pending, deadline);
         return {
             method: "azure-integrated",
@@ -106,6 +143,7 @@ export class AzureDriver implements Driver {
     }
 
     powerOffHard(): Promise<void> {
+        this.hardOffStarted = true;
         return this.run("powerOff", { skipShutdown: "true" });
     }
 
@@ -122,6 +160,11 @@ export class AzureDriver implements Driver {
         for (let round = 0; ; round++) {
             const state = await this.readState();
             if (targets.includes(state.state) || clock.now() >= deadline || this.closing.signal.aborted) return state;
+            const failure = this.gracefulFailure;
+            if (failure && targets.includes("stopped")) {
+                this.gracefulFailure = undefined;
+                throw failure;
+            }
             await this.nap(Math.min(this.pollInterval(round), deadline - clock.now()));
         }
     }
@@ -146,7 +189,7 @@ export class AzureDriver implements Driver {
         try {
             return await this.arm.getJson("instanceView", `${this.vmPath}/instanceView`, {}, this.closing.signal);
         } catch (e) {
-            throw this.notFound(e);
+            throw this.classify(e);
         }
     }
 
@@ -154,7 +197,7 @@ export class AzureDriver implements Driver {
         try {
             return await this.arm.begin(action, `${this.vmPath}/${action}`, query, this.closing.signal);
         } catch (e) {
-            throw this.notFound(e);
+            throw this.classify(e);
         }
     }
 
@@ -190,18 +233,37 @@ export class AzureDriver implements Driver {
     /** Follows the graceful powerOff without blocking the sequence; its end wakes the waiters. */
     private follow(pending: PendingOperation, deadline: number): void {
         const previous = this.background ?? Promise.resolve();
+        this.following = true;
         this.background = previous
             .then(() => this.arm.wait(pending, deadline, this.closing.signal))
+            .then(() => {
+                if (!this.closing.signal.aborted) this.gracefulEnd = "guest";
+            })
             .catch((e: unknown) => {
+                // Preempted by a hard powerOff that was not ours: someone else forced the VM off.
+                if (e instanceof ArmError && e.code === "OperationPreempted" && !this.hardOffStarted) {
+                    this.gracefulEnd = "external";
+                    return;
+                }
                 // Overtaken by our own hard power-off at the deadline (OperationPreempted), or
                 // still running at the deadline: the core already acts on the VM's state.
                 if (e instanceof ArmError && (e.code === "OperationPreempted" || e.code === "OperationTimedOut")) return;
                 if (this.closing.signal.aborted) return;
-                this.context.log(
-                    `the graceful powerOff of ${this.vmDescription} did not complete: ${e instanceof Error ? e.message : String(e)}`,
-                );
+                const message = e instanceof Error ? e.message : String(e);
+                this.context.log(`the graceful powerOff of ${this.vmDescription} did not complete: ${message}`);
+                // Ended Failed (with ARM's code): nothing shuts the guest down now, so the wait
+                // reports it and the sequence falls back at once instead of at the deadline.
+                if (e instanceof ArmError && e.operationStatus) {
+                    this.gracefulFailure = new GracefulShutdownUnavailableError(
+                        "gracefulRequestFailed",
+                        `Azure's graceful powerOff of ${this.vmDescription} ended ${e.operationStatus}: ${e.code}${e.armMessage ? `: ${e.armMessage}` : ""}`,
+                    );
+                }
             })
-            .finally(() => this.wake());
+            .finally(() => {
+                this.following = false;
+                this.wake();
+            });
     }
 
     private pollInterval(round: number): number {
@@ -222,6 +284,15 @@ export class AzureDriver implements Driver {
 
     private wake(): void {
         for (const waker of [...this.wakers]) waker();
+    }
+
+    /** Gone VMs become VmNotFoundError; resets, 5xx and 429 left after ARM's own retries become transient. */
+    private classify(error: unknown): unknown {
+        if (error instanceof TransportError) return new TransientError(error.message, { cause: error });
+        if (error instanceof ArmError && !error.operationStatus && transientStatuses.includes(error.status)) {
+            return new TransientError(error.message, { cause: error });
+        }
+        return this.notFound(error);
     }
 
     private notFound(error: unknown): unknown {

@@ -32,7 +32,8 @@ export class TransportError extends Error {
     }
 }
 
-const requestTimeoutMs = 60_000;
+/** One request, start to end, TLS handshake included (a wall-clock bound, not an idle timeout). */
+const defaultRequestTimeoutMs = 20_000;
 const maxResponseBytes = 8 * 1024 * 1024;
 
 export class HttpClient {
@@ -40,7 +41,10 @@ export class HttpClient {
     private readonly httpAgent = new http.Agent({ keepAlive: true });
 
     /** `caCert`: extra PEM roots, trusted as src/drivers/shared/tls.ts says (added to the system roots). */
-    constructor(caCert?: string) {
+    constructor(
+        caCert?: string,
+        private readonly requestTimeoutMs: number = defaultRequestTimeoutMs,
+    ) {
         this.httpsAgent = httpsAgentFor({ caCert }, { maxSockets: Infinity });
     }
 
@@ -50,6 +54,7 @@ export class HttpClient {
         // a bearer token or a client secret goes over TLS (enforced by the callers too).
         const transport = url.protocol === "https:" ? https : http;
         const agent = url.protocol === "https:" ? this.httpsAgent : this.httpAgent;
+        const requestTimeoutMs = this.requestTimeoutMs;
         return new Promise<HttpResponse>((resolve, reject) => {
             const req = transport.request(
                 url,
@@ -77,6 +82,13 @@ export class HttpClient {
                     res.on("error", (e) => reject(transportError(e, url)));
                 },
             );
+            // The socket's own timeout only counts idle time once connected; this one counts from the start.
+            const timer = setTimeout(
+                () => req.destroy(new TransportError(`no answer from ${url.host} within ${requestTimeoutMs} ms`, "ETIMEDOUT")),
+                requestTimeoutMs,
+            );
+            timer.unref();
+            req.on("close", () => clearTimeout(timer));
             req.on("timeout", () =>
                 req.destroy(new TransportError(`no answer from ${url.host} within ${requestTimeoutMs} ms`, "ETIMEDOUT")),
             );

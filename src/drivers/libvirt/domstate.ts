@@ -15,7 +15,19 @@ export function parseDomstate(output: string): ObservedState {
     const match = /^(.*?)\s*(?:\(([^)]*)\))?$/.exec(line);
     const stateText = (match?.[1] ?? line).trim().toLowerCase();
     const reason = match?.[2]?.trim().toLowerCase();
-    return { state: mapState(stateText, reason), detail: reason ? `${stateText} (${reason})` : stateText || "no output" };
+    const state = mapState(stateText, reason);
+    const stoppedBy = state === "stopped" ? stopCause(reason) : undefined;
+    return { state, detail: reason ? `${stateText} (${reason})` : stateText || "no output", ...(stoppedBy ? { stoppedBy } : {}) };
+}
+
+/**
+ * libvirt's shut-off reasons (virDomainShutoffReason): `shutdown` is the guest's own, while
+ * `destroyed` (virsh destroy, by us or anyone), `crashed` and `failed` are not a clean stop.
+ */
+function stopCause(reason: string | undefined): "guest" | "external" | undefined {
+    if (reason === "shutdown") return "guest";
+    if (reason === "destroyed" || reason === "crashed" || reason === "failed") return "external";
+    return undefined;
 }
 
 function mapState(state: string, reason: string | undefined): ObservedPowerState {

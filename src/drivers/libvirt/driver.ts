@@ -1,9 +1,10 @@
 import { ChildProcess } from "child_process";
 import { Clock } from "../../power/clock";
 import { Driver, GuestShutdownRequest, GuestToolsStatus, ObservedState } from "../../power/driver";
-import { GracefulShutdownUnavailableError, VmNotFoundError } from "../../power/errors";
+import { GracefulShutdownUnavailableError, VmNotFoundError, isTransient } from "../../power/errors";
 import { ObservedPowerState } from "../../power/states";
 import { DriverContext, DriverFactory } from "../platform";
+import { pollUntil } from "../shared/pollUntil";
 import { parseDomstate } from "./domstate";
 import { LifecycleWatcher } from "./events";
 import { LibvirtCredentials, LibvirtTarget } from "./spec";
@@ -134,34 +135,33 @@ export class LibvirtDriver implements Driver {
 
     async waitForState(targets: readonly ObservedPowerState[], deadline: number): Promise<ObservedState> {
         this.startWatching();
-        let last: ObservedState | undefined;
-        for (;;) {
-            const mark = this.watcher.mark();
-            let state: ObservedState;
-            try {
+        let mark = this.watcher.mark();
+        const result = await pollUntil({
+            clock: this.clock,
+            deadline,
+            intervalMs: this.pollIntervalMs,
+            read: () => {
+                mark = this.watcher.mark();
                 // Bounded by the time left, not the per-call timeout: a hung link must not
                 // carry the wait past its deadline.
-                state = await this.readState(deadline);
-            } catch (e) {
-                if (!(e instanceof StateReadTimeout) || !last) throw e;
-                this.log(`${this.vmDescription}: ${e.message}`);
-                return last;
-            }
-            last = state;
-            const remaining = deadline - this.clock.now();
-            if (targets.includes(state.state) || remaining <= 0) return state;
-            await this.watcher.waitForEvent(mark, Math.min(this.pollIntervalMs, remaining), this.clock);
-        }
+                return this.readState(deadline);
+            },
+            done: (state) => targets.includes(state.state),
+            // A read cut at the deadline ends the wait with the last state seen.
+            transient: (e) => {
+                if (e instanceof StateReadTimeout) this.log(`${this.vmDescription}: ${e.message}`);
+                return e instanceof StateReadTimeout || isTransient(e);
+            },
+            // A lifecycle event ends the pause early; the poll is the safety net for a lost one.
+            pause: (ms) => this.watcher.waitForEvent(mark, ms, this.clock),
+        });
+        return result.value;
     }
 
     async waitForGuestAgent(deadline: number): Promise<boolean> {
-        for (;;) {
-            if ((await this.pingAgent()).ok) return true;
-            const remaining = deadline - this.clock.now();
-            if (remaining <= 0) return false;
-            // The agent connects on its own schedule and raises no lifecycle event: poll it.
-            await this.clock.sleep(Math.min(500, remaining));
-        }
+        // The agent connects on its own schedule and raises no lifecycle event: poll it.
+        const result = await pollUntil({ clock: this.clock, deadline, intervalMs: 500, read: () => this.pingAgent(), done: (p) => p.ok });
+        return result.reached;
     }
 
     async close(): Promise<void> {

@@ -1,5 +1,5 @@
 import { ChildProcess, spawn } from "child_process";
-import { AuthenticationError, VmNotFoundError } from "../../power/errors";
+import { AuthenticationError, TransientError, VmNotFoundError } from "../../power/errors";
 
 /**
  * Runs libvirt's own client, `virsh`, so every URI libvirt supports works (local sockets,
@@ -229,11 +229,12 @@ function isSshUri(uri: string): boolean {
 export function classifyVirshError(error: unknown, uri: string, domain: string): Error {
     if (!(error instanceof VirshError)) return error instanceof Error ? error : new Error(String(error));
     const message = error.libvirtMessage;
+    // A hung or restarting daemon is worth waiting out within the deadline (the sequence retries).
     if (error.timedOut) {
         const hint = isSshUri(uri)
             ? "the SSH link or the remote daemon hung (or ssh waited for a prompt: use a key, known_hosts and no_tty=1)"
             : "is the daemon hung?";
-        return new Error(`libvirt at ${uri} did not answer "virsh ${error.command}" for domain ${domain} in time; ${hint}`, {
+        return new TransientError(`libvirt at ${uri} did not answer "virsh ${error.command}" for domain ${domain} in time; ${hint}`, {
             cause: error,
         });
     }
@@ -247,7 +248,7 @@ export function classifyVirshError(error: unknown, uri: string, domain: string):
         return new AuthenticationError(`libvirt at ${uri} refused the connection: ${message}`);
     }
     if (connectPattern.test(message)) {
-        return new Error(
+        return new TransientError(
             `cannot connect to libvirt at ${uri}: ${message}. Check the URI and that libvirtd (or virtqemud) is running and reachable`,
             { cause: error },
         );

@@ -1,6 +1,7 @@
 import { Clock } from "../../power/clock";
 import { Driver, GuestShutdownRequest, GuestToolsStatus, ObservedState } from "../../power/driver";
-import { AuthenticationError, GracefulShutdownUnavailableError, VmNotFoundError } from "../../power/errors";
+import { AuthenticationError, GracefulShutdownUnavailableError, TransientError, VmNotFoundError, isTransient } from "../../power/errors";
+import { pollUntil } from "../shared/pollUntil";
 import { ObservedPowerState } from "../../power/states";
 import { DriverContext, DriverFactory } from "../platform";
 import { ProxmoxClient } from "./client";
@@ -58,8 +59,6 @@ export interface ProxmoxDriverOptions {
     readonly taskTimeoutMs?: number;
     /** Per HTTP request. @default 30000 */
     readonly requestTimeoutMs?: number;
-    /** Consecutive failed reads tolerated while polling before the error is raised. @default 3 */
-    readonly maxPollFailures?: number;
     /**
      * How long the HA stack may take beyond a request's own shutdown timeout to carry it out:
      * the CRM takes it on its next round, the node's LRM acts a round later (rounds of about
@@ -97,8 +96,9 @@ export class ProxmoxDriver implements Driver {
     private readonly taskPollIntervalMs: number;
     private readonly earlyFailureWindowMs: number;
     private readonly taskTimeoutMs: number;
-    private readonly maxPollFailures: number;
     private lastStatus?: { readonly at: number; readonly value: VmStatus };
+    /** Our own qmshutdown task: how it ended tells the guest's shutdown from someone's hard stop. */
+    private shutdownTask?: Upid;
 
     constructor(target: ProxmoxTarget, credentials: ProxmoxCredentials, context: DriverContext, options: ProxmoxDriverOptions = {}) {
         this.vmDescription = proxmoxSpec.describe(target);
@@ -112,7 +112,6 @@ export class ProxmoxDriver implements Driver {
         this.taskPollIntervalMs = options.taskPollIntervalMs ?? 500;
         this.earlyFailureWindowMs = options.earlyFailureWindowMs ?? 600;
         this.taskTimeoutMs = options.taskTimeoutMs ?? 90_000;
-        this.maxPollFailures = options.maxPollFailures ?? 3;
         // Servers echo the secret half alone too (`...=SECRET`): scrub it on its own.
         context.registerSecret?.(credentials.apiToken.slice(credentials.apiToken.indexOf("=") + 1));
         this.client = new ProxmoxClient({
@@ -156,6 +155,10 @@ export class ProxmoxDriver implements Driver {
         const timeoutSeconds = Math.max(1, Math.ceil((deadline - this.clock.now()) / 1000));
         const status = await this.recentStatus();
         if (isHaManaged(status)) return this.requestHaStop(status, timeoutSeconds, deadline);
+        // Asked again (the guest showed no sign of stopping): our earlier qmshutdown task holds
+        // the VM's config lock for its whole timeout, so a new one would only wait for it. End it
+        // first; a power-off already under way in the guest goes on regardless.
+        if (this.shutdownTask) await this.abortOwnTask(this.shutdownTask);
         let upid: Upid;
         try {
             upid = await this.startTask("status/shutdown", { timeout: timeoutSeconds });
@@ -168,7 +171,10 @@ export class ProxmoxDriver implements Driver {
             }
             throw e;
         }
-        const early = await this.watchEarly(upid, deadline);
+        this.shutdownTask = upid;
+        // The request is delivered once PVE answered with a task: a failed look at it afterwards
+        // (a reset, a restarting pveproxy) must not turn into a second request.
+        const early = await this.watchEarly(upid, deadline).catch(() => undefined);
         if (early && !taskSucceeded(early.exitstatus)) {
             const failure = await this.taskFailure(upid, early.exitstatus);
             throw new GracefulShutdownUnavailableError("gracefulRequestFailed", failure.message);
@@ -198,7 +204,10 @@ export class ProxmoxDriver implements Driver {
             return { method: "pve-ha-stop", detail: "an HA stop was already under way (ha.state request_stop)" };
         }
         const upid = await this.startTask("status/shutdown", { timeout: timeoutSeconds });
-        const early = await this.watchEarly(upid, deadline);
+        this.shutdownTask = upid;
+        // The request is delivered once PVE answered with a task: a failed look at it afterwards
+        // (a reset, a restarting pveproxy) must not turn into a second request.
+        const early = await this.watchEarly(upid, deadline).catch(() => undefined);
         if (early && !taskSucceeded(early.exitstatus)) {
             const failure = await this.taskFailure(upid, early.exitstatus);
             throw new GracefulShutdownUnavailableError("gracefulRequestFailed", failure.message);
@@ -290,24 +299,56 @@ export class ProxmoxDriver implements Driver {
             const cached = observe(this.lastStatus.value);
             if (targets.includes(cached.state)) return cached;
         }
-        let latest: ObservedState | undefined;
-        let failures = 0;
-        for (;;) {
-            try {
-                latest = await this.readState();
-                failures = 0;
-            } catch (e) {
-                if (e instanceof AuthenticationError || e instanceof VmNotFoundError || ++failures >= this.maxPollFailures) throw e;
-                this.log(
-                    `reading ${this.vmDescription} failed (${failures}/${this.maxPollFailures}), retrying: ${e instanceof Error ? e.message : String(e)}`,
-                );
-            }
-            const left = deadline - this.clock.now();
-            if ((latest && targets.includes(latest.state)) || left <= 0) {
-                if (latest) return latest;
-                throw new Error(`could not read the state of ${this.vmDescription} before the deadline`);
-            }
-            await this.clock.sleep(Math.min(this.pollIntervalMs, left));
+        let result;
+        try {
+            result = await pollUntil({
+                clock: this.clock,
+                deadline,
+                intervalMs: this.pollIntervalMs,
+                read: () => this.readState(),
+                done: (state) => targets.includes(state.state),
+                transient: (e) => isPollTransient(e),
+            });
+        } catch (e) {
+            // Never throw because of the deadline: an endpoint down until the end still has a latest reading.
+            if (isPollTransient(e) && this.lastStatus) return observe(this.lastStatus.value);
+            throw e instanceof TransientError || !isPollTransient(e) ? e : new TransientError(String(e), { cause: e });
+        }
+        for (const failure of result.failures) this.log(`reading ${this.vmDescription} failed, retrying: ${failure}`);
+        return result.value.state === "stopped" ? this.withStopCause(result.value) : result.value;
+    }
+
+    /**
+     * A VM that stopped while our qmshutdown task ran: the task ends OK when the guest powered
+     * off, and "received interrupt" (or another error) when someone's stop overruled it.
+     */
+    private async withStopCause(state: ObservedState): Promise<ObservedState> {
+        if (!this.shutdownTask) return state;
+        let task: TaskStatus;
+        try {
+            task = await readTaskStatus(this.client, this.shutdownTask);
+        } catch {
+            return state;
+        }
+        if (task.status !== "stopped") return state;
+        const guest = taskSucceeded(task.exitstatus);
+        return {
+            ...state,
+            stoppedBy: guest ? "guest" : "external",
+            detail: `${state.detail ?? ""}; our ${this.shutdownTask.type} task ended ${task.exitstatus ?? "without status"}`,
+        };
+    }
+
+    private async abortOwnTask(upid: Upid): Promise<void> {
+        try {
+            const status = await readTaskStatus(this.client, upid);
+            if (status.status !== "running") return;
+            await this.client.delete<unknown>(`/nodes/${encodeURIComponent(upid.node)}/tasks/${encodeURIComponent(upid.text)}`);
+            await waitForTask(this.client, upid, this.clock, this.clock.now() + 2_000, this.taskPollIntervalMs);
+        } catch (e) {
+            this.log(
+                `${this.vmDescription}: could not end our earlier shutdown task ${upid.text}: ${e instanceof Error ? e.message : String(e)}`,
+            );
         }
     }
 
@@ -452,9 +493,21 @@ export class ProxmoxDriver implements Driver {
             if (isMissingVmMessage(error.pveMessage)) return new VmNotFoundError(this.vmDescription, error.pveMessage);
             const lock = lockFromMessage(error.pveMessage);
             if (lock) return new ProxmoxVmLockedError(this.vmDescription, lock);
+            // pveproxy restarting or overloaded: worth another try within the deadline.
+            // (PVE answers 500 for lasting errors too, "hostname lookup failed": those stay as they are.)
+            if (error.status === 429 || error.status === 502 || error.status === 503 || error.status === 504) {
+                return new TransientError(error.message, { cause: error });
+            }
         }
         return this.explain(error);
     }
+}
+
+/** Read failures a wait rides out: no answer, a 5xx or 429 (a restarting pveproxy), a down node. */
+function isPollTransient(error: unknown): boolean {
+    if (error instanceof AuthenticationError || error instanceof VmNotFoundError) return false;
+    if (isTransient(error)) return true;
+    return error instanceof ProxmoxApiError && [429, 502, 503, 504, 595, 596].includes(error.status);
 }
 
 function vmPathOf(node: string, vmId: number): string {

@@ -1,4 +1,4 @@
-import { AuthenticationError } from "../../power/errors";
+import { AuthenticationError, TransientError } from "../../power/errors";
 
 /**
  * Errors the Proxmox client and driver raise besides the core's. None carries the API token:
@@ -21,8 +21,8 @@ export class ProxmoxApiError extends Error {
     }
 }
 
-/** No answer: refused, unknown host, timed out, reset. */
-export class ProxmoxUnreachableError extends Error {
+/** No answer: refused, unknown host, timed out, reset. Transient: the sequence waits it out within its deadline. */
+export class ProxmoxUnreachableError extends TransientError {
     constructor(endpoint: string, reason: string) {
         super(`cannot reach Proxmox VE at ${endpoint}: ${reason}`);
         this.name = "ProxmoxUnreachableError";

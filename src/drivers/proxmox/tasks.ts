@@ -1,3 +1,4 @@
+import { pollUntil } from "../shared/pollUntil";
 import { Clock } from "../../power/clock";
 import { ProxmoxClient } from "./client";
 
@@ -73,12 +74,14 @@ export async function waitForTask(
     deadline: number,
     intervalMs: number,
 ): Promise<TaskStatus> {
-    for (;;) {
-        const status = await readTaskStatus(client, upid);
-        const left = deadline - clock.now();
-        if (status.status === "stopped" || left <= 0) return status;
-        await clock.sleep(Math.min(intervalMs, left));
-    }
+    const result = await pollUntil({
+        clock,
+        deadline,
+        intervalMs,
+        read: () => readTaskStatus(client, upid),
+        done: (status) => status.status === "stopped",
+    });
+    return result.value;
 }
 
 /**

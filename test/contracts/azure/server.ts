@@ -177,6 +177,7 @@ export class AzureContractServer {
     >();
     private server?: https.Server;
     private origin = "";
+    private advertised?: string;
     /** How 202 replies are tracked from now on; tests switch it between runs. */
     lroStyle: LroStyle;
 
@@ -193,6 +194,11 @@ export class AzureContractServer {
     /** `https://127.0.0.1:<port>`: both the ARM endpoint and the authority host. */
     get url(): string {
         return this.origin;
+    }
+
+    /** Status URLs name this origin instead: clients reach ARM through a proxy in front of it. */
+    advertiseOrigin(origin: string): void {
+        this.advertised = origin;
     }
 
     addVm(spec: FakeVmSpec): FakeVm {
@@ -465,7 +471,7 @@ export class AzureContractServer {
         const style = this.lroStyle;
         const sub = operation.vm.spec.subscriptionId;
         const region = this.options.region ?? "westeurope";
-        const base = `${this.origin}/subscriptions/${sub}/providers/Microsoft.Compute/locations/${region}`;
+        const base = `${this.advertised ?? this.origin}/subscriptions/${sub}/providers/Microsoft.Compute/locations/${region}`;
         const headers: Record<string, string> = { "Retry-After": String(this.options.retryAfterSeconds ?? 0) };
         if (style === "location" || style === "both") headers.Location = `${base}/operationResults/${operation.id}?api-version=2025-04-01`;
         if (style === "azure-asyncoperation" || style === "both")

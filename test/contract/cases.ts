@@ -1,0 +1,203 @@
+import { TransitionMethod } from "../../src/power/report";
+import { GuestKind, PlatformEnv, timing } from "./platforms";
+
+/** What a case must end in. `fails`: a PowerTransitionError (or a clear driver error), no hang. */
+export type Expected = TransitionMethod | "fails" | "interruptedThenDone";
+
+/** A fault, `at` ms after the run starts. */
+export interface Fault {
+    readonly at: number;
+    readonly apply: (env: PlatformEnv) => void | Promise<void>;
+}
+
+export interface ContractCase {
+    readonly name: string;
+    readonly guest: GuestKind;
+    readonly faults: readonly Fault[];
+    /** Allowed outcomes (the first is the usual one). */
+    readonly expect: readonly Expected[];
+    /** Only on these platforms (a switch the others do not have). */
+    readonly only?: readonly string[];
+    /** The platform needs this switch. */
+    readonly needs?: keyof PlatformEnv;
+}
+
+const { quickMs, slowMs, gracefulTimeoutMs, callTimeoutMs } = timing;
+const at = (ms: number, apply: Fault["apply"]): Fault => ({ at: ms, apply });
+const proxyFor = (mode: Parameters<PlatformEnv["proxy"]["set"]>[0], ms: number) => (env: PlatformEnv) => env.proxy.for(mode, ms);
+const proxySet = (mode: Parameters<PlatformEnv["proxy"]["set"]>[0]) => (env: PlatformEnv) => env.proxy.set(mode);
+
+/**
+ * The one table: every platform family runs every case it has the switches for. Times are
+ * chosen against `timing` (graceful 2.5 s, verify 4 s, one call 1.5 s).
+ */
+export const contractCases: readonly ContractCase[] = [
+    // The plain paths.
+    { name: "quick guest: graceful", guest: "quick", faults: [], expect: ["graceful"] },
+    { name: "slow guest within the deadline: graceful", guest: "slow", faults: [], expect: ["graceful"] },
+    { name: "hung guest: forced at the deadline, not before", guest: "hung", faults: [], expect: ["forced"] },
+    { name: "already off: nothing to do", guest: "alreadyOff", faults: [], expect: ["none"] },
+    {
+        name: "first press lost (guest booting): asked again, graceful",
+        guest: "lostFirstPress",
+        faults: [],
+        expect: ["graceful"],
+        only: ["proxmox", "libvirt"],
+    },
+    // Connection faults from our proxy.
+    { name: "connections reset at the first read: retried", guest: "quick", faults: [at(0, proxyFor("reset", 300))], expect: ["graceful"] },
+    {
+        name: "endpoint refusing at the start (restart): retried",
+        guest: "quick",
+        faults: [at(0, proxyFor("refuse", 800))],
+        expect: ["graceful"],
+    },
+    {
+        name: "TLS handshake that never finishes at the start: bounded, retried",
+        guest: "quick",
+        faults: [at(0, proxyFor("halfOpen", callTimeoutMs + 300))],
+        // Azure's sign-in (the token request) is not retried yet: it fails clearly and in time.
+        expect: ["graceful", "fails"],
+    },
+    {
+        name: "reset mid-wait: waited out",
+        guest: "slow",
+        faults: [at(600, proxySet("reset")), at(700, proxySet("pass"))],
+        expect: ["graceful"],
+    },
+    { name: "endpoint restarted mid-wait (1 s down)", guest: "slow", faults: [at(500, proxyFor("refuse", 1_000))], expect: ["graceful"] },
+    {
+        name: "stall mid-wait longer than the per-call timeout",
+        guest: "slow",
+        faults: [at(400, proxyFor("stall", callTimeoutMs + 200))],
+        expect: ["graceful"],
+    },
+    { name: "half-open connections mid-wait", guest: "slow", faults: [at(400, proxyFor("halfOpen", 1_200))], expect: ["graceful"] },
+    {
+        name: "hung guest, reset as the hard power-off starts",
+        guest: "hung",
+        faults: [at(gracefulTimeoutMs - 100, proxyFor("reset", 400))],
+        expect: ["forced"],
+    },
+    {
+        name: "hung guest, endpoint restarting at the deadline",
+        guest: "hung",
+        faults: [at(gracefulTimeoutMs - 200, proxyFor("refuse", 1_200))],
+        expect: ["forced"],
+    },
+    {
+        name: "hung guest, stall across the deadline",
+        guest: "hung",
+        faults: [at(gracefulTimeoutMs - 500, proxyFor("stall", 1_500))],
+        expect: ["forced"],
+    },
+    {
+        name: "frozen endpoint mid-wait (never back): fails within the bound",
+        guest: "hung",
+        faults: [at(500, proxySet("stall"))],
+        expect: ["fails"],
+    },
+    {
+        name: "frozen endpoint, handshakes never finish (never back): fails within the bound",
+        guest: "hung",
+        faults: [at(500, proxySet("halfOpen")), at(510, proxySet("stall"))],
+        expect: ["fails"],
+    },
+    { name: "endpoint gone for good mid-wait: fails clearly", guest: "hung", faults: [at(500, proxySet("refuse"))], expect: ["fails"] },
+    // Switches in the peers and contract servers.
+    { name: "5xx burst with Retry-After mid-wait", guest: "slow", faults: [at(300, (e) => e.burst5xx(3, true))], expect: ["graceful"] },
+    { name: "5xx burst without Retry-After mid-wait", guest: "slow", faults: [at(300, (e) => e.burst5xx(3, false))], expect: ["graceful"] },
+    { name: "5xx burst on the first read", guest: "quick", faults: [at(0, (e) => e.burst5xx(2, false))], expect: ["graceful"] },
+    {
+        name: "a 5xx on the graceful request: retried, not forced",
+        guest: "quick",
+        faults: [at(0, (e) => e.failNextRequest5xx())],
+        expect: ["graceful"],
+    },
+    {
+        name: "hung guest, 5xx burst at the deadline",
+        guest: "hung",
+        faults: [at(gracefulTimeoutMs - 300, (e) => e.burst5xx(2, false))],
+        expect: ["forced"],
+    },
+    {
+        name: "credentials expire mid-wait",
+        guest: "slow",
+        faults: [at(400, (e) => e.expireCredentials())],
+        // Renewable tokens recover; a revoked API token fails clearly without forcing.
+        expect: ["graceful", "fails"],
+    },
+    {
+        name: "hard power-off by someone else mid-wait (hung guest)",
+        guest: "hung",
+        faults: [at(700, (e) => e.externalHardOff())],
+        expect: ["externalOff"],
+    },
+    {
+        name: "hard power-off by someone else mid-wait (slow guest)",
+        guest: "slow",
+        faults: [at(400, (e) => e.externalHardOff())],
+        expect: ["externalOff"],
+    },
+    {
+        name: "powered off and on again by someone else mid-wait: still forced at the deadline",
+        guest: "hung",
+        faults: [at(500, (e) => e.externalHardOff()), at(520, (e) => e.externalPowerOn())],
+        expect: ["forced", "externalOff"],
+    },
+    {
+        name: "VM deleted mid-wait: fails clearly, no hard power-off",
+        guest: "hung",
+        faults: [at(600, (e) => e.deleteVm())],
+        expect: ["fails"],
+    },
+    {
+        name: "graceful request accepted, then fails: falls back at once",
+        guest: "hung",
+        faults: [at(0, (e) => e.failGracefulLater())],
+        expect: ["forced"],
+    },
+    { name: "run interrupted, then run again: ends off", guest: "slow", faults: [], expect: ["interruptedThenDone"] },
+    { name: "run interrupted with a hung guest, then run again: forced", guest: "hung", faults: [], expect: ["interruptedThenDone"] },
+    {
+        name: "VM migrated to another node mid-wait: followed",
+        guest: "slow",
+        faults: [at(300, (e) => e.migrate?.())],
+        expect: ["graceful"],
+        needs: "migrate",
+    },
+    {
+        name: "guest agent flapping: graceful (agent or ACPI)",
+        guest: "quick",
+        faults: [at(0, (e) => e.flapAgent?.())],
+        expect: ["graceful"],
+        needs: "flapAgent",
+    },
+    {
+        name: "reset mid-wait and a 5xx burst after it",
+        guest: "slow",
+        faults: [at(300, proxyFor("reset", 200)), at(600, (e) => e.burst5xx(2, true))],
+        expect: ["graceful"],
+    },
+    {
+        name: "two short outages mid-wait",
+        guest: "slow",
+        faults: [at(200, proxyFor("refuse", 300)), at(800, proxyFor("refuse", 300))],
+        expect: ["graceful"],
+    },
+    { name: "quick guest, stall right after the request", guest: "quick", faults: [at(150, proxyFor("stall", 900))], expect: ["graceful"] },
+    {
+        name: "hung guest, half-open at the hard power-off",
+        guest: "hung",
+        faults: [at(gracefulTimeoutMs - 100, proxyFor("halfOpen", 1_000))],
+        expect: ["forced"],
+    },
+    {
+        name: "slow guest, endpoint down until just before the deadline",
+        guest: "slow",
+        faults: [at(300, proxyFor("refuse", gracefulTimeoutMs - 700))],
+        expect: ["graceful"],
+    },
+];
+
+export { quickMs, slowMs };
