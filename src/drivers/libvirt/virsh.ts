@@ -1,4 +1,5 @@
-import { ChildProcess, spawn } from "child_process";
+import { ChildProcess, ChildProcessByStdio, spawn } from "child_process";
+import { Readable } from "stream";
 import { AuthenticationError, TransientError, VmNotFoundError } from "../../power/errors";
 
 /**
@@ -72,13 +73,7 @@ export class Virsh {
     run(args: readonly string[], timeoutMs = this.timeoutMs): Promise<VirshResult> {
         const command = args[0] ?? "";
         return new Promise((resolve, reject) => {
-            const child = spawn(virshBinary(), ["-q", "-c", this.uri, ...args], {
-                env: virshEnvironment(),
-                stdio: ["ignore", "pipe", "pipe"],
-                detached: true,
-                windowsHide: true,
-            });
-            endWithThisProcess(child);
+            const child = this.spawn(args);
             let stdout = "";
             let stderr = "";
             child.stdout.setEncoding("utf8");
@@ -123,7 +118,7 @@ export class Virsh {
      * If this process exits first (Ctrl-C on the CLI), it is ended too: `event --loop` would
      * otherwise outlive us for good.
      */
-    spawn(args: readonly string[]): ChildProcess {
+    spawn(args: readonly string[]): ChildProcessByStdio<null, Readable, Readable> {
         const child = spawn(virshBinary(), ["-q", "-c", this.uri, ...args], {
             env: virshEnvironment(),
             stdio: ["ignore", "pipe", "pipe"],
