@@ -100,11 +100,15 @@ function sampleAppUnit(afterCloudFinal: boolean): string {
  * With KillMode=control-group its child gets SIGTERM twice (ignored both times) and SIGKILL a
  * full TimeoutStopSec after the main process exits; with mixed, SIGKILL as soon as it exits.
  */
-const stubbornApp = `#!/bin/sh
+const stubbornApp = `#!/bin/bash
 name=$1
+# With control-group, systemd keeps sending SIGTERM to processes that appear in the cgroup while
+# it kills: the handler first ignores TERM (children then inherit that) and writes its lines with
+# shell builtins, so neither the log line nor the 1.5 s sleep can be cut short.
+event() { printf '%s event: [%s]\\n' "\${EPOCHREALTIME/,/.}" "$1" >> /var/log/peer/events.log; }
 sh -c 'trap "" TERM; while :; do sleep 1; done' &
-trap 'log-event "$name main SIGTERM"; sleep 1.5; log-event "$name main exits"; exit 0' TERM
-log-event "$name started"
+trap 'trap "" TERM; event "$name main SIGTERM"; sleep 1.5; event "$name main exits"; exit 0' TERM
+event "$name started"
 while :; do sleep 0.2; done
 `;
 
