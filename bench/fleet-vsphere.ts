@@ -1,10 +1,9 @@
 import { execFileSync } from "child_process";
-import * as fs from "fs";
-import * as path from "path";
 import { runFleetOperation } from "../src/operations/fleet";
 import { parseInputs } from "../src/operations/inputs";
 import { transition } from "../src/operations/run";
-import { Vcsim, callCounts, control, rawTarget, vcsimFrom, vcsimVariables } from "../test/vsphere/vcsim";
+import { Vcsim, callCounts, control, rawTarget, vcsimFrom } from "../test/vsphere/vcsim";
+import { peerEnvironment } from "./helpers/vsphereEnvironment";
 
 /**
  * N VMs to OffGraceful on the vSphere simulator, guests taking ~2 s: one fleet run (one
@@ -140,22 +139,6 @@ async function main(): Promise<void> {
             );
         }
     }
-}
-
-function peerEnvironment(): Record<string, string> {
-    if (vcsimVariables.every((v) => process.env[v])) return Object.fromEntries(vcsimVariables.map((v) => [v, process.env[v] as string]));
-    const script = path.resolve(__dirname, "..", "..", "scripts", "peers", "vsphere.sh");
-    const fallback = path.resolve(process.cwd(), "scripts", "peers", "vsphere.sh");
-    const exports = execFileSync("bash", [fs.existsSync(script) ? script : fallback, "start"], {
-        encoding: "utf8",
-        stdio: ["ignore", "pipe", "inherit"],
-    });
-    const env: Record<string, string> = {};
-    for (const line of exports.split("\n")) {
-        const match = /^export ([A-Z_]+)=(.*)$/.exec(line.trim());
-        if (match) env[match[1]] = match[2];
-    }
-    return env;
 }
 
 main().catch((e: unknown) => {

@@ -1,12 +1,10 @@
-import { execFileSync } from "child_process";
-import * as fs from "fs";
 import * as https from "https";
-import * as path from "path";
 import { VsphereDriver, VsphereTuning, openVsphereDriver } from "../src/drivers/vsphere/driver";
 import { systemClock } from "../src/power/clock";
 import { ObservedState } from "../src/power/driver";
 import { runTransition } from "../src/power/transition";
-import { Vcsim, context, credentials, ensurePower, parsedTarget, setBehaviour, vcsimFrom, vcsimVariables } from "../test/vsphere/vcsim";
+import { Vcsim, context, credentials, ensurePower, parsedTarget, setBehaviour, vcsimFrom } from "../test/vsphere/vcsim";
+import { peerEnvironment } from "./helpers/vsphereEnvironment";
 
 /**
  * How soon the vSphere driver notices that a guest finished its shutdown, and how many SOAP
@@ -143,23 +141,6 @@ function totalCalls(driver: VsphereDriver): number {
     let total = 0;
     for (const count of driver.soapCalls.values()) total += count;
     return total;
-}
-
-/** The peer's variables, starting it (scripts/peers/vsphere.sh) when they are not set. */
-function peerEnvironment(): Record<string, string> {
-    if (vcsimVariables.every((v) => process.env[v])) return Object.fromEntries(vcsimVariables.map((v) => [v, process.env[v] as string]));
-    const script = path.resolve(__dirname, "..", "..", "scripts", "peers", "vsphere.sh");
-    const fallback = path.resolve(process.cwd(), "scripts", "peers", "vsphere.sh");
-    const exports = execFileSync("bash", [fs.existsSync(script) ? script : fallback, "start"], {
-        encoding: "utf8",
-        stdio: ["ignore", "pipe", "inherit"],
-    });
-    const env: Record<string, string> = {};
-    for (const line of exports.split("\n")) {
-        const match = /^export ([A-Z_]+)=(.*)$/.exec(line.trim());
-        if (match) env[match[1]] = match[2];
-    }
-    return env;
 }
 
 function median(values: readonly number[]): number {
