@@ -7,7 +7,7 @@ import { TransitionReport } from "../power/report";
 import { DesiredPowerState } from "../power/states";
 import { TransitionRequest, runTransition } from "../power/transition";
 import { VmPowerInputs } from "./inputs";
-import { Redactor, secretValues } from "../drivers/shared/redact";
+import { Redactor, secretValues } from "../drivers/common/redact";
 
 /**
  * Opening a driver and running the sequence, shared by the Pulumi provider and the CLI so both

@@ -1,7 +1,7 @@
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { encodedForms } from "../../src/drivers/shared/redact";
+import { encodedForms } from "../../src/drivers/common/redact";
 import { cli } from "../cli/helpers";
 import { TlsTestServer, startTlsServer, testCertificate } from "./tlsServer";
 

@@ -1,6 +1,6 @@
 import { execFile } from "child_process";
 import { AuthenticationError, InputError } from "../../power/errors";
-import { Redactor } from "../shared/redact";
+import { Redactor } from "../common/redact";
 import { HttpClient, HttpResponse, TransportError } from "./http";
 
 /**

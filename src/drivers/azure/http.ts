@@ -1,7 +1,7 @@
 import * as http from "http";
 import * as https from "https";
 import { collectBody } from "../responseBody";
-import { httpsAgentFor } from "../shared/tls";
+import { httpsAgentFor } from "../common/tls";
 
 /**
  * The one place the Azure driver touches the network: a small request over Node's own
@@ -40,7 +40,7 @@ export class HttpClient {
     private readonly httpsAgent: https.Agent;
     private readonly httpAgent = new http.Agent({ keepAlive: true });
 
-    /** `caCert`: extra PEM roots, trusted as src/drivers/shared/tls.ts says (added to the system roots). */
+    /** `caCert`: extra PEM roots, trusted as src/drivers/common/tls.ts says (added to the system roots). */
     constructor(
         caCert?: string,
         private readonly requestTimeoutMs: number = defaultRequestTimeoutMs,

@@ -11,7 +11,7 @@ import {
 } from "../fields";
 import { InputError, collectInputErrors, throwIfAny } from "../../power/errors";
 import { PlatformSpec } from "../platform";
-import { parseCaCert } from "../shared/tls";
+import { parseCaCert } from "../common/tls";
 
 /** Where the driver gets its Entra ID (Azure AD) token for ARM. */
 export const azureCredentialSources = [

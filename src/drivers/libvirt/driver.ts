@@ -4,7 +4,7 @@ import { Driver, GuestShutdownRequest, GuestToolsStatus, ObservedState } from ".
 import { GracefulShutdownUnavailableError, VmNotFoundError, isTransient } from "../../power/errors";
 import { ObservedPowerState } from "../../power/states";
 import { DriverContext, DriverFactory } from "../platform";
-import { pollUntil } from "../shared/pollUntil";
+import { pollUntil } from "../common/pollUntil";
 import { parseDomstate } from "./domstate";
 import { LifecycleWatcher } from "./events";
 import { LibvirtCredentials, LibvirtTarget } from "./spec";

@@ -2,7 +2,7 @@ import * as https from "https";
 import { AuthenticationError } from "../../power/errors";
 import { collectBody } from "../responseBody";
 import { ProxmoxApiError, ProxmoxPermissionError, ProxmoxTlsError, ProxmoxUnreachableError, parsePermissionMessage } from "./errors";
-import { httpsAgentFor, isTlsVerificationCode } from "../shared/tls";
+import { httpsAgentFor, isTlsVerificationCode } from "../common/tls";
 
 /** How to reach one PVE API endpoint. */
 export interface ProxmoxClientOptions {

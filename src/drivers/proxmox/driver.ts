@@ -1,7 +1,7 @@
 import { Clock } from "../../power/clock";
 import { Driver, GuestShutdownRequest, GuestToolsStatus, ObservedState } from "../../power/driver";
 import { AuthenticationError, GracefulShutdownUnavailableError, TransientError, VmNotFoundError, isTransient } from "../../power/errors";
-import { pollUntil } from "../shared/pollUntil";
+import { pollUntil } from "../common/pollUntil";
 import { ObservedPowerState } from "../../power/states";
 import { DriverContext, DriverFactory } from "../platform";
 import { ProxmoxClient } from "./client";

@@ -10,7 +10,7 @@ import {
 } from "../fields";
 import { InputError, collectInputErrors, throwIfAny } from "../../power/errors";
 import { PlatformSpec } from "../platform";
-import { checkTrustCombination, parseCaCert, parseFingerprint } from "../shared/tls";
+import { checkTrustCombination, parseCaCert, parseFingerprint } from "../common/tls";
 
 /** The non-secret half of a Proxmox VE target (stored in plaintext state). */
 export interface ProxmoxTarget {

@@ -1,4 +1,4 @@
-import { pollUntil } from "../shared/pollUntil";
+import { pollUntil } from "../common/pollUntil";
 import { Clock } from "../../power/clock";
 import { ProxmoxClient } from "./client";
 

@@ -1,6 +1,6 @@
 import * as https from "https";
 import { collectBody } from "../responseBody";
-import { httpsAgentFor, isTlsVerificationCode } from "../shared/tls";
+import { httpsAgentFor, isTlsVerificationCode } from "../common/tls";
 import { VimFault, faultFromSoap } from "./faults";
 import { XmlElement, child, escapeXml, parseXml, soapEnvelopeNamespace, vim25Namespace } from "./xml";
 

@@ -10,7 +10,7 @@ import {
     validateAll,
 } from "../fields";
 import { PlatformSpec } from "../platform";
-import { checkTrustCombination, parseCaCert } from "../shared/tls";
+import { checkTrustCombination, parseCaCert } from "../common/tls";
 import { VmSelector, describeSelector, parseVmSelector } from "./selector";
 
 /** The non-secret part of `target.vsphere`, validated and normalised. */

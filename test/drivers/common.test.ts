@@ -2,8 +2,8 @@ import * as https from "https";
 import * as net from "net";
 import { systemClock } from "../../src/power/clock";
 import { CallTimeoutError, TransientError } from "../../src/power/errors";
-import { CallAttempt, boundedCall, isTransientFailure, parseRetryAfter } from "../../src/drivers/shared/boundedCall";
-import { pollUntil } from "../../src/drivers/shared/pollUntil";
+import { CallAttempt, boundedCall, isTransientFailure, parseRetryAfter } from "../../src/drivers/common/boundedCall";
+import { pollUntil } from "../../src/drivers/common/pollUntil";
 import { FakeClock } from "../power/fakes";
 
 describe("pollUntil", () => {
