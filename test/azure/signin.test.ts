@@ -186,6 +186,19 @@ describe("azure sign-in: azure-native's ARM_* variables", () => {
         await expect(failure).rejects.not.toThrow(/wrong-request-token-zz9/);
     });
 
+    test("a request URL from the environment that is not https names the variable", async () => {
+        const rig = await federatedRig();
+        clearCredentialEnv();
+        armIds(rig);
+        Object.assign(process.env, {
+            ARM_USE_OIDC: "true",
+            ARM_OIDC_REQUEST_URL: "http://github.example/token",
+            ARM_OIDC_REQUEST_TOKEN: "t",
+        });
+        const failure = rig.driver({}, {}, { credential: "armEnvironment", ...noIds }).readState();
+        await expect(failure).rejects.toThrow(/ARM_OIDC_REQUEST_URL: the OIDC token request URL must use https/);
+    });
+
     test("ARM_USE_MSI uses the managed identity", async () => {
         const rig = await startRig({ identityHeader: "idh-123" });
         clearCredentialEnv();

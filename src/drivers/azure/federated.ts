@@ -68,15 +68,16 @@ export function assertionFromValue(token: string): AssertionSource {
  * `ACTIONS_ID_TOKEN_REQUEST_TOKEN`; azure-native calls them `ARM_OIDC_REQUEST_URL` and
  * `ARM_OIDC_REQUEST_TOKEN`): `GET {url}&audience=api://AzureADTokenExchange` answers `{"value": jwt}`.
  */
-export function assertionFromTokenRequest(http: HttpClient, requestUrl: string, requestToken: string): AssertionSource {
+export function assertionFromTokenRequest(http: HttpClient, requestUrl: string, requestToken: string, source: string): AssertionSource {
     return async () => {
         let url: URL;
         try {
             url = new URL(requestUrl);
         } catch (e) {
-            throw new AuthenticationError("the OIDC token request URL is not a URL", { cause: e });
+            throw new AuthenticationError(`${source}: the OIDC token request URL is not a URL`, { cause: e });
         }
-        if (url.protocol !== "https:") throw new AuthenticationError(`the OIDC token request URL must use https, not ${url.protocol}`);
+        if (url.protocol !== "https:")
+            throw new AuthenticationError(`${source}: the OIDC token request URL must use https, not ${url.protocol}`);
         url.searchParams.set("audience", federatedAudience);
         const response = await http.send({
             method: "GET",
@@ -164,7 +165,15 @@ export class OidcCredential implements TokenCredential {
         let assertion: AssertionSource | undefined;
         if (token) assertion = assertionFromValue(token);
         else if (file) assertion = assertionFromFile(file, "ARM_OIDC_TOKEN_FILE_PATH");
-        else if (requestUrl && requestToken) assertion = assertionFromTokenRequest(this.http, requestUrl, requestToken);
+        else if (requestUrl && requestToken) {
+            const source =
+                this.given.oidcRequestUrl !== undefined
+                    ? "target.azure.oidcRequestUrl"
+                    : env.ARM_OIDC_REQUEST_URL !== undefined
+                      ? "ARM_OIDC_REQUEST_URL"
+                      : "ACTIONS_ID_TOKEN_REQUEST_URL";
+            assertion = assertionFromTokenRequest(this.http, requestUrl, requestToken, source);
+        }
         if (!tenant || !client || !assertion) {
             const missing = [
                 tenant ? undefined : "ARM_TENANT_ID (or tenantId)",
