@@ -1,5 +1,6 @@
 import { FleetAction, FleetVm, FleetVmResult, directionOf, memberReports, runFleetOperation } from "../operations/fleet";
-import { withDriver } from "../operations/run";
+import { cleanupBoundMs, closeSessionsWithin, withDriver } from "../operations/run";
+import { SessionPool } from "../operations/sessions";
 import { FleetReport, tierOrder } from "../power/fleet";
 import { summarizeReport } from "../power/report";
 import { ObservedPowerState, isSatisfied } from "../power/states";
@@ -123,16 +124,18 @@ function textReport(report: FleetReport<FleetVmResult>): string {
  */
 async function plan(request: CliRequest, fleet: FleetFile, io: FleetIo, action: FleetAction | undefined): Promise<number> {
     const direction = directionOf(action ?? "On");
+    // One session per endpoint for the reads too: a dry run of 200 VMs logs in once.
+    const sessions = new SessionPool();
     const states = await Promise.all(
         fleet.vms.map(async (vm) => {
             try {
-                const read = await withDriver(vm.inputs, {}, (driver) => driver.readState());
+                const read = await withDriver(vm.inputs, { sessions }, (driver) => driver.readState());
                 return { state: read.state, detail: read.detail };
             } catch (e) {
                 return { state: "unknown" as ObservedPowerState, error: e instanceof Error ? e.message : String(e) };
             }
         }),
-    );
+    ).finally(() => closeSessionsWithin(sessions, cleanupBoundMs));
     const entries = tierOrder(fleet.vms, direction).flatMap((tier) =>
         fleet.vms
             .map((vm, i) => ({ vm, ...states[i] }))

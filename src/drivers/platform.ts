@@ -14,6 +14,38 @@ export interface DriverContext {
      * half of a token), so it is scrubbed from every error, log and report from then on.
      */
     readonly registerSecret?: (value: string) => void;
+    /**
+     * The platform's shared connection to this VM's endpoint, when the run holds one (a fleet):
+     * the driver uses it instead of logging in, and its `close()` leaves it open. Absent for a
+     * single-VM run; the driver then opens and closes its own.
+     */
+    readonly session?: PlatformSession;
+}
+
+/**
+ * One connection to a management endpoint (a vSphere login and its PropertyCollector, an HTTPS
+ * agent and an Azure token, a Proxmox ticket) that the drivers of many VMs share in one run.
+ * Opened at the first VM that needs it, closed once when the run ends.
+ */
+export interface PlatformSession {
+    /** Logs out and closes connections. Called once, after every driver using it is closed. */
+    close(): Promise<void>;
+}
+
+/** What a session gets: the run's clock and log (not one VM's), and where to register secrets. */
+export type SessionContext = Omit<DriverContext, "session">;
+
+/**
+ * What `driver.ts` of a platform whose VMs can share a connection exports as `sessions`.
+ * Platforms without it (libvirt: one virsh per call; custom) open a connection per VM.
+ */
+export interface SessionSupport<TTarget = unknown, TCredentials = unknown> {
+    /**
+     * What must be equal for two VMs to share a session: endpoint, identity, TLS settings. It is
+     * held in memory only and digested before use; it may contain credentials.
+     */
+    key(target: TTarget, credentials: TCredentials): string;
+    open(target: TTarget, credentials: TCredentials, context: SessionContext): Promise<PlatformSession>;
 }
 
 /**

@@ -5,7 +5,8 @@ import { TransitionReport } from "../power/report";
 import { DesiredPowerState } from "../power/states";
 import { TransitionProgress } from "../power/transition";
 import { VmPowerInputs } from "./inputs";
-import { transition } from "./run";
+import { cleanupBoundMs, closeSessionsWithin, transition } from "./run";
+import { SessionPool } from "./sessions";
 
 /**
  * A fleet run over real drivers: the core runner (ordering, bounds, policy) with the per-VM
@@ -39,6 +40,8 @@ export interface FleetRunOptions {
     readonly onFleetEvent?: (event: FleetEvent) => void;
     /** A VM's sequence entered a phase. */
     readonly onVmProgress?: (name: string, step: FleetStep, progress: TransitionProgress) => void;
+    /** The run's shared connections; by default the run opens its own and closes them at its end. */
+    readonly sessions?: SessionPool;
 }
 
 /** Which half of a restart a report belongs to; `transition` for every other action. */
@@ -95,18 +98,23 @@ export async function runFleetOperation(vms: readonly FleetVm[], options: FleetR
     }
     const members: FleetMember<FleetVm>[] = vms.map((vm) => ({ id: vm.name, tier: vm.tier, endpoint: endpointOf(vm.inputs), item: vm }));
     const clock = options.clock ?? systemClock;
-    return runFleet(
-        members,
-        {
-            direction: options.direction ?? directionOf(options.action),
-            concurrency: options.concurrency,
-            perEndpoint: options.perEndpoint,
-            onFailure: options.onFailure,
-            onEvent: options.onFleetEvent,
-        },
-        clock,
-        (member) => runOne(member.item, options, clock),
-    );
+    const sessions = options.sessions ?? new SessionPool({ clock, log: options.log });
+    try {
+        return await runFleet(
+            members,
+            {
+                direction: options.direction ?? directionOf(options.action),
+                concurrency: options.concurrency,
+                perEndpoint: options.perEndpoint,
+                onFailure: options.onFailure,
+                onEvent: options.onFleetEvent,
+            },
+            clock,
+            (member) => runOne(member.item, { ...options, sessions }, clock),
+        );
+    } finally {
+        if (!options.sessions) await closeSessionsWithin(sessions, cleanupBoundMs, options.log);
+    }
 }
 
 async function runOne(vm: FleetVm, options: FleetRunOptions, clock: Clock): Promise<FleetVmResult> {
@@ -126,6 +134,7 @@ async function runOne(vm: FleetVm, options: FleetRunOptions, clock: Clock): Prom
                     clock,
                     log: options.log ? (m) => options.log?.(`${vm.name}: ${m}`) : undefined,
                     onProgress: options.onVmProgress ? (p) => options.onVmProgress?.(vm.name, step, p) : undefined,
+                    sessions: options.sessions,
                 }),
             );
         } catch (e) {

@@ -8,6 +8,7 @@ import { DesiredPowerState } from "../power/states";
 import { TransitionRequest, runTransition } from "../power/transition";
 import { VmPowerInputs } from "./inputs";
 import { Redactor, secretValues } from "../drivers/common/redact";
+import { SessionPool } from "./sessions";
 
 /**
  * Opening a driver and running the sequence, shared by the Pulumi provider and the CLI so both
@@ -25,6 +26,11 @@ export interface OperationContext {
     readonly callTimeoutMs?: number;
     /** How long the clean-up (logout, closing connections) may hold up the result. @default cleanupBoundMs */
     readonly cleanupTimeoutMs?: number;
+    /**
+     * The run's shared connections (a fleet): the driver uses its endpoint's session instead
+     * of opening its own. @default each VM connects on its own
+     */
+    readonly sessions?: SessionPool;
 }
 
 /**
@@ -41,16 +47,19 @@ export async function withDriver<T>(
     // Tokens and session cookies the driver obtains are added as it gets them.
     const redactor = new Redactor(secretValues(inputs.credentials));
     const log = (message: string): void => context.log?.(redactor.scrub(message));
+    const stopSharing = context.sessions?.shareSecrets((secret) => redactor.add(secret));
     try {
         const spec = platformSpec(inputs.platform, "target");
         const target = spec.parseTarget(inputs.target, `target.${inputs.platform}`);
         const credentials = spec.parseCredentials(inputs.credentials, `target.${inputs.platform}`);
         const createDriver = loadDriverFactory(spec.name);
+        const session = await context.sessions?.sessionFor(spec.name, target, credentials);
         const driverClock = stoppableClock(context.clock ?? systemClock);
         const driver = await createDriver(target, credentials, {
             clock: driverClock.clock,
             log,
             registerSecret: (value) => redactor.add(value),
+            session,
         });
         try {
             return redactor.scrubValue(await use(driver, redactor));
@@ -58,12 +67,16 @@ export async function withDriver<T>(
             // A call the sequence abandoned (frozen endpoint, interrupted run) must not go on
             // polling: its next sleep never ends.
             driverClock.stop();
-            await closeWithin(driver, context.cleanupTimeoutMs ?? cleanupBoundMs, (e) =>
-                log(`closing the ${inputs.platform} connection failed: ${e instanceof Error ? e.message : String(e)}`),
+            await closeWithin(
+                () => driver.close(),
+                context.cleanupTimeoutMs ?? cleanupBoundMs,
+                (e) => log(`closing the ${inputs.platform} connection failed: ${e instanceof Error ? e.message : String(e)}`),
             );
         }
     } catch (e) {
         throw scrub(e, redactor);
+    } finally {
+        stopSharing?.();
     }
 }
 
@@ -104,8 +117,14 @@ function stoppableClock(clock: Clock): { clock: Clock; stop(): void } {
     };
 }
 
-/** Closes the driver, waiting at most `capMs`; a close still running then finishes in the background. */
-async function closeWithin(driver: Driver, capMs: number, onError: (e: unknown) => void): Promise<void> {
+/** Closes a fleet run's sessions (logouts), holding up its result at most `capMs`. */
+export function closeSessionsWithin(sessions: SessionPool, capMs: number, log?: (message: string) => void): Promise<void> {
+    const onError = (e: unknown): void => log?.(`closing a shared session failed: ${e instanceof Error ? e.message : String(e)}`);
+    return closeWithin(() => sessions.close(onError), capMs, onError);
+}
+
+/** Runs `close`, waiting at most `capMs`; a close still running then finishes in the background. */
+async function closeWithin(close: () => Promise<void>, capMs: number, onError: (e: unknown) => void): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
     const capped = new Promise<void>((resolve) => {
         timer = setTimeout(() => {
@@ -114,7 +133,7 @@ async function closeWithin(driver: Driver, capMs: number, onError: (e: unknown) 
         }, capMs);
         timer.unref();
     });
-    const closing = driver.close().catch(onError);
+    const closing = close().catch(onError);
     await Promise.race([closing, capped]);
     clearTimeout(timer);
 }
