@@ -16,6 +16,12 @@ export interface FleetIo {
     readonly env: NodeJS.ProcessEnv;
 }
 
+/**
+ * Reads of a plan at once: they are light, but a 1,000-VM libvirt fleet must not start 1,000
+ * virsh processes, nor a shared session carry 1,000 requests at the same moment.
+ */
+const planReadConcurrency = 16;
+
 /** A pipeline sees a line at least this often while VMs run, so it can tell waiting from hanging. */
 const defaultHeartbeatMs = 10_000;
 
@@ -126,16 +132,14 @@ async function plan(request: CliRequest, fleet: FleetFile, io: FleetIo, action: 
     const direction = directionOf(action ?? "On");
     // One session per endpoint for the reads too: a dry run of 200 VMs logs in once.
     const sessions = new SessionPool();
-    const states = await Promise.all(
-        fleet.vms.map(async (vm) => {
-            try {
-                const read = await withDriver(vm.inputs, { sessions }, (driver) => driver.readState());
-                return { state: read.state, detail: read.detail };
-            } catch (e) {
-                return { state: "unknown" as ObservedPowerState, error: e instanceof Error ? e.message : String(e) };
-            }
-        }),
-    ).finally(() => closeSessionsWithin(sessions, cleanupBoundMs));
+    const states = await mapConcurrent(fleet.vms, planReadConcurrency, async (vm) => {
+        try {
+            const read = await withDriver(vm.inputs, { sessions }, (driver) => driver.readState());
+            return { state: read.state, detail: read.detail };
+        } catch (e) {
+            return { state: "unknown" as ObservedPowerState, error: e instanceof Error ? e.message : String(e) };
+        }
+    }).finally(() => closeSessionsWithin(sessions, cleanupBoundMs));
     const entries = tierOrder(fleet.vms, direction).flatMap((tier) =>
         fleet.vms
             .map((vm, i) => ({ vm, ...states[i] }))
@@ -181,4 +185,18 @@ function wouldDo(action: FleetAction, vm: FleetVm, state: ObservedPowerState): s
         case "Deallocated":
             return "graceful shutdown, then deallocate";
     }
+}
+
+/** `fn` over `items` with at most `limit` running at once, results in the items' order. */
+async function mapConcurrent<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+    const results = new Array<R>(items.length);
+    let next = 0;
+    const worker = async (): Promise<void> => {
+        while (next < items.length) {
+            const index = next++;
+            results[index] = await fn(items[index]);
+        }
+    };
+    await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+    return results;
 }
