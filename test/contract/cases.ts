@@ -56,8 +56,7 @@ export const contractCases: readonly ContractCase[] = [
         name: "TLS handshake that never finishes at the start: bounded, retried",
         guest: "quick",
         faults: [at(0, proxyFor("halfOpen", callTimeoutMs + 300))],
-        // Azure's sign-in (the token request) is not retried yet: it fails clearly and in time.
-        expect: ["graceful", "fails"],
+        expect: ["graceful"],
     },
     {
         name: "reset mid-wait: waited out",

@@ -1,7 +1,9 @@
 import { execFile } from "child_process";
+import { Clock, systemClock } from "../../power/clock";
 import { AuthenticationError, InputError } from "../../power/errors";
+import { boundedCall, isTransientFailure } from "../common/boundedCall";
 import { Redactor } from "../common/redact";
-import { HttpClient, HttpResponse, TransportError } from "./http";
+import { HttpClient, HttpResponse, TransportError, retryAfterMs } from "./http";
 
 /**
  * Entra ID tokens for ARM without the Azure SDK. Any object shaped like `@azure/core-auth`'s
@@ -210,10 +212,26 @@ export class ChainedCredential implements TokenCredential {
     }
 }
 
-/** Keeps a token until shortly before it expires; `invalidate` after ARM refused it. */
+/** How a token request is bounded and retried. */
+export interface SignInOptions {
+    readonly clock: Clock;
+    /** One token request's wall-clock bound; retries start within one such bound of the first try. */
+    readonly timeoutMs: number;
+    readonly log?: (message: string) => void;
+}
+
+/**
+ * One token for everyone who asks: kept until shortly before it expires, fetched once for
+ * concurrent callers, refreshed once when ARM refuses it (however many callers saw the refusal).
+ * The sign-in is retried when the token endpoint cannot be reached (a TLS handshake that never
+ * finishes, a reset, 5xx, 429 with `Retry-After`); a refusal (a wrong secret, an unknown client)
+ * is final: every later caller gets it without another request, which could lock the account.
+ */
 export class CachedToken {
-    private cached?: AccessToken;
+    private cached?: { readonly token: AccessToken; readonly marginMs: number };
     private pending?: Promise<AccessToken>;
+    private refused?: unknown;
+    private readonly signIn: SignInOptions;
 
     constructor(
         private readonly credential: TokenCredential,
@@ -221,31 +239,78 @@ export class CachedToken {
         private readonly now: () => number = Date.now,
         /** Told every token obtained, so it is scrubbed from errors and logs from then on. */
         private readonly onToken?: (token: string) => void,
-    ) {}
+        signIn: Partial<SignInOptions> = {},
+    ) {
+        this.signIn = { clock: signIn.clock ?? systemClock, timeoutMs: signIn.timeoutMs ?? defaultSignInTimeoutMs, log: signIn.log };
+    }
 
     async get(): Promise<string> {
-        if (this.cached && this.cached.expiresOnTimestamp - refreshMarginMs > this.now()) return this.cached.token;
-        // One refresh at a time: the background operation poller and waitForState share this.
+        if (this.refused !== undefined) throw this.refused;
+        const cached = this.cached;
+        if (cached && cached.token.expiresOnTimestamp - cached.marginMs > this.now()) return cached.token.token;
+        // One request at a time: every VM of a session, the background operation poller and
+        // the waits share it.
         this.pending ??= this.fetch().finally(() => (this.pending = undefined));
         return (await this.pending).token;
     }
 
-    invalidate(): void {
-        this.cached = undefined;
+    /**
+     * ARM refused `token` (expired, revoked): the next `get` fetches a new one. A refusal of a
+     * token already replaced changes nothing, so many callers refused at once cause one refresh.
+     */
+    invalidate(token?: string): void {
+        if (token === undefined || this.cached?.token.token === token) this.cached = undefined;
     }
 
     private async fetch(): Promise<AccessToken> {
-        const token = await this.credential.getToken(this.scope);
+        const { clock, timeoutMs, log } = this.signIn;
+        const fetchedAt = this.now();
+        let token: AccessToken | null;
+        try {
+            token = await boundedCall(
+                {
+                    op: "sign-in",
+                    clock,
+                    timeoutMs,
+                    retries: signInRetries,
+                    deadline: clock.now() + timeoutMs,
+                    transient: (e) => {
+                        const retry = isSignInTransient(e);
+                        if (retry) log?.(`sign-in: ${e instanceof Error ? e.message : String(e)}; trying again`);
+                        return retry;
+                    },
+                },
+                () => this.credential.getToken(this.scope),
+            );
+        } catch (e) {
+            if (!isSignInTransient(e)) this.refused = e;
+            throw e;
+        }
         if (!token || typeof token.token !== "string" || token.token === "") {
-            throw new AuthenticationError("the Azure credential returned no token");
+            this.refused = new AuthenticationError("the Azure credential returned no token");
+            throw this.refused;
         }
         this.onToken?.(token.token);
-        this.cached = token;
+        // Refreshed a quarter of its lifetime early (at most 2 minutes): short-lived tokens too.
+        const marginMs = Math.min(refreshMarginMs, Math.max(0, (token.expiresOnTimestamp - fetchedAt) / 4));
+        this.cached = { token, marginMs };
         return token;
     }
 }
 
+/**
+ * A token request worth repeating: the endpoint was unreachable, stalled, busy or failing. A
+ * refusal, or a source that is not there (whose message may quote a connection error), is not.
+ */
+function isSignInTransient(error: unknown): boolean {
+    if (error instanceof AuthenticationError || error instanceof CredentialUnavailableError) return false;
+    return isTransientFailure(error);
+}
+
 const refreshMarginMs = 2 * 60_000;
+const defaultSignInTimeoutMs = 20_000;
+/** Tries after the first: a stalled handshake is given up at a third of the bound (http.ts). */
+const signInRetries = 2;
 
 /** `https://management.azure.com/.default` → `https://management.azure.com/` (v1 "resource"). */
 export function resourceFromScopes(scopes: string | string[]): string {
@@ -279,6 +344,9 @@ export function tokenFrom(response: HttpResponse, principal: string, secrets: re
     const description = typeof body.error_description === "string" ? body.error_description.split(/\r?\n/)[0] : "";
     let message = `Entra ID refused a token for ${principal}: ${code}${description ? ` (${description})` : ""}`;
     message = new Redactor(secrets).scrub(message);
-    if (response.status >= 500) throw new TransportError(message);
+    // Busy or failing, not a refusal: worth another try (Retry-After honoured).
+    if (response.status >= 500 || response.status === 429) {
+        throw new TransportError(message, undefined, { status: response.status, retryAfterMs: retryAfterMs(response.headers) });
+    }
     throw new AuthenticationError(message);
 }

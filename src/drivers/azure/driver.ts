@@ -1,16 +1,20 @@
 import { Driver, GuestShutdownRequest, ObservedState } from "../../power/driver";
 import { GracefulShutdownUnavailableError, TransientError, VmNotFoundError } from "../../power/errors";
 import { ObservedPowerState, isTransitional } from "../../power/states";
+import { pollUntil } from "../common/pollUntil";
 import { DriverContext, DriverFactory } from "../platform";
 import { ArmClient, ArmError, PendingOperation } from "./arm";
-import { CachedToken, TokenCredential } from "./credentials";
-import { credentialFor } from "./credentialFor";
-import { HttpClient, TransportError } from "./http";
+import { TokenCredential } from "./credentials";
+import { TransportError } from "./http";
 import { guestAgentReady, powerStateFromInstanceView } from "./powerState";
+import { AzureSession, azureSessions } from "./session";
 import { AzureCredentials, AzureTarget, azureSpec } from "./spec";
 
 export interface AzureDriverOptions {
-    /** Replaces the credential the target names (tests, or a caller holding an `@azure/identity` credential). */
+    /**
+     * Replaces the credential the target names (tests, or a caller holding an `@azure/identity`
+     * credential). Not used when the run gives the driver a shared session.
+     */
     readonly credential?: TokenCredential;
     /** Longest wait between two instance-view reads while waiting for a state. @default 5000 */
     readonly maxPollIntervalMs?: number;
@@ -38,9 +42,14 @@ const transientStatuses = [408, 429, 500, 502, 503, 504];
 const powerStateRereads = 3;
 /** How long a read that finds the VM off waits for the followed graceful powerOff to report its end. */
 const followSettleMs = 3_000;
+/** Longest the re-reads of an instance view without a PowerState may take together. */
+const powerStateRereadWindowMs = 10_000;
 
 export const createDriver: DriverFactory<AzureTarget, AzureCredentials> = (target, credentials, context) =>
     new AzureDriver(target, credentials, context);
+
+/** A fleet run shares one session (agent, token) per subscription, endpoint and identity. */
+export const sessions = azureSessions;
 
 /**
  * Power operations on one `Microsoft.Compute/virtualMachines` resource over ARM.
@@ -53,7 +62,9 @@ export const createDriver: DriverFactory<AzureTarget, AzureCredentials> = (targe
 export class AzureDriver implements Driver {
     readonly platform = "azure";
     readonly vmDescription: string;
-    private readonly http: HttpClient;
+    private readonly session: AzureSession;
+    /** Whether this driver opened its session (a single-VM run) and so closes it. */
+    private readonly ownsSession: boolean;
     private readonly arm: ArmClient;
     private readonly vmPath: string;
     private readonly closing = new AbortController();
@@ -73,20 +84,18 @@ export class AzureDriver implements Driver {
         private readonly options: AzureDriverOptions = {},
     ) {
         this.vmDescription = azureSpec.describe(target);
-        this.http = new HttpClient(target.caCert, options.requestTimeoutMs);
-        const credential = options.credential ?? credentialFor(target, credentials, this.http);
-        // Secrets read from the environment, and every bearer token, are scrubbed like the client secret.
-        for (const name of ["AZURE_CLIENT_SECRET", "IDENTITY_HEADER"]) {
-            const value = process.env[name];
-            if (value) context.registerSecret?.(value);
-        }
-        const token = new CachedToken(credential, `${target.resourceManagerEndpoint}/.default`, () => Date.now(), context.registerSecret);
+        const shared = context.session instanceof AzureSession ? context.session : undefined;
+        this.ownsSession = shared === undefined;
+        this.session =
+            shared ??
+            new AzureSession(target, credentials, context, { credential: options.credential, requestTimeoutMs: options.requestTimeoutMs });
         this.arm = new ArmClient({
-            http: this.http,
+            http: this.session.http,
             endpoint: target.resourceManagerEndpoint,
-            token,
+            token: this.session.token,
             clock: context.clock,
             log: context.log,
+            requestTimeoutMs: options.requestTimeoutMs,
         });
         this.vmPath =
             `/subscriptions/${encodeURIComponent(target.subscriptionId)}` +
@@ -110,13 +119,28 @@ export class AzureDriver implements Driver {
     }
 
     private async readPowerState(): Promise<ObservedState> {
-        for (let attempt = 0; ; attempt++) {
-            const state = powerStateFromInstanceView(await this.instanceView());
-            if (state.state !== "unknown" || state.detail?.startsWith("PowerState/") || attempt >= powerStateRereads) return state;
-            if (this.closing.signal.aborted) return state;
-            this.context.log(`${this.vmDescription}: the instance view has no PowerState (${state.detail}); reading it again`);
-            await this.nap(firstPollIntervalMs * (attempt + 1));
-        }
+        const { clock } = this.context;
+        let reads = 0;
+        let latest: ObservedState | undefined;
+        const said = (state: ObservedState): boolean => state.state !== "unknown" || state.detail?.startsWith("PowerState/") === true;
+        const result = await pollUntil({
+            clock,
+            deadline: clock.now() + powerStateRereadWindowMs,
+            intervalMs: firstPollIntervalMs * powerStateRereads,
+            read: async () => {
+                reads++;
+                latest = powerStateFromInstanceView(await this.instanceView());
+                return latest;
+            },
+            done: (state) => said(state) || reads > powerStateRereads || this.closing.signal.aborted,
+            pause: (ms) => {
+                this.context.log(`${this.vmDescription}: the instance view has no PowerState (${latest?.detail}); reading it again`);
+                return this.nap(Math.min(ms, firstPollIntervalMs * reads));
+            },
+            // A failed read is the caller's to retry (the sequence bounds each call).
+            transient: () => false,
+        });
+        return result.value;
     }
 
     async requestGuestShutdown(deadline: number): Promise<GuestShutdownRequest> {
@@ -155,34 +179,50 @@ export class AzureDriver implements Driver {
         return this.run("deallocate");
     }
 
+    /** Reads until a target state or the deadline; transient read failures are waited out (pollUntil). */
     async waitForState(targets: readonly ObservedPowerState[], deadline: number): Promise<ObservedState> {
         const { clock } = this.context;
-        for (let round = 0; ; round++) {
-            const state = await this.readState();
-            if (targets.includes(state.state) || clock.now() >= deadline || this.closing.signal.aborted) return state;
-            const failure = this.gracefulFailure;
-            if (failure && targets.includes("stopped")) {
-                this.gracefulFailure = undefined;
-                throw failure;
-            }
-            await this.nap(Math.min(this.pollInterval(round), deadline - clock.now()));
-        }
+        let round = 0;
+        const result = await pollUntil({
+            clock,
+            deadline,
+            intervalMs: this.options.maxPollIntervalMs ?? 5_000,
+            pause: (ms) => this.nap(Math.min(ms, this.pollInterval(round++))),
+            read: async () => {
+                const state = await this.readState();
+                const failure = this.gracefulFailure;
+                // Our graceful powerOff ended Failed: nothing shuts the guest down now; say so at once.
+                if (failure && targets.includes("stopped") && !targets.includes(state.state) && clock.now() < deadline) {
+                    this.gracefulFailure = undefined;
+                    throw failure;
+                }
+                return state;
+            },
+            done: (state) => targets.includes(state.state) || this.closing.signal.aborted,
+        });
+        return result.value;
     }
 
     async waitForGuestAgent(deadline: number): Promise<boolean> {
         const { clock } = this.context;
-        for (let round = 0; ; round++) {
-            if (guestAgentReady(await this.instanceView())) return true;
-            if (clock.now() >= deadline || this.closing.signal.aborted) return false;
-            await this.nap(Math.min(this.pollInterval(round), deadline - clock.now()));
-        }
+        let round = 0;
+        const result = await pollUntil({
+            clock,
+            deadline,
+            intervalMs: this.options.maxPollIntervalMs ?? 5_000,
+            pause: (ms) => this.nap(Math.min(ms, this.pollInterval(round++))),
+            read: async () => guestAgentReady(await this.instanceView()),
+            done: (ready) => ready || this.closing.signal.aborted,
+        });
+        return result.value;
     }
 
+    /** Ends this VM's waits and its operation follower; a shared session stays open for the other VMs. */
     async close(): Promise<void> {
         this.closing.abort();
         this.wake();
         await this.background;
-        this.http.close();
+        if (this.ownsSession) await this.session.close();
     }
 
     private async instanceView(): Promise<unknown> {
@@ -288,9 +328,9 @@ export class AzureDriver implements Driver {
 
     /** Gone VMs become VmNotFoundError; resets, 5xx and 429 left after ARM's own retries become transient. */
     private classify(error: unknown): unknown {
-        if (error instanceof TransportError) return new TransientError(error.message, { cause: error });
+        if (error instanceof TransportError) return new TransientError(error.message, { cause: error, retryAfterMs: error.retryAfterMs });
         if (error instanceof ArmError && !error.operationStatus && transientStatuses.includes(error.status)) {
-            return new TransientError(error.message, { cause: error });
+            return new TransientError(error.message, { cause: error, retryAfterMs: error.retryAfterMs });
         }
         return this.notFound(error);
     }

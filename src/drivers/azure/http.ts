@@ -19,22 +19,56 @@ export interface HttpRequest {
     readonly headers?: Record<string, string>;
     readonly body?: string;
     readonly signal?: AbortSignal;
+    /** This request's wall-clock bound, start to end. @default the client's */
+    readonly timeoutMs?: number;
 }
 
 /** A failure to talk at all (refused, reset, TLS), as opposed to an HTTP error status. */
 export class TransportError extends Error {
+    /**
+     * The server cannot have acted on the request: the connection was refused or its TLS
+     * handshake never finished (nothing was written), or a kept-alive socket was closed under
+     * it before any answer (the race Node documents for `reusedSocket`). Safe to send again,
+     * even a POST.
+     */
+    readonly unsent: boolean;
+    /** The HTTP status, for a token endpoint's 5xx or 429 reported as a transport failure. */
+    readonly status?: number;
+    /** How long the server asked us to wait, when it did. */
+    readonly retryAfterMs?: number;
+
     constructor(
         message: string,
         public readonly code?: string,
+        details: { readonly unsent?: boolean; readonly status?: number; readonly retryAfterMs?: number } = {},
     ) {
         super(message);
         this.name = "TransportError";
+        this.unsent = details.unsent ?? false;
+        if (details.status !== undefined) this.status = details.status;
+        if (details.retryAfterMs !== undefined) this.retryAfterMs = details.retryAfterMs;
     }
 }
 
 /** One request, start to end, TLS handshake included (a wall-clock bound, not an idle timeout). */
 const defaultRequestTimeoutMs = 20_000;
+/**
+ * A new connection's TCP connect and TLS handshake get this share of the request's bound (at
+ * most 10 s): a handshake that stalls is given up early enough to try a fresh connection
+ * within the same bound. On loopback or a LAN a handshake takes milliseconds.
+ */
+const handshakeShare = 1 / 3;
+const maxHandshakeTimeoutMs = 10_000;
 const maxResponseBytes = 8 * 1024 * 1024;
+
+export interface HttpClientOptions {
+    /**
+     * Connections kept per origin. Many VMs sharing one client (a fleet's session) reuse these
+     * instead of each opening its own (each TLS handshake costs the client CPU).
+     * @default Infinity
+     */
+    readonly maxSockets?: number;
+}
 
 export class HttpClient {
     private readonly httpsAgent: https.Agent;
@@ -44,18 +78,35 @@ export class HttpClient {
     constructor(
         caCert?: string,
         private readonly requestTimeoutMs: number = defaultRequestTimeoutMs,
+        options: HttpClientOptions = {},
     ) {
-        this.httpsAgent = httpsAgentFor({ caCert }, { maxSockets: Infinity });
+        // The TLS context comes from tls.ts's cache: built once per CA bundle, not per connection.
+        this.httpsAgent = httpsAgentFor({ caCert }, { maxSockets: options.maxSockets ?? Infinity });
+    }
+
+    /** The bound a request gets when it names none. */
+    get defaultTimeoutMs(): number {
+        return this.requestTimeoutMs;
     }
 
     send(request: HttpRequest): Promise<HttpResponse> {
         const { url } = request;
         // Plain http only for the link-local managed-identity endpoint; everything that carries
         // a bearer token or a client secret goes over TLS (enforced by the callers too).
-        const transport = url.protocol === "https:" ? https : http;
-        const agent = url.protocol === "https:" ? this.httpsAgent : this.httpAgent;
-        const requestTimeoutMs = this.requestTimeoutMs;
+        const secure = url.protocol === "https:";
+        const transport = secure ? https : http;
+        const agent = secure ? this.httpsAgent : this.httpAgent;
+        const requestTimeoutMs = request.timeoutMs ?? this.requestTimeoutMs;
+        const handshakeTimeoutMs = Math.min(maxHandshakeTimeoutMs, Math.max(1, Math.ceil(requestTimeoutMs * handshakeShare)));
         return new Promise<HttpResponse>((resolve, reject) => {
+            /** The connection is up (handshake done, or a kept-alive socket): the request may have gone out. */
+            let connected = false;
+            let reused = false;
+            let answered = false;
+            const fail = (e: Error): void => {
+                const staleSocket = reused && !answered && (e as NodeJS.ErrnoException).code === "ECONNRESET";
+                reject(transportError(e, url, !connected || staleSocket));
+            };
             const req = transport.request(
                 url,
                 {
@@ -73,15 +124,43 @@ export class HttpClient {
                     signal: request.signal,
                 },
                 (res) => {
+                    answered = true;
                     collectBody(
                         res,
                         maxResponseBytes,
                         () => res.destroy(new TransportError(`response from ${url.host} is larger than ${maxResponseBytes} bytes`)),
                         (text) => resolve({ status: res.statusCode ?? 0, headers: res.headers, text }),
                     );
-                    res.on("error", (e) => reject(transportError(e, url)));
+                    res.on("error", fail);
                 },
             );
+            req.on("socket", (socket) => {
+                reused = req.reusedSocket;
+                // A new socket cannot have finished its handshake yet: that takes a round trip.
+                if (reused) {
+                    connected = true;
+                    return;
+                }
+                // A handshake that never finishes (a frozen or half-open peer): given up early,
+                // with nothing written, so the caller may try a fresh connection at once.
+                const handshake = setTimeout(
+                    () =>
+                        req.destroy(
+                            new TransportError(
+                                `no ${secure ? "TLS handshake" : "connection"} with ${url.host} within ${handshakeTimeoutMs} ms`,
+                                "ETIMEDOUT",
+                                { unsent: true },
+                            ),
+                        ),
+                    handshakeTimeoutMs,
+                );
+                handshake.unref();
+                socket.once(secure ? "secureConnect" : "connect", () => {
+                    connected = true;
+                    clearTimeout(handshake);
+                });
+                socket.once("close", () => clearTimeout(handshake));
+            });
             // The socket's own timeout only counts idle time once connected; this one counts from the start.
             const timer = setTimeout(
                 () => req.destroy(new TransportError(`no answer from ${url.host} within ${requestTimeoutMs} ms`, "ETIMEDOUT")),
@@ -92,7 +171,7 @@ export class HttpClient {
             req.on("timeout", () =>
                 req.destroy(new TransportError(`no answer from ${url.host} within ${requestTimeoutMs} ms`, "ETIMEDOUT")),
             );
-            req.on("error", (e) => reject(transportError(e, url)));
+            req.on("error", fail);
             req.end(request.body);
         });
     }
@@ -104,11 +183,14 @@ export class HttpClient {
 }
 
 /** Names the host but never the path or query (which may carry tokens in some clouds). */
-function transportError(error: Error, url: URL): Error {
-    if (error instanceof TransportError) return error;
+function transportError(error: Error, url: URL, unsent: boolean): Error {
+    if (error instanceof TransportError) {
+        if (!unsent || error.unsent) return error;
+        return new TransportError(error.message, error.code, { unsent, status: error.status, retryAfterMs: error.retryAfterMs });
+    }
     if (error.name === "AbortError") return error;
     const code = (error as NodeJS.ErrnoException).code;
-    return new TransportError(`cannot reach ${url.protocol}//${url.host}: ${code ?? error.message}`, code);
+    return new TransportError(`cannot reach ${url.protocol}//${url.host}: ${code ?? error.message}`, code, { unsent });
 }
 
 /** `Retry-After` in ms: delta-seconds or an HTTP date; undefined when absent or unreadable. */
