@@ -229,6 +229,14 @@ export class AzureContractServer {
         this.tokens.clear();
     }
 
+    /** TLS connections accepted (each one a handshake the client paid for). */
+    tlsConnections = 0;
+
+    /** Token requests of any kind: client credentials, managed identity, in the order they came. */
+    tokenRequests(): RecordedRequest[] {
+        return this.requests.filter((r) => /\/oauth2\/v2\.0\/token$|^\/msi\/token$|^\/metadata\/identity\/oauth2\/token$/.test(r.path));
+    }
+
     /** Requests to the VM path and operation URLs, without token-endpoint traffic. */
     armRequests(): RecordedRequest[] {
         return this.requests.filter((r) => r.path.startsWith("/subscriptions/"));
@@ -254,6 +262,7 @@ export class AzureContractServer {
                 req.on("end", () => this.handle(req, res, body));
             },
         );
+        this.server.on("secureConnection", () => this.tlsConnections++);
         await new Promise<void>((resolve) => this.server!.listen(0, "127.0.0.1", () => resolve()));
         this.origin = `https://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
     }
