@@ -1,4 +1,7 @@
+import * as fs from "fs";
+import * as https from "https";
 import * as net from "net";
+import * as path from "path";
 import { CachedToken, ClientSecretCredential } from "../../src/drivers/azure/credentials";
 import { HttpClient, TransportError } from "../../src/drivers/azure/http";
 import { systemClock } from "../../src/power/clock";
@@ -99,6 +102,22 @@ describe("azure HTTP client: a TLS handshake that never finishes", () => {
             message: expect.stringMatching(/no TLS handshake .* within 300 ms/),
         });
         expect(Date.now() - started).toBeLessThan(850);
+    });
+
+    test("a request that waited for a kept-alive connection gets no handshake bound of its own", async () => {
+        // Two requests, one connection: the second is handed the first's socket once it is free.
+        const dir = path.join(__dirname, "..", "contracts", "azure", "certs");
+        const server = https.createServer(
+            { key: fs.readFileSync(path.join(dir, "server-key.pem")), cert: fs.readFileSync(path.join(dir, "server.pem")) },
+            (_req, res) => setTimeout(() => res.end("{}"), 600),
+        );
+        await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+        closers.push(() => new Promise<void>((resolve) => (server.closeAllConnections(), server.close(() => resolve()))));
+        const http = new HttpClient(fs.readFileSync(path.join(dir, "ca.pem"), "utf8"), 1_500, { maxSockets: 1 });
+        closers.push(() => http.close());
+        const url = new URL(`https://127.0.0.1:${(server.address() as net.AddressInfo).port}/`);
+        const answers = await Promise.all([http.send({ method: "GET", url }), http.send({ method: "GET", url })]);
+        expect(answers.map((a) => a.status)).toEqual([200, 200]);
     });
 
     test("during the sign-in: tried again on a fresh connection, one token issued", async () => {

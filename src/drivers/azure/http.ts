@@ -60,6 +60,8 @@ const defaultRequestTimeoutMs = 20_000;
 const handshakeShare = 1 / 3;
 const maxHandshakeTimeoutMs = 10_000;
 const maxResponseBytes = 8 * 1024 * 1024;
+/** Sockets whose connection (and TLS handshake) completed: later requests on them are on a kept-alive connection. */
+const established = new WeakSet<object>();
 
 export interface HttpClientOptions {
     /**
@@ -135,8 +137,10 @@ export class HttpClient {
                 },
             );
             req.on("socket", (socket) => {
-                reused = req.reusedSocket;
-                // A new socket cannot have finished its handshake yet: that takes a round trip.
+                // A kept-alive socket: handed out free (reusedSocket) or to a request that queued
+                // for it (the agent does not flag those). A new one cannot have finished its
+                // handshake yet: that takes a round trip.
+                reused = req.reusedSocket || established.has(socket);
                 if (reused) {
                     connected = true;
                     return;
@@ -157,6 +161,7 @@ export class HttpClient {
                 handshake.unref();
                 socket.once(secure ? "secureConnect" : "connect", () => {
                     connected = true;
+                    established.add(socket);
                     clearTimeout(handshake);
                 });
                 socket.once("close", () => clearTimeout(handshake));
