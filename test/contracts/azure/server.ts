@@ -207,6 +207,11 @@ export class AzureContractServer {
         return vm;
     }
 
+    /** The VM of that name, if added. */
+    vm(subscriptionId: string, resourceGroupName: string, vmName: string): FakeVm | undefined {
+        return this.vms.get(vmKey(subscriptionId, resourceGroupName, vmName));
+    }
+
     inject(fault: InjectedFault): void {
         this.faults.push({ ...fault, remaining: fault.times ?? 1 });
     }
