@@ -10,7 +10,10 @@ import { FaultProxy } from "../contract/faultProxy";
 import { AzureContractServer } from "../contracts/azure/server";
 import { clientId, clientSecret, closeAll, startRig, tenantId } from "./setup";
 
-/** The sign-in retried where the token endpoint could not be reached, and only there. */
+/**
+ * Transient trouble on the Azure path: the sign-in retried where the token endpoint could not be
+ * reached (and only there), requests bounded through stalled handshakes, waits riding out outages.
+ */
 
 const closers: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -163,4 +166,28 @@ describe("azure ARM calls through a stalling connection", () => {
         expect(rig.vm.powerState).toBe("running");
         expect(rig.logs.join("\n")).toMatch(/start: no TLS handshake with 127\.0\.0\.1:\d+ within 500 ms; retrying/);
     });
+});
+
+describe("azure long-running operations through an outage", () => {
+    test.each(["azure-asyncoperation", "location"] as const)(
+        "%s: status reads failing past the per-call retries are waited out until the operation ends",
+        async (lroStyle) => {
+            const rig = await startRig({ lroStyle, operationMs: 1_500 }, { powerState: "stopped" });
+            // More 503s than one call's tries (5): the wait itself must ride them out.
+            rig.server.inject({
+                method: "GET",
+                path: /\/(operations|operationResults)\//,
+                status: 503,
+                headers: { "Retry-After": "0" },
+                body: { error: { code: "ServiceUnavailable", message: "try later" } },
+                times: 7,
+            });
+            await rig.driver().powerOn();
+            expect(rig.vm.powerState).toBe("running");
+            const statusReads = rig.server.armRequests().filter((r) => /\/(operations|operationResults)\//.test(r.path));
+            expect(statusReads.filter((r) => r.status === 503)).toHaveLength(7);
+            expect(statusReads.at(-1)?.status).toBe(200);
+        },
+        30_000,
+    );
 });
