@@ -1,4 +1,7 @@
 import * as https from "https";
+import { Clock, systemClock } from "../../power/clock";
+import { CallTimeoutError } from "../../power/errors";
+import { CallAttempt, boundedCall, parseRetryAfter } from "../common/boundedCall";
 import { collectBody } from "../responseBody";
 import { httpsAgentFor, isTlsVerificationCode } from "../common/tls";
 import { VimFault, faultFromSoap } from "./faults";
@@ -23,8 +26,18 @@ export interface SoapTransportOptions {
      * @default "6.5"
      */
     readonly apiVersion?: string;
-    /** How long one ordinary call may take. @default 60000 */
+    /**
+     * How long one try of an ordinary call may take, start to end in wall-clock time (connection
+     * and TLS handshake included, not an idle timeout). @default 30000
+     */
     readonly requestTimeoutMs?: number;
+    /**
+     * Tries after the first for a transient failure (reset, refused connection, a try past its
+     * bound, HTTP 429/502/503/504 from the proxy in front of vCenter, with Retry-After). @default 2
+     */
+    readonly retries?: number;
+    /** Times the backoff between tries. @default systemClock */
+    readonly clock?: Clock;
     /** Told every session cookie received, so it is scrubbed from errors and logs. */
     readonly onSecret?: (value: string) => void;
 }
@@ -34,13 +47,22 @@ export interface CallOptions {
     readonly signal?: AbortSignal;
     /** Overrides the transport's request timeout (long polls). */
     readonly timeoutMs?: number;
+    /** No retry starts after this clock time. */
+    readonly deadline?: number;
 }
 
 /** The server could not be reached or answered something that is not SOAP. */
 export class VsphereConnectionError extends Error {
-    constructor(message: string) {
+    /** Worth another try: a reset or refused connection, or a proxy's 429/502/503/504. */
+    readonly transient: boolean;
+    /** The proxy's Retry-After, in ms. */
+    readonly retryAfterMs: number | undefined;
+
+    constructor(message: string, options: { readonly transient?: boolean; readonly retryAfterMs?: number } = {}) {
         super(message);
         this.name = "VsphereConnectionError";
+        this.transient = options.transient ?? false;
+        this.retryAfterMs = options.retryAfterMs;
     }
 }
 
@@ -54,6 +76,24 @@ export class SoapCallAborted extends Error {
 
 const sessionCookieName = "vmware_soap_session";
 const maxResponseBytes = 64 * 1024 * 1024;
+/** Network errors after which the same request may well work. */
+const transientCodes = new Set([
+    "ECONNRESET",
+    "ECONNREFUSED",
+    "ECONNABORTED",
+    "EPIPE",
+    "ETIMEDOUT",
+    "EHOSTUNREACH",
+    "ENETUNREACH",
+    "EAI_AGAIN",
+]);
+/** What the reverse proxy in front of vpxd/hostd answers while the service restarts or is busy. */
+const transientStatuses = new Set([429, 502, 503, 504]);
+
+/** Whether a failed try of a SOAP call is worth another: never a SOAP fault, a TLS or abort error. */
+export function isTransientSoapFailure(error: unknown): boolean {
+    return error instanceof CallTimeoutError || (error instanceof VsphereConnectionError && error.transient);
+}
 
 /**
  * One vim25 endpoint: builds envelopes, posts them over HTTPS with keep-alive, keeps the session
@@ -63,7 +103,11 @@ const maxResponseBytes = 64 * 1024 * 1024;
 export class SoapTransport {
     /** SOAP calls sent, by method: what the benchmark counts. */
     readonly callCounts = new Map<string, number>();
+    /** Every try of every call, failed ones with their error (newest last, the last 200). */
+    readonly attempts: CallAttempt[] = [];
     private readonly agent: https.Agent;
+    /** Aborted by destroy(): calls still running or waiting to retry end at once. */
+    private readonly closing = new AbortController();
     private readonly soapAction: string;
     private readonly requestTimeoutMs: number;
     private sessionCookie: string | undefined;
@@ -71,7 +115,7 @@ export class SoapTransport {
     constructor(private readonly options: SoapTransportOptions) {
         this.agent = httpsAgentFor({ caCert: options.caCert, insecure: options.insecure });
         this.soapAction = `"urn:vim25/${options.apiVersion ?? "6.5"}"`;
-        this.requestTimeoutMs = options.requestTimeoutMs ?? 60_000;
+        this.requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
     }
 
     get totalCalls(): number {
@@ -93,10 +137,37 @@ export class SoapTransport {
      * the `<methodResponse>` element. Throws VimFault for SOAP faults.
      */
     async call(method: string, target: MoRef, params: string, options: CallOptions = {}): Promise<XmlElement> {
-        this.callCounts.set(method, (this.callCounts.get(method) ?? 0) + 1);
         const body = envelope(`<${method} xmlns="${vim25Namespace}">${xmlMoRef("_this", target)}${params}</${method}>`);
         const operation = `${method} on ${target.value}`;
-        const response = await this.post(body, method, options);
+        const signal = options.signal ? AbortSignal.any([options.signal, this.closing.signal]) : this.closing.signal;
+        // Every try is bounded from its first byte to its last; transient failures are tried
+        // again (a SOAP fault never is: the server answered). Left transient after the tries, the
+        // failure is a TransientError, which the sequence waits out within its own deadline.
+        const response = await boundedCall(
+            {
+                op: operation,
+                clock: this.options.clock ?? systemClock,
+                timeoutMs: options.timeoutMs ?? this.requestTimeoutMs,
+                retries: this.options.retries ?? 2,
+                deadline: options.deadline,
+                transient: isTransientSoapFailure,
+                attempts: this.attempts,
+                signal,
+            },
+            async (trySignal) => {
+                this.callCounts.set(method, (this.callCounts.get(method) ?? 0) + 1);
+                const answer = await this.post(body, method, { ...options, signal: trySignal });
+                // vCenter answers faults as SOAP (HTTP 500); a bare 503 comes from the proxy in front.
+                if (transientStatuses.has(answer.status) && !answer.text.includes("Envelope")) {
+                    throw new VsphereConnectionError(
+                        `vSphere ${operation}: HTTP ${answer.status} from ${this.options.url.host} (the service is restarting or busy)`,
+                        { transient: true, retryAfterMs: parseRetryAfter(answer.retryAfter) },
+                    );
+                }
+                return answer;
+            },
+        );
+        if (this.attempts.length > 200) this.attempts.splice(0, this.attempts.length - 200);
         let document: XmlElement;
         try {
             document = parseXml(response.text);
@@ -119,12 +190,19 @@ export class SoapTransport {
         return result;
     }
 
-    /** Closes idle and open sockets so the process can exit. */
+    /** Ends calls still running, closes idle and open sockets so the process can exit. */
     destroy(): void {
+        this.closing.abort(new SoapCallAborted("call (the connection was closed)"));
         this.agent.destroy();
     }
 
-    private post(body: string, method: string, options: CallOptions, retried = false): Promise<{ status: number; text: string }> {
+    /** One HTTP exchange; its bound and retries are call()'s. */
+    private post(
+        body: string,
+        method: string,
+        options: CallOptions,
+        retried = false,
+    ): Promise<{ status: number; text: string; retryAfter?: string }> {
         const url = this.options.url;
         return new Promise((resolve, reject) => {
             if (options.signal?.aborted) return reject(new SoapCallAborted(method));
@@ -142,7 +220,6 @@ export class SoapTransport {
                         "Content-Length": Buffer.byteLength(body),
                         ...(this.sessionCookie ? { Cookie: this.sessionCookie } : {}),
                     },
-                    timeout: options.timeoutMs ?? this.requestTimeoutMs,
                     signal: options.signal,
                 },
                 (response) => {
@@ -154,17 +231,13 @@ export class SoapTransport {
                             request.destroy(
                                 new VsphereConnectionError(`vSphere ${method}: response larger than ${maxResponseBytes} bytes`),
                             ),
-                        (text) => resolve({ status: response.statusCode ?? 0, text }),
+                        (text) => {
+                            const retryAfter = response.headers["retry-after"];
+                            resolve({ status: response.statusCode ?? 0, text, ...(retryAfter !== undefined ? { retryAfter } : {}) });
+                        },
                     );
                     response.on("error", (e) => reject(this.connectionError(e, method, options)));
                 },
-            );
-            request.on("timeout", () =>
-                request.destroy(
-                    new VsphereConnectionError(
-                        `vSphere ${method}: no answer from ${url.host} within ${options.timeoutMs ?? this.requestTimeoutMs} ms`,
-                    ),
-                ),
             );
             request.on("error", (e: NodeJS.ErrnoException) => {
                 // A kept-alive socket the server closed in the meantime: the request never
@@ -205,7 +278,10 @@ export class SoapTransport {
                 `the TLS certificate of ${host} is not valid for that name (${error.message}); use the host name the certificate names in target.vsphere.url`,
             );
         }
-        return new VsphereConnectionError(`cannot reach vSphere at ${host} (${method}): ${code ? `${code} ` : ""}${error.message}`);
+        const transient = transientCodes.has(code) || /socket hang up/.test(error.message);
+        return new VsphereConnectionError(`cannot reach vSphere at ${host} (${method}): ${code ? `${code} ` : ""}${error.message}`, {
+            transient,
+        });
     }
 }
 

@@ -20,6 +20,7 @@ type control struct {
 	layer   *guestLayer
 	counter *callCounter
 	freeze  *freezer
+	faults  *httpFaults
 	inv     *inventory
 }
 
@@ -60,8 +61,9 @@ func replyError(w http.ResponseWriter, code int, msg string) {
 }
 
 const usage = "GET /vcsim-ctl/vms[?prefix=], POST /vcsim-ctl/vm?name=|moid=&tools=&shutdown=&delay=&guestState=&toolsStarting=&shutdownFault=&shutdownFaultCount=, " +
-	"POST /vcsim-ctl/power?name=|moid=&state=on|off[&after=], POST /vcsim-ctl/fleet?count=[&prefix=fleet&power=on|off], " +
-	"GET /vcsim-ctl/calls[?scope=], POST /vcsim-ctl/calls/reset[?scope=], POST /vcsim-ctl/freeze?for=DURATION, POST /vcsim-ctl/reset, GET /vcsim-ctl/about"
+	"POST /vcsim-ctl/power?name=|moid=&state=on|off[&after=&by=someone|guest], POST /vcsim-ctl/fleet?count=[&prefix=fleet&power=on|off], " +
+	"GET /vcsim-ctl/calls[?scope=], POST /vcsim-ctl/calls/reset[?scope=], POST /vcsim-ctl/freeze?for=DURATION, POST /vcsim-ctl/reset, GET /vcsim-ctl/about, " +
+	"POST /vcsim-ctl/http-fault?count=N[&method=&status=503&retryAfter=S], POST /vcsim-ctl/sessions/terminate, POST /vcsim-ctl/destroy?name=|moid="
 
 func (c *control) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_ = r.ParseForm()
@@ -94,6 +96,12 @@ func (c *control) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		until := c.freeze.set(d)
 		log.Printf("control: SOAP frozen for %s", d)
 		reply(w, http.StatusOK, map[string]string{"frozenUntil": until.UTC().Format(time.RFC3339Nano)})
+	case path == "/vcsim-ctl/http-fault" && post:
+		c.setHTTPFault(w, r)
+	case path == "/vcsim-ctl/sessions/terminate" && post:
+		c.terminateSessions(w, r)
+	case path == "/vcsim-ctl/destroy" && post:
+		c.destroy(w, r)
 	case path == "/vcsim-ctl/reset" && post:
 		c.reset()
 		reply(w, http.StatusOK, map[string]string{"reset": "ok"})
@@ -200,12 +208,31 @@ func (c *control) setPower(w http.ResponseWriter, r *http.Request) {
 		}
 		after = d
 	}
+	by := r.Form.Get("by")
+	if by == "" {
+		by = "someone"
+	}
+	if err := oneOf("by", by, "someone", "guest"); err != nil || (by == "guest" && state != "off") {
+		replyError(w, http.StatusBadRequest, "by= must be someone, or guest with state=off")
+		return
+	}
 	ref, name := vm.Self, vm.Name
+	// by=guest: the guest OS shuts itself down (no power-off task, VmGuestShutdownEvent);
+	// otherwise a PowerOffVM_Task / PowerOnVM_Task of another client.
+	apply := func(ctx context.Context) error {
+		if by == "guest" {
+			if now := vmByMoid(ref.Value); now != nil {
+				simulator.Map.WithLock(now, func() { c.layer.guestPowersOff(now) })
+			}
+			return nil
+		}
+		return c.inv.power(ctx, ref, state == "on")
+	}
 	if after > 0 {
 		time.AfterFunc(after, func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			if err := c.inv.power(ctx, ref, state == "on"); err != nil {
+			if err := apply(ctx); err != nil {
 				log.Printf("control: delayed power %s %s: %v", state, name, err)
 			}
 		})
@@ -220,11 +247,11 @@ func (c *control) setPower(w http.ResponseWriter, r *http.Request) {
 		replyError(w, http.StatusConflict, name+" is already "+string(now))
 		return
 	}
-	if err := c.inv.power(r.Context(), ref, state == "on"); err != nil {
+	if err := apply(r.Context()); err != nil {
 		replyError(w, http.StatusConflict, "power "+state+" "+name+": "+err.Error())
 		return
 	}
-	log.Printf("control: %s powered %s out of band", name, state)
+	log.Printf("control: %s powered %s out of band (by %s)", name, state, by)
 	reply(w, http.StatusOK, c.status(vm))
 }
 
@@ -276,5 +303,6 @@ func (c *control) reset() {
 	}
 	l.mu.Unlock()
 	c.freeze.set(0)
+	c.faults.set("", 0, 0, "")
 	l.refreshAll()
 }

@@ -210,7 +210,7 @@ func main() {
 
 	layer := newGuestLayer(o.def, o.perVM)
 	simulator.Map.AddHandler(layer)
-	ctl := &control{mode: mode, layer: layer, counter: newCallCounter(), freeze: newFreezer()}
+	ctl := &control{mode: mode, layer: layer, counter: newCallCounter(), freeze: newFreezer(), faults: &httpFaults{}}
 	ctl.reset() // applies the command line's per-VM settings and publishes every VM's guest
 	if ctl.inv, err = newInventory(model.Service); err != nil {
 		fatal("%v", err)
@@ -226,7 +226,7 @@ func main() {
 	mux := http.NewServeMux()
 	mux.Handle("/vcsim-ctl", ctl)
 	mux.Handle("/vcsim-ctl/", ctl)
-	mux.Handle("/", soapFront(model.Service.ServeMux, layer, ctl.counter, ctl.freeze))
+	mux.Handle("/", soapFront(model.Service.ServeMux, layer, ctl.counter, ctl.freeze, ctl.faults))
 	srv := &http.Server{Handler: mux, TLSConfig: tlsConfig, ReadHeaderTimeout: 30 * time.Second}
 	errc := make(chan error, 1)
 	go func() {

@@ -183,10 +183,11 @@ func (b *buffered) Header() http.Header         { return b.header }
 func (b *buffered) WriteHeader(code int)        { b.status = code }
 func (b *buffered) Write(p []byte) (int, error) { return b.body.Write(p) }
 
-// soapFront sits in front of the simulator's /sdk: it holds requests while frozen, counts the
-// answered calls, accepts /sdk/<scope>, and hands ShutdownGuest to the guest layer's stand-in by
-// rewriting _this's type (the simulator still checks the session and encodes the answer).
-func soapFront(next http.Handler, layer *guestLayer, counter *callCounter, freeze *freezer) http.Handler {
+// soapFront sits in front of the simulator's /sdk: it holds requests while frozen, answers the
+// injected HTTP errors (outage.go), counts the answered calls, accepts /sdk/<scope>, and hands
+// ShutdownGuest to the guest layer's stand-in by rewriting _this's type (the simulator still
+// checks the session and encodes the answer).
+func soapFront(next http.Handler, layer *guestLayer, counter *callCounter, freeze *freezer, faults *httpFaults) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		scope := ""
 		if strings.HasPrefix(r.URL.Path, "/sdk/") && r.URL.Path != "/sdk/vimServiceVersions.xml" {
@@ -207,6 +208,10 @@ func soapFront(next http.Handler, layer *guestLayer, counter *callCounter, freez
 			return
 		}
 		method := soapMethod(body)
+		if faults.answer(w, method) {
+			counter.add(scope, method, http.StatusServiceUnavailable)
+			return
+		}
 		toGuest := false
 		if method == "ShutdownGuest" {
 			if m := thisTag.FindSubmatchIndex(body); m != nil && layer.ensureStandIn(string(body[m[2]:m[3]])) {
