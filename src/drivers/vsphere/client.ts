@@ -9,6 +9,8 @@ export interface ServiceContent {
     readonly searchIndex: MoRef;
     readonly sessionManager: MoRef;
     readonly viewManager?: MoRef;
+    /** Reads the event history (who powered a VM off). */
+    readonly eventManager?: MoRef;
     /** `VirtualCenter` or `HostAgent`. */
     readonly apiType: string;
     readonly apiVersion: string;
@@ -53,6 +55,7 @@ export class VimClient {
             searchIndex: ref("searchIndex"),
             sessionManager: ref("sessionManager"),
             viewManager: moRefOf(child(value, "viewManager")),
+            eventManager: moRefOf(child(value, "eventManager")),
             apiType: childText(about, "apiType") ?? "unknown",
             apiVersion: childText(about, "apiVersion") ?? "unknown",
             fullName: childText(about, "fullName") ?? "unknown",

@@ -5,6 +5,7 @@ import { DriverContext, DriverFactory } from "../platform";
 import { VimClient } from "./client";
 import { VimFault, isFault } from "./faults";
 import { locateVm } from "./locate";
+import { PowerOffCause, PowerOffCauses } from "./powerOffCause";
 import { MoRef, SoapTransport } from "./soap";
 import { VsphereCredentials, VsphereTarget, vsphereSpec } from "./spec";
 import { awaitTask } from "./tasks";
@@ -20,10 +21,22 @@ export interface VsphereTuning {
     readonly taskTimeoutMs?: number;
     /** Sees the transport before the first call, e.g. to count calls of a failed login. */
     readonly onTransport?: (transport: SoapTransport) => void;
+    /** One try of one SOAP call, start to end (TLS handshake included). @default 30000 */
+    readonly requestTimeoutMs?: number;
 }
 
 /** How often a request waits between attempts (tools starting, another task holding the VM). */
 const retryIntervalMs = 500;
+/** The longest wait between two tries of a request that keeps failing with a transient fault. */
+const maxRetryIntervalMs = 5_000;
+/**
+ * ShutdownGuest faults that say "not now" rather than "never": another task holds the VM
+ * (TaskInProgress, InvalidState), or hostd/vpxd had a passing failure (SystemError). They are
+ * tried again until the deadline, never turned into a hard power-off before it.
+ */
+const transientShutdownFaults = ["TaskInProgress", "InvalidState", "SystemError"];
+/** How long the look-up of who powered the VM off may take; unanswered, the cause is unknown. */
+const causeLookupTimeoutMs = 5_000;
 const toolsStarting = "guestToolsExecutingScripts";
 
 interface GuestReading {
@@ -52,6 +65,13 @@ export class VsphereDriver implements Driver {
     private closed = false;
     /** What checkGuestTools read, for the request that follows it. */
     private guestAtCheck: GuestReading | undefined;
+    private readonly causes: PowerOffCauses;
+    /** When (wall clock) a shutdown request of ours reached the guest: a power-off since has a cause to find. */
+    private askedGuestAt: number | undefined;
+    /** We powered it off ourselves: no cause to look up. */
+    private poweredOffByUs = false;
+    /** The cause found for the current power-off, until the VM is seen on again. */
+    private cause: Promise<PowerOffCause | undefined> | undefined;
 
     constructor(
         readonly client: VimClient,
@@ -68,6 +88,7 @@ export class VsphereDriver implements Driver {
             mode: tuning.waitMode,
             pollIntervalMs: tuning.pollIntervalMs,
         });
+        this.causes = new PowerOffCauses(client.transport, client.serviceContent.eventManager, context.log);
     }
 
     /** SOAP calls made through this driver's session, by method. */
@@ -103,6 +124,7 @@ export class VsphereDriver implements Driver {
         this.guestAtCheck = undefined;
         for (let attempt = 1; ; attempt++) {
             if (guest?.guestState === "shuttingDown") {
+                this.askedGuestAt ??= Date.now();
                 return {
                     method: "guest-initiated",
                     detail: "the guest was already shutting down (guest.guestState shuttingDown): waiting for it",
@@ -110,6 +132,7 @@ export class VsphereDriver implements Driver {
             }
             try {
                 await this.guard(() => this.client.shutdownGuest(this.vm));
+                this.askedGuestAt ??= Date.now();
                 return { method: "vmware-tools", detail: attempt > 1 ? `ShutdownGuest (attempt ${attempt})` : "ShutdownGuest" };
             } catch (e) {
                 if (!(e instanceof VimFault)) throw e;
@@ -127,10 +150,12 @@ export class VsphereDriver implements Driver {
                         `VMware Tools cannot take the request (${describeGuest(guest)}): ${e.message}`,
                     );
                 }
-                if ((e.faultType === "TaskInProgress" || e.faultType === "InvalidState") && remaining > 0) {
-                    // Another task holds the VM (a snapshot, a reconfigure): it ends on its own.
+                if (transientShutdownFaults.includes(e.faultType) && remaining > 0) {
+                    // Another task holds the VM (a snapshot, a reconfigure), or the host had a
+                    // passing failure: it ends on its own. Backing off, until the deadline.
                     this.context.log(`${this.vmDescription}: ShutdownGuest answered ${e.faultType}; retrying`);
-                    await clock.sleep(Math.min(retryIntervalMs, remaining));
+                    const wait = Math.min(retryIntervalMs * 2 ** Math.min(attempt - 1, 4), maxRetryIntervalMs);
+                    await clock.sleep(Math.min(wait, remaining));
                     guest = undefined;
                     continue;
                 }
@@ -159,6 +184,7 @@ export class VsphereDriver implements Driver {
     }
 
     async powerOffHard(): Promise<void> {
+        this.poweredOffByUs = true;
         // An InvalidPowerState here (the guest finished at the deadline) is thrown as is: the
         // sequence re-reads the state and counts it as a graceful success.
         await this.runTask("PowerOffVM_Task", () => this.client.powerOffTask(this.vm));
@@ -175,8 +201,28 @@ export class VsphereDriver implements Driver {
         );
     }
 
-    waitForState(targets: readonly ObservedPowerState[], deadline: number): Promise<ObservedState> {
-        return this.guard(() => this.waiter.waitFor(targets, deadline));
+    async waitForState(targets: readonly ObservedPowerState[], deadline: number): Promise<ObservedState> {
+        const state = await this.guard(() => this.waiter.waitFor(targets, deadline));
+        return this.withCause(state);
+    }
+
+    /**
+     * A VM found off after our request reached its guest, and not by our hard power-off: who did
+     * it, from vCenter's events. The report must not call a hard power-off by someone else
+     * (another client, HA, an administrator) graceful.
+     */
+    private async withCause(state: ObservedState): Promise<ObservedState> {
+        if (state.state !== "stopped") {
+            if (state.state === "running") this.cause = undefined;
+            return state;
+        }
+        if (this.askedGuestAt === undefined || this.poweredOffByUs) return state;
+        this.cause ??= this.causes.latest(this.vm, this.askedGuestAt, causeLookupTimeoutMs);
+        const cause = await this.cause;
+        if (!cause) return state;
+        // The guest's own shutdown keeps the plain detail; someone else's power-off says who.
+        if (cause.by === "guest") return { ...state, stoppedBy: "guest" };
+        return { ...state, stoppedBy: "external", detail: `${state.detail ?? "poweredOff"}: ${cause.detail}` };
     }
 
     async close(): Promise<void> {
@@ -222,7 +268,14 @@ export async function openVsphereDriver(
     const url = new URL(target.url);
     const description = vsphereSpec.describe(target);
     if (target.insecure) context.log(`TLS verification is off for ${url.host} (target.vsphere.insecure)`);
-    const transport = new SoapTransport({ url, caCert: target.caCert, insecure: target.insecure, onSecret: context.registerSecret });
+    const transport = new SoapTransport({
+        url,
+        caCert: target.caCert,
+        insecure: target.insecure,
+        onSecret: context.registerSecret,
+        clock: context.clock,
+        requestTimeoutMs: tuning.requestTimeoutMs,
+    });
     tuning.onTransport?.(transport);
     const client = new VimClient(transport);
     try {
