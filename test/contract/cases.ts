@@ -142,7 +142,9 @@ export const contractCases: readonly ContractCase[] = [
         name: "powered off and on again by someone else mid-wait: still forced at the deadline",
         guest: "hung",
         faults: [at(500, (e) => e.externalHardOff()), at(520, (e) => e.externalPowerOn())],
-        expect: ["forced", "externalOff"],
+        // A platform whose wait sees the 20 ms off (vSphere's property updates) ends in verify's
+        // fail-fast: the VM reached off, then someone powered it on again.
+        expect: ["forced", "externalOff", "fails"],
     },
     {
         name: "VM deleted mid-wait: fails clearly, no hard power-off",
@@ -153,8 +155,9 @@ export const contractCases: readonly ContractCase[] = [
     {
         name: "graceful request accepted, then fails: falls back at once",
         guest: "hung",
-        faults: [at(0, (e) => e.failGracefulLater())],
+        faults: [at(0, (e) => e.failGracefulLater?.())],
         expect: ["forced"],
+        needs: "failGracefulLater",
     },
     { name: "run interrupted, then run again: ends off", guest: "slow", faults: [], expect: ["interruptedThenDone"] },
     { name: "run interrupted with a hung guest, then run again: forced", guest: "hung", faults: [], expect: ["interruptedThenDone"] },
@@ -196,6 +199,75 @@ export const contractCases: readonly ContractCase[] = [
         guest: "slow",
         faults: [at(300, proxyFor("refuse", gracefulTimeoutMs - 700))],
         expect: ["graceful"],
+    },
+    // Switches only some peers have (vSphere's vcsim peer: vim25 faults, tools, a hung service).
+    {
+        name: "graceful request answers SystemError once: asked again, graceful",
+        guest: "quick",
+        faults: [at(0, (e) => e.failGracefulRequest?.("SystemError", 1))],
+        expect: ["graceful"],
+        needs: "failGracefulRequest",
+    },
+    {
+        name: "graceful request answers TaskInProgress twice: retried, graceful",
+        guest: "quick",
+        faults: [at(0, (e) => e.failGracefulRequest?.("TaskInProgress", 2))],
+        expect: ["graceful"],
+        needs: "failGracefulRequest",
+    },
+    {
+        name: "graceful request failing on every try: forced only at the deadline",
+        guest: "quick",
+        faults: [at(0, (e) => e.failGracefulRequest?.("SystemError", 1_000))],
+        expect: ["forced"],
+        needs: "failGracefulRequest",
+    },
+    {
+        name: "guest tools not running: forced at once (graceful impossible)",
+        guest: "quick",
+        faults: [at(0, (e) => e.toolsNotRunning?.())],
+        expect: ["forced"],
+        needs: "toolsNotRunning",
+    },
+    {
+        name: "API hung for 1 s mid-wait (calls held, connections fine)",
+        guest: "slow",
+        faults: [at(400, (e) => e.freezeApi?.(1_000))],
+        expect: ["graceful"],
+        needs: "freezeApi",
+    },
+    {
+        name: "API hung across the deadline (hung guest)",
+        guest: "hung",
+        faults: [at(gracefulTimeoutMs - 400, (e) => e.freezeApi?.(1_200))],
+        expect: ["forced"],
+        needs: "freezeApi",
+    },
+    {
+        name: "API hung for good mid-wait: fails within the bound",
+        guest: "hung",
+        faults: [at(500, (e) => e.freezeApi?.(120_000))],
+        expect: ["fails"],
+        needs: "freezeApi",
+    },
+    {
+        name: "the guest shuts itself down mid-wait (it ignored the request): graceful, not someone else's",
+        guest: "hung",
+        faults: [at(700, (e) => e.guestShutsDownItself?.())],
+        expect: ["graceful"],
+        needs: "guestShutsDownItself",
+    },
+    {
+        name: "credentials expire before the graceful request",
+        guest: "quick",
+        faults: [at(0, (e) => e.expireCredentials())],
+        expect: ["graceful", "fails"],
+    },
+    {
+        name: "5xx burst with Retry-After across the deadline (hung guest)",
+        guest: "hung",
+        faults: [at(gracefulTimeoutMs - 300, (e) => e.burst5xx(2, true))],
+        expect: ["forced"],
     },
 ];
 

@@ -22,26 +22,36 @@ export interface PlatformEnv {
     /** Someone else powers the VM on. */
     externalPowerOn(): Promise<void>;
     deleteVm(): void;
-    /** The next `count` state reads fail with a 5xx, with or without Retry-After. */
+    /** The next `count` state reads (vSphere: calls) fail with a 5xx, with or without Retry-After. */
     burst5xx(count: number, retryAfter: boolean): void;
     /** The next graceful request fails once with a 5xx. */
     failNextRequest5xx(): void;
-    /** Credentials stop working (expiry, rotation); a platform with refreshable tokens recovers. */
+    /** Credentials stop working (expiry, rotation, vSphere: session terminated); a platform with refreshable tokens recovers. */
     expireCredentials(): void;
     /** Whether expired credentials are renewed by the driver (Azure tokens) or fatal (Proxmox API tokens). */
     readonly credentialsRenew: boolean;
     /** The graceful request is accepted and then ends failed (Proxmox agent error, Azure operation Failed). */
-    failGracefulLater(): void;
+    failGracefulLater?(): void;
     /** Proxmox: the VM moves to another node of the cluster. */
     migrate?(): void;
     /** The guest agent comes and goes. */
     flapAgent?(): void;
-    peerState(): "running" | "stopped";
+    /** vSphere: the next `count` graceful requests answer this vim25 fault. */
+    failGracefulRequest?(fault: "SystemError" | "TaskInProgress", count: number): Promise<void>;
+    /** vSphere: VMware Tools stop running (the graceful request is impossible). */
+    toolsNotRunning?(): Promise<void>;
+    /** vSphere: the server holds every API call for `ms` (the service hung, connections fine). */
+    freezeApi?(ms: number): Promise<void>;
+    /** The guest shuts itself down (from inside, not our request): its own, not someone else's. */
+    guestShutsDownItself?(): Promise<void>;
+    peerState(): "running" | "stopped" | Promise<"running" | "stopped">;
     close(): Promise<void>;
 }
 
 export interface Platform {
     readonly name: string;
+    /** A peer that scripts/test.sh starts (skipped where it is absent, failed on CI). */
+    readonly peer?: { readonly name: string; readonly variables: readonly string[] };
     start(guest: GuestKind): Promise<PlatformEnv>;
 }
 
