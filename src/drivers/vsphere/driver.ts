@@ -184,10 +184,29 @@ export class VsphereDriver implements Driver {
     }
 
     async powerOffHard(): Promise<void> {
+        const operation = `PowerOffVM_Task on ${this.vm.value}`;
+        const triesBefore = this.triesOf(operation);
+        const sentBefore = this.poweredOffByUs;
         this.poweredOffByUs = true;
-        // An InvalidPowerState here (the guest finished at the deadline) is thrown as is: the
-        // sequence re-reads the state and counts it as a graceful success.
-        await this.runTask("PowerOffVM_Task", () => this.client.powerOffTask(this.vm));
+        try {
+            await this.runTask("PowerOffVM_Task", () => this.client.powerOffTask(this.vm));
+        } catch (e) {
+            // An earlier try of ours that got no answer (a stall, a reset after the server took
+            // it) may be what powered it off: that is our hard power-off, not the guest's.
+            const ours = sentBefore || this.triesOf(operation) - triesBefore > 1;
+            if (ours && isFault(e, "InvalidPowerState") && e.fields.existingState === "poweredOff") {
+                this.context.log(`${this.vmDescription}: already powered off by an earlier PowerOffVM_Task of ours that got no answer`);
+                return;
+            }
+            // Otherwise an InvalidPowerState (the guest finished at the deadline) is thrown as
+            // is: the sequence re-reads the state and counts it as a graceful success.
+            throw e;
+        }
+    }
+
+    /** Tries of one SOAP operation this transport sent (retries included). */
+    private triesOf(operation: string): number {
+        return this.client.transport.attempts.filter((a) => a.op === operation).length;
     }
 
     async powerOn(): Promise<void> {
