@@ -1,3 +1,4 @@
+import { exitCodeFor, exitCodes } from "../../src/cli/exitCodes";
 import { VsphereDriver, openVsphereDriver } from "../../src/drivers/vsphere/driver";
 import { VimFault } from "../../src/drivers/vsphere/faults";
 import { SoapTransport, VsphereConnectionError } from "../../src/drivers/vsphere/soap";
@@ -209,6 +210,36 @@ for (const topology of topologies) {
             expect(Date.now() - started).toBeGreaterThanOrEqual(1_900);
             expect(calls(driver, "ShutdownGuest")).toBeGreaterThanOrEqual(2);
             expect(calls(driver, "PowerOffVM_Task")).toBe(1);
+        });
+
+        // Issue 12: someone else's hard power-off during our wait was reported graceful (exit 0).
+        test("a hard power-off by someone else during the graceful wait: externalOff, exit code 3", async () => {
+            await setBehaviour(sim, vm, { shutdown: "hang" });
+            await control(sim, "power", { name: vm, state: "off", after: "800ms" });
+            const { report, driver } = await transition(vm, { desired: "OffGraceful" });
+            if (topology.name === "vCenter") {
+                expect(report).toMatchObject({
+                    to: "stopped",
+                    method: "externalOff",
+                    stateDetail: expect.stringMatching(/VmStoppingEvent/),
+                });
+                expect(report.notes.join("\n")).toMatch(/powered off hard by someone else/);
+                expect(exitCodeFor(report)).toBe(exitCodes.forced);
+                expect(calls(driver, "QueryEvents")).toBe(1);
+            } else {
+                // vcsim's ESXi model has no QueryEvents: who did it stays unknown.
+                expect(report.method).toBe("graceful");
+            }
+            expect(calls(driver, "PowerOffVM_Task")).toBe(0);
+            expect(report.durationMs).toBeLessThan(5_000);
+        });
+
+        test("the guest shutting itself down during the wait (our request ignored): graceful, exit code 0", async () => {
+            await setBehaviour(sim, vm, { shutdown: "hang" });
+            await control(sim, "power", { name: vm, state: "off", after: "800ms", by: "guest" });
+            const { report } = await transition(vm, { desired: "OffGraceful" });
+            expect(report).toMatchObject({ to: "stopped", method: "graceful", stateDetail: "poweredOff" });
+            expect(exitCodeFor(report)).toBe(exitCodes.ok);
         });
 
         test("ShutdownGuest answering SystemError once: asked again, graceful, nothing forced", async () => {
