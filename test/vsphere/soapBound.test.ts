@@ -159,6 +159,25 @@ describe("SOAP transport: bounded calls, retried transient failures", () => {
         }
     });
 
+    test("windDown(): on an endpoint that stopped answering, the clean-up calls share one short budget, one try each", async () => {
+        const server = await soapServer(() => undefined);
+        const soap = transport(server.url, 10_000);
+        try {
+            soap.windDown(600);
+            const logout = await timed(soap.call("Logout", { type: "SessionManager", value: "SessionManager" }, ""));
+            const destroy = await timed(soap.call("DestroyPropertyCollector", { type: "PropertyCollector", value: "session[1]pc" }, ""));
+            expect(logout.error).toBeInstanceOf(CallTimeoutError);
+            expect(logout.ms).toBeLessThan(900);
+            expect(destroy.error).toBeInstanceOf(VsphereConnectionError);
+            expect((destroy.error as Error).message).toMatch(/clean-up time is used up/);
+            expect(destroy.ms).toBeLessThan(50);
+            expect(server.requests()).toBeLessThanOrEqual(1);
+        } finally {
+            soap.destroy();
+            await server.close();
+        }
+    });
+
     test("destroy() ends a call that is waiting, at once", async () => {
         const server = await soapServer(() => undefined);
         const soap = transport(server.url, 10_000);

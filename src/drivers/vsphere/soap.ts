@@ -108,6 +108,8 @@ export class SoapTransport {
     private readonly agent: https.Agent;
     /** Aborted by destroy(): calls still running or waiting to retry end at once. */
     private readonly closing = new AbortController();
+    /** Wall-clock time by which the clean-up calls of windDown() must be done. */
+    private windDownBy: number | undefined;
     private readonly soapAction: string;
     private readonly requestTimeoutMs: number;
     private sessionCookie: string | undefined;
@@ -140,6 +142,15 @@ export class SoapTransport {
         const body = envelope(`<${method} xmlns="${vim25Namespace}">${xmlMoRef("_this", target)}${params}</${method}>`);
         const operation = `${method} on ${target.value}`;
         const signal = options.signal ? AbortSignal.any([options.signal, this.closing.signal]) : this.closing.signal;
+        let timeoutMs = options.timeoutMs ?? this.requestTimeoutMs;
+        let retries = this.options.retries ?? 2;
+        if (this.windDownBy !== undefined) {
+            // Clean-up (logout, dropping collectors): one short try each, within what is left.
+            const left = this.windDownBy - Date.now();
+            if (left <= 0) throw new VsphereConnectionError(`vSphere ${operation}: not sent, the clean-up time is used up`);
+            timeoutMs = Math.min(timeoutMs, left);
+            retries = 0;
+        }
         // Every try is bounded from its first byte to its last; transient failures are tried
         // again (a SOAP fault never is: the server answered). Left transient after the tries, the
         // failure is a TransientError, which the sequence waits out within its own deadline.
@@ -147,8 +158,8 @@ export class SoapTransport {
             {
                 op: operation,
                 clock: this.options.clock ?? systemClock,
-                timeoutMs: options.timeoutMs ?? this.requestTimeoutMs,
-                retries: this.options.retries ?? 2,
+                timeoutMs,
+                retries,
                 deadline: options.deadline,
                 transient: isTransientSoapFailure,
                 attempts: this.attempts,
@@ -188,6 +199,15 @@ export class SoapTransport {
             throw new VsphereConnectionError(`vSphere ${operation}: unexpected HTTP ${response.status}`);
         }
         return result;
+    }
+
+    /**
+     * From now on every call gets one try, and all of them together at most `budgetMs`: the
+     * clean-up of a driver that is closing, which must not wait a full timeout per call when
+     * the endpoint stopped answering.
+     */
+    windDown(budgetMs: number): void {
+        this.windDownBy = Math.min(this.windDownBy ?? Infinity, Date.now() + budgetMs);
     }
 
     /** Ends calls still running, closes idle and open sockets so the process can exit. */
