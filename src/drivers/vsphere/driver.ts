@@ -90,7 +90,7 @@ export class VsphereDriver implements Driver {
             mode: tuning.waitMode,
             pollIntervalMs: tuning.pollIntervalMs,
         });
-        this.causes = new PowerOffCauses(client.transport, client.serviceContent.eventManager, context.log);
+        this.causes = new PowerOffCauses(client, context.log);
     }
 
     /** SOAP calls made through this driver's session, by method. */

@@ -1,6 +1,7 @@
+import { VimClient } from "./client";
 import { isMethodMissing } from "./faults";
-import { MoRef, SoapTransport, xmlElement, xmlMoRef, xmlParam } from "./soap";
-import { XmlElement, childText, children } from "./xml";
+import { MoRef, moRefOf, xmlElement, xmlMoRef, xmlParam } from "./soap";
+import { XmlElement, child, childText, children } from "./xml";
 
 /** Who powered a VM off, read from vCenter's event history. */
 export interface PowerOffCause {
@@ -40,16 +41,15 @@ const windowSlackMs = 60 * 60 * 1000;
 
 /**
  * Tells a guest's own shutdown from a hard power-off by someone else, from the VM's events
- * (EventManager.QueryEvents, filtered to this VM and the power events). vCenter only: a host
- * without QueryEvents (vcsim's ESXi model) gives no answer, and the caller treats the cause as
- * unknown.
+ * (EventManager.QueryEvents, filtered to this VM and the power events; where QueryEvents is
+ * missing, as on vcsim's ESXi model, an EventHistoryCollector's latest page). No answer (no
+ * events at all, a failed read) leaves the cause unknown.
  */
 export class PowerOffCauses {
-    private unsupported = false;
+    private mode: "query" | "collector" | "unsupported" = "query";
 
     constructor(
-        private readonly transport: SoapTransport,
-        private readonly eventManager: MoRef | undefined,
+        private readonly client: VimClient,
         private readonly log: (message: string) => void,
     ) {}
 
@@ -58,14 +58,23 @@ export class PowerOffCauses {
      * or undefined when the events do not tell.
      */
     async latest(vm: MoRef, since: number, timeoutMs: number): Promise<PowerOffCause | undefined> {
-        if (!this.eventManager || this.unsupported) return undefined;
+        const eventManager = this.client.serviceContent.eventManager;
+        if (!eventManager || this.mode === "unsupported") return undefined;
+        const filter = filterFor(vm, since - windowSlackMs);
         let events: VmEventRecord[];
         try {
-            events = await this.query(this.eventManager, vm, since - windowSlackMs, timeoutMs);
+            events =
+                this.mode === "query"
+                    ? await this.query(eventManager, filter, timeoutMs)
+                    : await this.collect(eventManager, filter, timeoutMs);
         } catch (e) {
+            if (isMethodMissing(e) && this.mode === "query") {
+                this.mode = "collector";
+                return this.latest(vm, since, timeoutMs);
+            }
             if (isMethodMissing(e)) {
-                this.unsupported = true;
-                this.log(`this vSphere endpoint cannot list events (QueryEvents: ${e.faultType}); who powered a VM off stays unknown`);
+                this.mode = "unsupported";
+                this.log(`this vSphere endpoint cannot list events (${e.faultType}); who powered a VM off stays unknown`);
                 return undefined;
             }
             this.log(
@@ -76,19 +85,35 @@ export class PowerOffCauses {
         return causeFromEvents(events);
     }
 
-    private async query(eventManager: MoRef, vm: MoRef, begin: number, timeoutMs: number): Promise<VmEventRecord[]> {
-        // EventFilterSpec's fields in the WSDL's order (vCenter checks it): entity, time, ..., eventTypeId, maxCount.
-        const filter = xmlElement(
-            "filter",
-            xmlElement("entity", xmlMoRef("entity", vm) + xmlParam("recursion", "self")) +
-                xmlElement("time", xmlParam("beginTime", new Date(begin).toISOString())) +
-                xmlParam("disableFullMessage", true) +
-                eventTypes.map((t) => xmlParam("eventTypeId", t)).join("") +
-                xmlParam("maxCount", maxEvents),
-        );
-        const response = await this.transport.call("QueryEvents", eventManager, filter, { timeoutMs });
+    private async query(eventManager: MoRef, filter: string, timeoutMs: number): Promise<VmEventRecord[]> {
+        const response = await this.client.transport.call("QueryEvents", eventManager, filter, { timeoutMs });
         return parseEvents(children(response, "returnval"));
     }
+
+    /** CreateCollectorForEvents, its `latestPage`, DestroyCollector: three calls for QueryEvents' one. */
+    private async collect(eventManager: MoRef, filter: string, timeoutMs: number): Promise<VmEventRecord[]> {
+        const created = await this.client.transport.call("CreateCollectorForEvents", eventManager, filter, { timeoutMs });
+        const collector = moRefOf(child(created, "returnval"));
+        if (!collector) throw new Error("vSphere CreateCollectorForEvents returned no collector");
+        try {
+            const page = (await this.client.retrieveProperties(collector, ["latestPage"])).get("latestPage");
+            return parseEvents(page?.children ?? []);
+        } finally {
+            await this.client.transport.call("DestroyCollector", collector, "", { timeoutMs }).catch(() => undefined);
+        }
+    }
+}
+
+/** EventFilterSpec's fields in the WSDL's order (vCenter checks it): entity, time, ..., eventTypeId, maxCount. */
+function filterFor(vm: MoRef, begin: number): string {
+    return xmlElement(
+        "filter",
+        xmlElement("entity", xmlMoRef("entity", vm) + xmlParam("recursion", "self")) +
+            xmlElement("time", xmlParam("beginTime", new Date(begin).toISOString())) +
+            xmlParam("disableFullMessage", true) +
+            eventTypes.map((t) => xmlParam("eventTypeId", t)).join("") +
+            xmlParam("maxCount", maxEvents),
+    );
 }
 
 export function parseEvents(elements: readonly XmlElement[]): VmEventRecord[] {
