@@ -52,6 +52,8 @@ export interface Platform {
     readonly name: string;
     /** A peer that scripts/test.sh starts (skipped where it is absent, failed on CI). */
     readonly peer?: { readonly name: string; readonly variables: readonly string[] };
+    /** Only these cases of the table (by name): a variant that differs from its main platform in a few. */
+    readonly onlyCases?: readonly string[];
     start(guest: GuestKind): Promise<PlatformEnv>;
 }
 

@@ -17,7 +17,6 @@ import { GuestKind, Platform, PlatformEnv, timing } from "./platforms";
  * peer's global switches (SOAP freeze, HTTP 503 bursts, terminated sessions) and its event
  * history belong to that case alone, and reaches it through our fault proxy.
  */
-const vmName = "DC0_H0_VM0";
 const password = "vcsim-Contract-7d3e";
 
 let binary: string | undefined;
@@ -36,14 +35,26 @@ interface Simulator extends Vcsim {
     stop(): Promise<void>;
 }
 
-async function startSimulator(): Promise<Simulator> {
+async function startSimulator(esx: boolean): Promise<Simulator> {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "graceful-vm-contract-vcsim-"));
     const envFile = path.join(dir, "env");
     const certFile = path.join(dir, "cert.pem");
     const log = fs.openSync(path.join(dir, "log"), "w");
     const child: ChildProcess = spawn(
         peerBinary(),
-        ["-l", "127.0.0.1:0", "-cert-file", certFile, "-env-file", envFile, "-password", password, "-shutdown-delay", "1s"],
+        [
+            "-l",
+            "127.0.0.1:0",
+            "-cert-file",
+            certFile,
+            "-env-file",
+            envFile,
+            "-password",
+            password,
+            "-shutdown-delay",
+            "1s",
+            ...(esx ? ["-esx"] : []),
+        ],
         { stdio: ["ignore", log, log] },
     );
     fs.closeSync(log);
@@ -145,87 +156,114 @@ function behaviourOf(guest: GuestKind): VmBehaviour {
     }
 }
 
-export const vsphere: Platform = {
-    name: "vsphere",
-    peer: { name: "vsphere", variables: vcsimVariables },
-    async start(guest) {
-        const sim = await startSimulator();
-        const timers: NodeJS.Timeout[] = [];
-        try {
-            await setBehaviour(sim, vmName, behaviourOf(guest));
-            if (guest === "alreadyOff") await control(sim, "power", { name: vmName, state: "off" });
-            const proxy = await FaultProxy.start(sim.port);
-            const drivers: Driver[] = [];
-            const power = (state: "on" | "off", by = "someone") =>
-                control(sim, "power", { name: vmName, state, by }).then(
-                    () => undefined,
-                    // 409: already in that state (the guest got there first).
-                    (e: unknown) => {
-                        if (!/ 409:/.test(String(e))) throw e;
+/**
+ * The standalone ESXi host runs the cases where it differs from vCenter (no QueryEvents: who
+ * powered the VM off comes from an event collector; `ha-*` managers), not the whole table again.
+ */
+const esxCases = [
+    "quick guest: graceful",
+    "hung guest: forced at the deadline, not before",
+    "already off: nothing to do",
+    "connections reset at the first read: retried",
+    "stall mid-wait longer than the per-call timeout",
+    "5xx burst with Retry-After mid-wait",
+    "credentials expire mid-wait",
+    "hard power-off by someone else mid-wait (hung guest)",
+    "hard power-off by someone else mid-wait (slow guest)",
+    "VM deleted mid-wait: fails clearly, no hard power-off",
+    "run interrupted, then run again: ends off",
+    "graceful request answers SystemError once: asked again, graceful",
+    "guest tools not running: forced at once (graceful impossible)",
+    "the guest shuts itself down mid-wait (it ignored the request): graceful, not someone else's",
+];
+
+export const vsphere: Platform = vspherePlatform("vsphere", false);
+export const vsphereEsx: Platform = { ...vspherePlatform("vsphere-esxi", true), onlyCases: esxCases };
+
+function vspherePlatform(name: string, esx: boolean): Platform {
+    const vmName = esx ? "ha-host_VM0" : "DC0_H0_VM0";
+    return {
+        name,
+        peer: { name: "vsphere", variables: vcsimVariables },
+        async start(guest) {
+            const sim = await startSimulator(esx);
+            const timers: NodeJS.Timeout[] = [];
+            try {
+                await setBehaviour(sim, vmName, behaviourOf(guest));
+                if (guest === "alreadyOff") await control(sim, "power", { name: vmName, state: "off" });
+                const proxy = await FaultProxy.start(sim.port);
+                const drivers: Driver[] = [];
+                const power = (state: "on" | "off", by = "someone") =>
+                    control(sim, "power", { name: vmName, state, by }).then(
+                        () => undefined,
+                        // 409: already in that state (the guest got there first).
+                        (e: unknown) => {
+                            if (!/ 409:/.test(String(e))) throw e;
+                        },
+                    );
+                const env: PlatformEnv = {
+                    proxy,
+                    credentialsRenew: false,
+                    driver: () => {
+                        const target = vsphereSpec.parseTarget(
+                            { url: `https://127.0.0.1:${proxy.port}/sdk`, username: sim.username, vm: vmName, caCert: sim.caCert },
+                            "target.vsphere",
+                        );
+                        const driver = new LazyVsphereDriver(vsphereSpec.describe(target), () =>
+                            openVsphereDriver(
+                                target,
+                                { password },
+                                {
+                                    clock: systemClock,
+                                    log: (m) => process.env.CONTRACT_DEBUG && process.stderr.write(`vsphere: ${m}\n`),
+                                },
+                                { requestTimeoutMs: timing.callTimeoutMs - 300, pollIntervalMs: 200 },
+                            ),
+                        );
+                        drivers.push(driver);
+                        return driver;
                     },
-                );
-            const env: PlatformEnv = {
-                proxy,
-                credentialsRenew: false,
-                driver: () => {
-                    const target = vsphereSpec.parseTarget(
-                        { url: `https://127.0.0.1:${proxy.port}/sdk`, username: sim.username, vm: vmName, caCert: sim.caCert },
-                        "target.vsphere",
-                    );
-                    const driver = new LazyVsphereDriver(vsphereSpec.describe(target), () =>
-                        openVsphereDriver(
-                            target,
-                            { password },
-                            {
-                                clock: systemClock,
-                                log: (m) => process.env.CONTRACT_DEBUG && process.stderr.write(`vsphere: ${m}\n`),
-                            },
-                            { requestTimeoutMs: timing.callTimeoutMs - 300, pollIntervalMs: 200 },
-                        ),
-                    );
-                    drivers.push(driver);
-                    return driver;
-                },
-                // Another client's PowerOffVM_Task (an administrator, a script, HA).
-                externalHardOff: () => power("off"),
-                externalPowerOn: () => power("on"),
-                deleteVm: () => control(sim, "destroy", { name: vmName }).then(() => undefined),
-                // The reverse proxy in front of vpxd answers 503 while it restarts: every method.
-                burst5xx: (count, retryAfter) =>
-                    control(sim, "http-fault", { count, status: 503, ...(retryAfter ? { retryAfter: 1 } : {}) }).then(() => undefined),
-                failNextRequest5xx: () =>
-                    control(sim, "http-fault", { count: 1, status: 503, method: "ShutdownGuest" }).then(() => undefined),
-                // An administrator's TerminateSession, or vpxd restarted: our session is gone.
-                expireCredentials: () => control(sim, "sessions/terminate").then(() => undefined),
-                // VMware Tools restarting their scripts, again and again: guestToolsExecutingScripts comes and goes.
-                flapAgent: () => {
-                    const flap = setInterval(
-                        () => void control(sim, "vm", { name: vmName, toolsStarting: "150ms" }).catch(() => undefined),
-                        300,
-                    );
-                    timers.push(flap);
-                },
-                failGracefulRequest: (fault, count) =>
-                    control(sim, "vm", { name: vmName, shutdownFault: fault, shutdownFaultCount: count }).then(() => undefined),
-                toolsNotRunning: () => control(sim, "vm", { name: vmName, tools: "notRunning" }).then(() => undefined),
-                // The server holds every SOAP request, TLS and HTTP done (vpxd hung, not the network).
-                freezeApi: (ms) => control(sim, "freeze", { for: `${ms}ms` }).then(() => undefined),
-                guestShutsDownItself: () => power("off", "guest"),
-                async peerState() {
-                    return (await vmStatus(sim, vmName)).powerState === "poweredOn" ? "running" : "stopped";
-                },
-                async close() {
-                    timers.forEach(clearInterval);
-                    for (const d of drivers) await d.close().catch(() => undefined);
-                    await proxy.stop();
-                    await sim.stop();
-                },
-            };
-            return env;
-        } catch (e) {
-            timers.forEach(clearInterval);
-            await sim.stop();
-            throw e;
-        }
-    },
-};
+                    // Another client's PowerOffVM_Task (an administrator, a script, HA).
+                    externalHardOff: () => power("off"),
+                    externalPowerOn: () => power("on"),
+                    deleteVm: () => control(sim, "destroy", { name: vmName }).then(() => undefined),
+                    // The reverse proxy in front of vpxd answers 503 while it restarts: every method.
+                    burst5xx: (count, retryAfter) =>
+                        control(sim, "http-fault", { count, status: 503, ...(retryAfter ? { retryAfter: 1 } : {}) }).then(() => undefined),
+                    failNextRequest5xx: () =>
+                        control(sim, "http-fault", { count: 1, status: 503, method: "ShutdownGuest" }).then(() => undefined),
+                    // An administrator's TerminateSession, or vpxd restarted: our session is gone.
+                    expireCredentials: () => control(sim, "sessions/terminate").then(() => undefined),
+                    // VMware Tools restarting their scripts, again and again: guestToolsExecutingScripts comes and goes.
+                    flapAgent: () => {
+                        const flap = setInterval(
+                            () => void control(sim, "vm", { name: vmName, toolsStarting: "150ms" }).catch(() => undefined),
+                            300,
+                        );
+                        timers.push(flap);
+                    },
+                    failGracefulRequest: (fault, count) =>
+                        control(sim, "vm", { name: vmName, shutdownFault: fault, shutdownFaultCount: count }).then(() => undefined),
+                    toolsNotRunning: () => control(sim, "vm", { name: vmName, tools: "notRunning" }).then(() => undefined),
+                    // The server holds every SOAP request, TLS and HTTP done (vpxd hung, not the network).
+                    freezeApi: (ms) => control(sim, "freeze", { for: `${ms}ms` }).then(() => undefined),
+                    guestShutsDownItself: () => power("off", "guest"),
+                    async peerState() {
+                        return (await vmStatus(sim, vmName)).powerState === "poweredOn" ? "running" : "stopped";
+                    },
+                    async close() {
+                        timers.forEach(clearInterval);
+                        for (const d of drivers) await d.close().catch(() => undefined);
+                        await proxy.stop();
+                        await sim.stop();
+                    },
+                };
+                return env;
+            } catch (e) {
+                timers.forEach(clearInterval);
+                await sim.stop();
+                throw e;
+            }
+        },
+    };
+}
