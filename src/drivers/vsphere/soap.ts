@@ -87,6 +87,8 @@ const transientCodes = new Set([
     "ENETUNREACH",
     "EAI_AGAIN",
 ]);
+/** The newest tries kept in `attempts`. */
+const maxAttemptsKept = 200;
 /** What the reverse proxy in front of vpxd/hostd answers while the service restarts or is busy. */
 const transientStatuses = new Set([429, 502, 503, 504]);
 
@@ -103,7 +105,7 @@ export function isTransientSoapFailure(error: unknown): boolean {
 export class SoapTransport {
     /** SOAP calls sent, by method: what the benchmark counts. */
     readonly callCounts = new Map<string, number>();
-    /** Every try of every call, failed ones with their error (newest last, the last 200). */
+    /** Every try of every call, failed ones with their error (newest last, the last `maxAttemptsKept`). */
     readonly attempts: CallAttempt[] = [];
     private readonly agent: https.Agent;
     /** Aborted by destroy(): calls still running or waiting to retry end at once. */
@@ -141,7 +143,6 @@ export class SoapTransport {
     async call(method: string, target: MoRef, params: string, options: CallOptions = {}): Promise<XmlElement> {
         const body = envelope(`<${method} xmlns="${vim25Namespace}">${xmlMoRef("_this", target)}${params}</${method}>`);
         const operation = `${method} on ${target.value}`;
-        const signal = options.signal ? AbortSignal.any([options.signal, this.closing.signal]) : this.closing.signal;
         let timeoutMs = options.timeoutMs ?? this.requestTimeoutMs;
         let retries = this.options.retries ?? 2;
         if (this.windDownBy !== undefined) {
@@ -154,6 +155,7 @@ export class SoapTransport {
         // Every try is bounded from its first byte to its last; transient failures are tried
         // again (a SOAP fault never is: the server answered). Left transient after the tries, the
         // failure is a TransientError, which the sequence waits out within its own deadline.
+        const ended = this.linkedToClosing(options.signal);
         const response = await boundedCall(
             {
                 op: operation,
@@ -163,7 +165,7 @@ export class SoapTransport {
                 deadline: options.deadline,
                 transient: isTransientSoapFailure,
                 attempts: this.attempts,
-                signal,
+                signal: ended.signal,
             },
             async (trySignal) => {
                 this.callCounts.set(method, (this.callCounts.get(method) ?? 0) + 1);
@@ -177,8 +179,10 @@ export class SoapTransport {
                 }
                 return answer;
             },
-        );
-        if (this.attempts.length > 200) this.attempts.splice(0, this.attempts.length - 200);
+        ).finally(() => {
+            ended.release();
+            if (this.attempts.length > maxAttemptsKept) this.attempts.splice(0, this.attempts.length - maxAttemptsKept);
+        });
         let document: XmlElement;
         try {
             document = parseXml(response.text);
@@ -199,6 +203,23 @@ export class SoapTransport {
             throw new VsphereConnectionError(`vSphere ${operation}: unexpected HTTP ${response.status}`);
         }
         return result;
+    }
+
+    /** A signal that aborts with the caller's or when the transport is destroyed; release() unhooks it. */
+    private linkedToClosing(outer: AbortSignal | undefined): { readonly signal: AbortSignal; release(): void } {
+        if (!outer) return { signal: this.closing.signal, release: () => undefined };
+        const linked = new AbortController();
+        const abort = (): void => linked.abort(outer.aborted ? outer.reason : this.closing.signal.reason);
+        if (outer.aborted || this.closing.signal.aborted) abort();
+        outer.addEventListener("abort", abort, { once: true });
+        this.closing.signal.addEventListener("abort", abort, { once: true });
+        return {
+            signal: linked.signal,
+            release: () => {
+                outer.removeEventListener("abort", abort);
+                this.closing.signal.removeEventListener("abort", abort);
+            },
+        };
     }
 
     /**
