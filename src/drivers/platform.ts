@@ -15,6 +15,12 @@ export interface DriverContext {
      */
     readonly registerSecret?: (value: string) => void;
     /**
+     * The run's wall-clock bound of one platform call (`--call-timeout`). A driver that
+     * connects or logs in while it is created bounds that by it.
+     * @default the driver's own
+     */
+    readonly callTimeoutMs?: number;
+    /**
      * The platform's shared connection to this VM's endpoint, when the run holds one (a fleet):
      * the driver uses it instead of logging in, and its `close()` leaves it open. Absent for a
      * single-VM run; the driver then opens and closes its own.

@@ -60,6 +60,7 @@ export async function withDriver<T>(
             log,
             registerSecret: (value) => redactor.add(value),
             session,
+            callTimeoutMs: context.callTimeoutMs,
         });
         try {
             return redactor.scrubValue(await use(driver, redactor));

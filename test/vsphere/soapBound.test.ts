@@ -1,6 +1,9 @@
 import * as https from "https";
 import * as net from "net";
+import { openVsphereDriver } from "../../src/drivers/vsphere/driver";
 import { SoapTransport, VsphereConnectionError } from "../../src/drivers/vsphere/soap";
+import { vsphereSpec } from "../../src/drivers/vsphere/spec";
+import { systemClock } from "../../src/power/clock";
 import { CallTimeoutError, TransientError } from "../../src/power/errors";
 import { testCertificate } from "../security/tlsServer";
 
@@ -174,6 +177,28 @@ describe("SOAP transport: bounded calls, retried transient failures", () => {
             expect(server.requests()).toBeLessThanOrEqual(1);
         } finally {
             soap.destroy();
+            await server.close();
+        }
+    });
+
+    test("logging in to an endpoint that stopped answering ends within the run's call bound, not a timeout per call", async () => {
+        const server = await soapServer(() => undefined);
+        const target = vsphereSpec.parseTarget(
+            { url: server.url.href, username: "user", vm: "vm-1", caCert: testCertificate().cert },
+            "target.vsphere",
+        );
+        try {
+            const opening = openVsphereDriver(
+                target,
+                { password: "pw-frozen" },
+                { clock: systemClock, log: () => undefined, callTimeoutMs: 700 },
+            );
+            const outcome = await timed(opening);
+            expect(outcome.error).toBeInstanceOf(CallTimeoutError);
+            expect((outcome.error as Error).message).toMatch(/vSphere login at 127\.0\.0\.1:\d+ did not answer within 700 ms/);
+            expect(outcome.ms).toBeGreaterThanOrEqual(690);
+            expect(outcome.ms).toBeLessThan(1_500);
+        } finally {
             await server.close();
         }
     });

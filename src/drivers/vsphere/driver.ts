@@ -1,5 +1,5 @@
 import { Driver, GuestShutdownRequest, GuestToolsStatus, ObservedState } from "../../power/driver";
-import { AuthenticationError, GracefulShutdownUnavailableError, VmNotFoundError } from "../../power/errors";
+import { AuthenticationError, CallTimeoutError, GracefulShutdownUnavailableError, VmNotFoundError } from "../../power/errors";
 import { ObservedPowerState } from "../../power/states";
 import { DriverContext, DriverFactory } from "../platform";
 import { VimClient } from "./client";
@@ -23,6 +23,11 @@ export interface VsphereTuning {
     readonly onTransport?: (transport: SoapTransport) => void;
     /** One try of one SOAP call, start to end (TLS handshake included). @default 30000 */
     readonly requestTimeoutMs?: number;
+    /**
+     * Connecting, logging in and finding the VM, together, in wall-clock time.
+     * @default the run's call bound (DriverContext.callTimeoutMs), else 20000
+     */
+    readonly openTimeoutMs?: number;
 }
 
 /** How often a request waits between attempts (tools starting, another task holding the VM). */
@@ -35,6 +40,8 @@ const maxRetryIntervalMs = 5_000;
  * tried again until the deadline, never turned into a hard power-off before it.
  */
 const transientShutdownFaults = ["TaskInProgress", "InvalidState", "SystemError"];
+/** Connecting and logging in, when neither the run nor the tuning says otherwise. */
+const defaultOpenTimeoutMs = 20_000;
 /** Logout and dropping the collector together, on an endpoint that may have stopped answering. */
 const closeBudgetMs = 3_000;
 /** How long the look-up of who powered the VM off may take; unanswered, the cause is unknown. */
@@ -289,7 +296,6 @@ export async function openVsphereDriver(
     tuning: VsphereTuning = {},
 ): Promise<VsphereDriver> {
     const url = new URL(target.url);
-    const description = vsphereSpec.describe(target);
     if (target.insecure) context.log(`TLS verification is off for ${url.host} (target.vsphere.insecure)`);
     const transport = new SoapTransport({
         url,
@@ -301,6 +307,37 @@ export async function openVsphereDriver(
     });
     tuning.onTransport?.(transport);
     const client = new VimClient(transport);
+    // The sequence bounds every call it makes, but not this one: an endpoint that stopped
+    // answering costs the open its bound, not a full timeout (and its retries) per call.
+    const openTimeoutMs = tuning.openTimeoutMs ?? context.callTimeoutMs ?? defaultOpenTimeoutMs;
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+            transport.destroy();
+            reject(new CallTimeoutError(`vSphere login at ${url.host}`, openTimeoutMs));
+        }, openTimeoutMs);
+        timer.unref?.();
+    });
+    const opening = open(client, transport, target, credentials, context, tuning);
+    // Lost to the timer, the open still ends (its calls were aborted): nothing left hanging.
+    opening.catch(() => undefined);
+    try {
+        return await Promise.race([opening, timedOut]);
+    } finally {
+        clearTimeout(timer);
+    }
+}
+
+async function open(
+    client: VimClient,
+    transport: SoapTransport,
+    target: VsphereTarget,
+    credentials: VsphereCredentials,
+    context: DriverContext,
+    tuning: VsphereTuning,
+): Promise<VsphereDriver> {
+    const url = new URL(target.url);
+    const description = vsphereSpec.describe(target);
     try {
         await client.retrieveServiceContent();
         try {
