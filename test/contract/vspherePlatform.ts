@@ -216,6 +216,8 @@ function vspherePlatform(name: string, esx: boolean): Platform {
                                 {
                                     clock: systemClock,
                                     log: (m) => process.env.CONTRACT_DEBUG && process.stderr.write(`vsphere: ${m}\n`),
+                                    // As withDriver passes the run's --call-timeout: it bounds the login.
+                                    callTimeoutMs: timing.callTimeoutMs,
                                 },
                                 { requestTimeoutMs: timing.callTimeoutMs - 300, pollIntervalMs: 200 },
                             ),
