@@ -1,14 +1,14 @@
 import { Driver, GuestShutdownRequest, GuestToolsStatus, ObservedState } from "../../power/driver";
 import { AuthenticationError, GracefulShutdownUnavailableError, VmNotFoundError } from "../../power/errors";
 import { ObservedPowerState } from "../../power/states";
-import { DriverContext, DriverFactory } from "../platform";
-import { VimClient } from "./client";
+import { DriverContext, DriverFactory, SessionSupport } from "../platform";
+import { PropertyValues, VimClient } from "./client";
 import { VimFault, isFault } from "./faults";
-import { locateVm } from "./locate";
+import { VsphereSession } from "./session";
 import { MoRef, SoapTransport } from "./soap";
 import { VsphereCredentials, VsphereTarget, vsphereSpec } from "./spec";
 import { awaitTask } from "./tasks";
-import { PowerStateWaiter, observedFromPowerState } from "./waiter";
+import { PowerStateWaiter, observedFromPowerState, powerStatePath } from "./waiter";
 
 /** Knobs for tests and the benchmark; users get the defaults. */
 export interface VsphereTuning {
@@ -25,6 +25,11 @@ export interface VsphereTuning {
 /** How often a request waits between attempts (tools starting, another task holding the VM). */
 const retryIntervalMs = 500;
 const toolsStarting = "guestToolsExecutingScripts";
+const guestPaths = ["guest.toolsRunningStatus", "guest.toolsStatus", "guest.guestState"];
+/** A tools reading that came with the power state read this recently serves the tools check. */
+const guestReadingFreshMs = 1000;
+/** Connections of a fleet's shared session: its long poll plus the VMs' calls. */
+const sharedSessionSockets = 16;
 
 interface GuestReading {
     /** `guest.toolsRunningStatus`. */
@@ -40,48 +45,75 @@ function describeGuest(guest: GuestReading): string {
     return `VMware Tools ${guest.running}${status}${state}`;
 }
 
+function guestReadingOf(values: PropertyValues): GuestReading {
+    return {
+        running: values.get("guest.toolsRunningStatus")?.text.trim() ?? "unknown",
+        status: values.get("guest.toolsStatus")?.text.trim(),
+        guestState: values.get("guest.guestState")?.text.trim(),
+    };
+}
+
 /**
- * One vSphere VM over vim25 SOAP: a session opened by `openVsphereDriver`, reads through the
- * PropertyCollector, VMware Tools' ShutdownGuest for the graceful request, and power tasks for
- * the rest. `close()` logs the session out.
+ * One vSphere VM over vim25 SOAP, on a VsphereSession: its own (a single VM, opened by
+ * `openVsphereDriver` and logged out by `close()`) or a fleet's shared one (`close()` then only
+ * takes this VM out of the shared watcher). Reads through the PropertyCollector, VMware Tools'
+ * ShutdownGuest for the graceful request, power tasks for the rest.
  */
 export class VsphereDriver implements Driver {
     readonly platform = "vsphere";
+    /** This VM's calls; on a shared session they are counted apart from the session's own. */
+    readonly client: VimClient;
     private readonly waiter: PowerStateWaiter;
     private readonly taskTimeoutMs: number;
+    private readonly waitMode: VsphereTuning["waitMode"];
+    private readonly ownCalls = new Map<string, number>();
     private closed = false;
     /** What checkGuestTools read, for the request that follows it. */
     private guestAtCheck: GuestReading | undefined;
+    /** The tools reading of the last readState, and when it was made. */
+    private guestAtRead: { readonly reading: GuestReading; readonly at: number } | undefined;
 
     constructor(
-        readonly client: VimClient,
+        readonly session: VsphereSession,
         readonly vm: MoRef,
         readonly vmDescription: string,
         private readonly context: DriverContext,
         tuning: VsphereTuning = {},
+        /** The session is this driver's alone: `close()` logs it out. */
+        private readonly ownsSession = false,
     ) {
+        this.client = session.countingClient(this.ownCalls);
         this.taskTimeoutMs = tuning.taskTimeoutMs ?? 300_000;
-        this.waiter = new PowerStateWaiter(client, vm, {
+        this.waitMode = tuning.waitMode;
+        this.waiter = new PowerStateWaiter(session.watcher, vm, {
             clock: context.clock,
             log: context.log,
-            read: () => this.readState(),
+            read: () => this.guard(() => this.client.retrieveProperties(this.vm, [powerStatePath])),
             mode: tuning.waitMode,
             pollIntervalMs: tuning.pollIntervalMs,
         });
     }
 
-    /** SOAP calls made through this driver's session, by method. */
+    /**
+     * SOAP calls made for this VM, by method: on its own session every call of that session
+     * (login and logout included), on a shared one only the calls made for this VM.
+     */
     get soapCalls(): ReadonlyMap<string, number> {
-        return this.client.transport.callCounts;
+        return this.ownsSession ? this.session.transport.callCounts : this.ownCalls;
     }
 
+    /** The power state, with the tools status and guest state of the same instant (one read). */
     async readState(): Promise<ObservedState> {
-        const values = await this.guard(() => this.client.retrieveProperties(this.vm, ["runtime.powerState"]));
-        return observedFromPowerState(values.get("runtime.powerState")?.text);
+        const values = await this.guard(() => this.client.retrieveProperties(this.vm, [powerStatePath, ...guestPaths]));
+        this.guestAtRead = { reading: guestReadingOf(values), at: this.context.clock.now() };
+        return observedFromPowerState(values.get(powerStatePath)?.text);
     }
 
     async checkGuestTools(): Promise<GuestToolsStatus> {
-        const tools = await this.readGuest();
+        const read = this.guestAtRead;
+        this.guestAtRead = undefined;
+        const fresh = read && this.context.clock.now() - read.at <= guestReadingFreshMs;
+        const tools = fresh ? read.reading : await this.readGuest();
         this.guestAtCheck = tools;
         const detail = describeGuest(tools);
         // Tools stop early in a guest's own shutdown: that guest is waited for, not forced.
@@ -148,14 +180,7 @@ export class VsphereDriver implements Driver {
 
     /** Tools status and guest state in one read: either alone misreads a guest that is shutting down. */
     private async readGuest(): Promise<GuestReading> {
-        const values = await this.guard(() =>
-            this.client.retrieveProperties(this.vm, ["guest.toolsRunningStatus", "guest.toolsStatus", "guest.guestState"]),
-        );
-        return {
-            running: values.get("guest.toolsRunningStatus")?.text.trim() ?? "unknown",
-            status: values.get("guest.toolsStatus")?.text.trim(),
-            guestState: values.get("guest.guestState")?.text.trim(),
-        };
+        return guestReadingOf(await this.guard(() => this.client.retrieveProperties(this.vm, guestPaths)));
     }
 
     async powerOffHard(): Promise<void> {
@@ -171,7 +196,14 @@ export class VsphereDriver implements Driver {
     /** Starts a task on the VM and waits for it to finish, within the task timeout. */
     private async runTask(task: string, start: () => Promise<MoRef>): Promise<void> {
         await this.guard(async () =>
-            awaitTask(this.client, await start(), `${task} on ${this.vm.value}`, this.context.clock, this.taskTimeoutMs),
+            awaitTask(
+                this.client,
+                await start(),
+                `${task} on ${this.vm.value}`,
+                this.context.clock,
+                this.taskTimeoutMs,
+                this.waitMode === "poll" ? undefined : this.session.watcher,
+            ),
         );
     }
 
@@ -179,17 +211,12 @@ export class VsphereDriver implements Driver {
         return this.guard(() => this.waiter.waitFor(targets, deadline));
     }
 
+    /** Takes the VM out of the session's watcher; logs out only a session of its own. */
     async close(): Promise<void> {
         if (this.closed) return;
         this.closed = true;
-        try {
-            await this.waiter
-                .close()
-                .catch((e: unknown) => this.context.log(`DestroyPropertyCollector failed: ${e instanceof Error ? e.message : String(e)}`));
-            if (this.client.transport.hasSession) await this.client.logout();
-        } finally {
-            this.client.transport.destroy();
-        }
+        this.session.watcher.release(this.vm);
+        if (this.ownsSession) await this.session.close();
     }
 
     private async guard<T>(action: () => Promise<T>): Promise<T> {
@@ -219,34 +246,40 @@ export async function openVsphereDriver(
     context: DriverContext,
     tuning: VsphereTuning = {},
 ): Promise<VsphereDriver> {
-    const url = new URL(target.url);
-    const description = vsphereSpec.describe(target);
-    if (target.insecure) context.log(`TLS verification is off for ${url.host} (target.vsphere.insecure)`);
-    const transport = new SoapTransport({ url, caCert: target.caCert, insecure: target.insecure, onSecret: context.registerSecret });
-    tuning.onTransport?.(transport);
-    const client = new VimClient(transport);
+    const session = await VsphereSession.open(target, credentials, context, { onTransport: tuning.onTransport });
     try {
-        await client.retrieveServiceContent();
-        try {
-            await client.login(target.username, credentials.password);
-        } catch (e) {
-            if (isFault(e, "InvalidLogin", "NoPermission")) {
-                throw new AuthenticationError(
-                    `vSphere at ${url.host} refused the login of "${target.username}" (${e.faultType}); check target.vsphere.username and password`,
-                );
-            }
-            throw e;
-        }
-        const vm = await locateVm(client, target, description).catch((e: unknown) => {
-            throw translateFault(e, description);
-        });
-        return new VsphereDriver(client, vm, `${description} (${vm.value})`, context, tuning);
+        return await attachVsphereDriver(session, target, context, tuning, true);
     } catch (e) {
-        if (transport.hasSession) await client.logout().catch(() => undefined);
-        transport.destroy();
+        await session.close().catch(() => undefined);
         throw e;
     }
 }
 
+/** Finds the VM through `session` (a fleet's, or one of its own when `ownsSession`). */
+export async function attachVsphereDriver(
+    session: VsphereSession,
+    target: VsphereTarget,
+    context: DriverContext,
+    tuning: VsphereTuning = {},
+    ownsSession = false,
+): Promise<VsphereDriver> {
+    const description = vsphereSpec.describe(target);
+    const vm = await session.locator.locate(target, description).catch((e: unknown) => {
+        throw translateFault(e, description);
+    });
+    return new VsphereDriver(session, vm, `${description} (${vm.value})`, context, tuning, ownsSession);
+}
+
+/**
+ * VMs of one endpoint, user and trust share one login in a fleet run. The key holds the
+ * password only in memory (SessionPool digests it): another password is another session.
+ */
+export const sessions: SessionSupport<VsphereTarget, VsphereCredentials> = {
+    key: (target, credentials) => JSON.stringify([target.url, target.username, credentials.password, target.caCert ?? "", target.insecure]),
+    open: (target, credentials, context) => VsphereSession.open(target, credentials, context, { maxSockets: sharedSessionSockets }),
+};
+
 export const createDriver: DriverFactory<VsphereTarget, VsphereCredentials> = (target, credentials, context) =>
-    openVsphereDriver(target, credentials, context);
+    context.session instanceof VsphereSession
+        ? attachVsphereDriver(context.session, target, context)
+        : openVsphereDriver(target, credentials, context);

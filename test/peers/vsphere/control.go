@@ -61,7 +61,7 @@ func replyError(w http.ResponseWriter, code int, msg string) {
 
 const usage = "GET /vcsim-ctl/vms[?prefix=], POST /vcsim-ctl/vm?name=|moid=&tools=&shutdown=&delay=&guestState=&toolsStarting=&shutdownFault=&shutdownFaultCount=, " +
 	"POST /vcsim-ctl/power?name=|moid=&state=on|off[&after=], POST /vcsim-ctl/fleet?count=[&prefix=fleet&power=on|off], " +
-	"GET /vcsim-ctl/calls[?scope=], POST /vcsim-ctl/calls/reset[?scope=], POST /vcsim-ctl/freeze?for=DURATION, POST /vcsim-ctl/reset, GET /vcsim-ctl/about"
+	"GET /vcsim-ctl/calls[?scope=], POST /vcsim-ctl/calls/reset[?scope=], POST /vcsim-ctl/sessions/terminate[?scope=], POST /vcsim-ctl/freeze?for=DURATION, POST /vcsim-ctl/reset, GET /vcsim-ctl/about"
 
 func (c *control) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_ = r.ParseForm()
@@ -94,6 +94,8 @@ func (c *control) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		until := c.freeze.set(d)
 		log.Printf("control: SOAP frozen for %s", d)
 		reply(w, http.StatusOK, map[string]string{"frozenUntil": until.UTC().Format(time.RFC3339Nano)})
+	case path == "/vcsim-ctl/sessions/terminate" && post:
+		reply(w, http.StatusOK, map[string]int{"terminated": terminateSessions(c.counter.takeSessions(r.Form.Get("scope")))})
 	case path == "/vcsim-ctl/reset" && post:
 		c.reset()
 		reply(w, http.StatusOK, map[string]string{"reset": "ok"})
@@ -277,4 +279,23 @@ func (c *control) reset() {
 	l.mu.Unlock()
 	c.freeze.set(0)
 	l.refreshAll()
+}
+
+// terminateSessions ends these sessions as an administrator (or an idle timeout) would: the
+// next call with one of their cookies answers NotAuthenticated. Sessions already gone are
+// skipped. Answers how many were ended.
+func terminateSessions(keys []string) int {
+	sm := simulator.Map.SessionManager()
+	// TerminateSession refuses to end the caller's own session; the control endpoint has none.
+	ctx := &simulator.Context{Session: &simulator.Session{UserSession: types.UserSession{Key: "vcsim-ctl"}}}
+	ended := 0
+	for _, key := range keys {
+		if sm.TerminateSession(ctx, &types.TerminateSession{SessionId: []string{key}}).Fault() == nil {
+			ended++
+		}
+	}
+	if len(keys) > 0 {
+		log.Printf("control: terminated %d of %d sessions", ended, len(keys))
+	}
+	return ended
 }
