@@ -83,7 +83,8 @@ describeWithPeer("vSphere fleet on one shared session", "vsphere", vcsimVariable
             log: (m) => logs.push(m),
             onVmProgress: (_name, _step, progress) => {
                 // Once every VM asked its guest and waits, the server forgets the session.
-                if (progress.phase === "gracefulWait" && ++waiting === vms.length) terminated = control(sim, "sessions/terminate", { scope });
+                if (progress.phase === "gracefulWait" && ++waiting === vms.length)
+                    terminated = control(sim, "sessions/terminate", { scope });
             },
         });
         expect(await terminated).toEqual({ terminated: 1 });
@@ -91,7 +92,8 @@ describeWithPeer("vSphere fleet on one shared session", "vsphere", vcsimVariable
         const counts = await callCounts(sim, scope);
         expect(counts.logins).toBe(2);
         expect(counts.loginFailures).toBe(0);
-        expect(counts.faults.WaitForUpdatesEx ?? 0).toBeGreaterThanOrEqual(1);
+        // Some call (the long poll, a read, a view change) was answered NotAuthenticated first.
+        expect(Object.values(counts.faults).reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(1);
         expect(counts.methods.PowerOffVM_Task ?? 0).toBe(0);
         expect(logs.filter((m) => /no longer authenticated; logging in again/.test(m))).toHaveLength(1);
         expect(logs.join("\n")).not.toContain(sim.password);

@@ -100,9 +100,16 @@ describe("PropertyWatcher", () => {
         await tick();
         const late = watcher.waitUntil(vm(4), power("poweredOn"), isOff, deadline);
         await tick();
-        collector.push([{ obj: vm(2), power: "poweredOff" }, { obj: vm(9), power: "poweredOff" }]);
+        collector.push([
+            { obj: vm(2), power: "poweredOff" },
+            { obj: vm(9), power: "poweredOff" },
+        ]);
         expect((await waits[1]).reached).toBe(true);
-        collector.push([{ obj: vm(1), power: "poweredOff" }, { obj: vm(3), power: "poweredOff" }, { obj: vm(4), power: "poweredOff" }]);
+        collector.push([
+            { obj: vm(1), power: "poweredOff" },
+            { obj: vm(3), power: "poweredOff" },
+            { obj: vm(4), power: "poweredOff" },
+        ]);
         expect(await Promise.all([waits[0], waits[2], late].map(async (w) => (await w).reached))).toEqual([true, true, true]);
         expect(collector.calls.filter((c) => c.startsWith("CreatePropertyCollector"))).toHaveLength(1);
         expect(collector.calls.filter((c) => c.startsWith("CreateFilter"))).toHaveLength(1);
@@ -219,18 +226,21 @@ describe("PowerStateWaiter", () => {
         await watcher.shutdown();
     });
 
-    test.each(["MethodNotFound", "NotSupported"])("%s from the PropertyCollector: polling from then on, said once in the log", async (fault) => {
-        const collector = new ScriptedCollector(fault);
-        const { waiter, logs, reads } = waiterFor(collector, [running, running, running, running, stopped], { pollIntervalMs: 50 });
-        const start = Date.now();
-        // Read, the watcher fails, a fresh read, then two polls before the third sees it off.
-        expect((await waiter.waitFor(["stopped"], systemClock.now() + 60_000)).state).toBe("stopped");
-        expect(Date.now() - start).toBeLessThan(2_000);
-        expect(logs).toEqual([expect.stringMatching(new RegExp(`does not support CreatePropertyCollector \\(${fault}\\); polling`))]);
-        expect(reads()).toBe(5);
-        await waiter.waitFor(["stopped"], systemClock.now() + 60_000);
-        expect(collector.calls.filter((c) => c === "CreatePropertyCollector")).toHaveLength(1);
-    });
+    test.each(["MethodNotFound", "NotSupported"])(
+        "%s from the PropertyCollector: polling from then on, said once in the log",
+        async (fault) => {
+            const collector = new ScriptedCollector(fault);
+            const { waiter, logs, reads } = waiterFor(collector, [running, running, running, running, stopped], { pollIntervalMs: 50 });
+            const start = Date.now();
+            // Read, the watcher fails, a fresh read, then two polls before the third sees it off.
+            expect((await waiter.waitFor(["stopped"], systemClock.now() + 60_000)).state).toBe("stopped");
+            expect(Date.now() - start).toBeLessThan(2_000);
+            expect(logs).toEqual([expect.stringMatching(new RegExp(`does not support CreatePropertyCollector \\(${fault}\\); polling`))]);
+            expect(reads()).toBe(5);
+            await waiter.waitFor(["stopped"], systemClock.now() + 60_000);
+            expect(collector.calls.filter((c) => c === "CreatePropertyCollector")).toHaveLength(1);
+        },
+    );
 
     test("polling stops at the deadline with the latest state, never sleeping past it", async () => {
         const clock = new FakeClock();

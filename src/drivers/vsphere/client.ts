@@ -196,6 +196,31 @@ export class VimClient {
         return values;
     }
 
+    /**
+     * Reads `paths` of many objects of one type in one RetrievePropertiesEx. Objects the server
+     * no longer knows are left out of the answer (reportMissingObjectsInResults) instead of
+     * failing the whole read. Answers each object's values by its moid.
+     */
+    async retrievePropertiesOfMany(objs: readonly MoRef[], paths: readonly string[]): Promise<Map<string, PropertyValues>> {
+        const spec =
+            xmlElement("propSet", xmlParam("type", objs[0]?.type ?? "VirtualMachine") + paths.map((p) => xmlParam("pathSet", p)).join("")) +
+            objs.map((obj) => xmlElement("objectSet", xmlMoRef("obj", obj))).join("") +
+            xmlParam("reportMissingObjectsInResults", true);
+        const found = new Map<string, PropertyValues>();
+        for await (const object of this.retrieveAll(spec)) {
+            const ref = moRefOf(child(object, "obj"));
+            if (!ref) continue;
+            const values = new Map<string, XmlElement>();
+            for (const property of children(object, "propSet")) {
+                const name = childText(property, "name");
+                const value = child(property, "val");
+                if (name !== undefined && value) values.set(name, value);
+            }
+            found.set(ref.value, values);
+        }
+        return found;
+    }
+
     async shutdownGuest(vm: MoRef): Promise<void> {
         await this.caller.call("ShutdownGuest", vm, "");
     }
@@ -269,7 +294,12 @@ export class VimClient {
      * Waits up to `maxWaitSeconds` for changes after `version` ("" = the current values at once).
      * Resolves undefined when nothing changed in time. Every filter's object changes, in order.
      */
-    async waitForUpdates(collector: MoRef, version: string, maxWaitSeconds: number, options: CallOptions = {}): Promise<UpdateSet | undefined> {
+    async waitForUpdates(
+        collector: MoRef,
+        version: string,
+        maxWaitSeconds: number,
+        options: CallOptions = {},
+    ): Promise<UpdateSet | undefined> {
         const response = await this.caller.call(
             "WaitForUpdatesEx",
             collector,

@@ -88,7 +88,7 @@ export class VsphereDriver implements Driver {
         this.waiter = new PowerStateWaiter(session.watcher, vm, {
             clock: context.clock,
             log: context.log,
-            read: () => this.guard(() => this.client.retrieveProperties(this.vm, [powerStatePath])),
+            read: () => this.guard(() => this.read([powerStatePath])),
             mode: tuning.waitMode,
             pollIntervalMs: tuning.pollIntervalMs,
         });
@@ -104,7 +104,7 @@ export class VsphereDriver implements Driver {
 
     /** The power state, with the tools status and guest state of the same instant (one read). */
     async readState(): Promise<ObservedState> {
-        const values = await this.guard(() => this.client.retrieveProperties(this.vm, [powerStatePath, ...guestPaths]));
+        const values = await this.guard(() => this.read([powerStatePath, ...guestPaths]));
         this.guestAtRead = { reading: guestReadingOf(values), at: this.context.clock.now() };
         return observedFromPowerState(values.get(powerStatePath)?.text);
     }
@@ -176,6 +176,11 @@ export class VsphereDriver implements Driver {
                 throw new GracefulShutdownUnavailableError("gracefulRequestFailed", `${e.message}${tries}`);
             }
         }
+    }
+
+    /** A read batched with other VMs' same reads on a shared session; this VM's own call otherwise. */
+    private read(paths: readonly string[]): Promise<PropertyValues> {
+        return this.ownsSession ? this.client.retrieveProperties(this.vm, paths) : this.session.read(this.vm, paths);
     }
 
     /** Tools status and guest state in one read: either alone misreads a guest that is shutting down. */

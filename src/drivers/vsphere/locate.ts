@@ -78,7 +78,8 @@ export class VmLocator {
         let found = (await listing.names).get(name);
         if (!found && listing.serial <= asked) {
             // Listed before this lookup began: the VM may be newer than the list.
-            listing = this.listings.get(key) === listing ? this.list(key, container) : (this.listings.get(key) ?? this.list(key, container));
+            listing =
+                this.listings.get(key) === listing ? this.list(key, container) : (this.listings.get(key) ?? this.list(key, container));
             found = (await listing.names).get(name);
         }
         return found ?? [];

@@ -1,7 +1,8 @@
 import { Clock } from "../../power/clock";
 import { AuthenticationError } from "../../power/errors";
 import { PlatformSession, SessionContext } from "../platform";
-import { VimCaller, VimClient } from "./client";
+import { BatchReader } from "./batchRead";
+import { PropertyValues, VimCaller, VimClient } from "./client";
 import { isFault } from "./faults";
 import { VmLocator } from "./locate";
 import { CallOptions, MoRef, SoapTransport } from "./soap";
@@ -33,6 +34,7 @@ export class VsphereSession implements PlatformSession, WatcherHost {
     readonly client: VimClient;
     readonly watcher: PropertyWatcher;
     readonly locator: VmLocator;
+    private readonly reader: BatchReader;
     private loginGeneration = 0;
     private relogin: Promise<void> | undefined;
     private refused: AuthenticationError | undefined;
@@ -47,6 +49,7 @@ export class VsphereSession implements PlatformSession, WatcherHost {
         this.client = new VimClient(transport, { call: (method, obj, params, options) => this.call(method, obj, params, options) });
         this.watcher = new PropertyWatcher(this);
         this.locator = new VmLocator(this.client);
+        this.reader = new BatchReader(this.client);
     }
 
     /** Connects and logs in (once: a refused password is never retried). */
@@ -102,6 +105,11 @@ export class VsphereSession implements PlatformSession, WatcherHost {
         return this.client.withCaller(caller);
     }
 
+    /** Reads `paths` of `obj`, in one RetrievePropertiesEx with the same reads of other VMs in this tick. */
+    read(obj: MoRef, paths: readonly string[]): Promise<PropertyValues> {
+        return this.reader.read(obj, paths);
+    }
+
     /** Cancels the long poll, drops the collector, logs out; the watcher's errors are only logged. */
     async close(): Promise<void> {
         if (this.closed) return;
@@ -109,7 +117,9 @@ export class VsphereSession implements PlatformSession, WatcherHost {
         try {
             await this.watcher
                 .shutdown()
-                .catch((e: unknown) => this.context.log(`closing the vSphere property collector failed: ${e instanceof Error ? e.message : String(e)}`));
+                .catch((e: unknown) =>
+                    this.context.log(`closing the vSphere property collector failed: ${e instanceof Error ? e.message : String(e)}`),
+                );
             if (this.transport.hasSession && !this.refused) await this.client.logout();
         } finally {
             this.transport.destroy();

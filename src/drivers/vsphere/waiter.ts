@@ -138,11 +138,9 @@ export class PropertyWatcher {
                 },
             };
             entry.waiters.add(waiter);
-            void this.host.clock
-                .sleep(Math.max(0, deadline - this.host.clock.now()), timer.signal)
-                .then(() => {
-                    if (entry.waiters.has(waiter)) waiter.resolve({ values: entry.values, reached: false });
-                });
+            void this.host.clock.sleep(Math.max(0, deadline - this.host.clock.now()), timer.signal).then(() => {
+                if (entry.waiters.has(waiter)) waiter.resolve({ values: entry.values, reached: false });
+            });
             this.ensureLoop();
         });
     }
@@ -170,7 +168,8 @@ export class PropertyWatcher {
     async shutdown(): Promise<void> {
         if (this.closed) return;
         this.closed = true;
-        for (const entry of this.entries.values()) for (const waiter of [...entry.waiters]) waiter.resolve({ values: entry.values, reached: false });
+        for (const entry of this.entries.values())
+            for (const waiter of [...entry.waiters]) waiter.resolve({ values: entry.values, reached: false });
         const objects = this.objects;
         this.objects = undefined;
         const current = objects && objects.generation === this.host.generation ? objects : undefined;
@@ -251,9 +250,11 @@ export class PropertyWatcher {
         if (this.objects?.generation === generation) return this.objects;
         const client = this.host.client;
         const collector = await client.createPropertyCollector();
-        const view = await client.createListView([...this.entries.values()].map((e) => e.obj));
+        // Objects that come while the view is being made stay queued for the next ModifyListView.
+        const initial = [...this.entries.values()].map((e) => e.obj);
         this.toAdd.clear();
         this.toRemove.clear();
+        const view = await client.createListView(initial);
         await client.createViewFilter(collector, view, watchedPaths);
         this.version = "";
         this.objects = { generation, collector, view };
@@ -280,7 +281,8 @@ export class PropertyWatcher {
             const refused = await this.host.client.modifyListView(objects.view, add, remove);
             for (const obj of refused) this.objectLeft(obj);
         } catch (e) {
-            const missing = e instanceof VimFault && e.faultType === "ManagedObjectNotFound" ? add.find((o) => o.value === e.fields.obj) : undefined;
+            const missing =
+                e instanceof VimFault && e.faultType === "ManagedObjectNotFound" ? add.find((o) => o.value === e.fields.obj) : undefined;
             if (!missing || objects.generation !== this.host.generation) throw e;
             // vcsim refuses the whole call for one deleted object: that one left, the rest again.
             this.objectLeft(missing);
