@@ -2,7 +2,19 @@ import { FleetVmResult, runFleetOperation } from "../../src/operations/fleet";
 import { parseInputs } from "../../src/operations/inputs";
 import { FleetReport } from "../../src/power/fleet";
 import { describeWithPeer } from "../helpers/peers";
-import { Vcsim, callCounts, control, rawTarget, scopedUrl, setBehaviour, vcsimFrom, vcsimVariables, vmStatus } from "./vcsim";
+import {
+    Vcsim,
+    callCounts,
+    control,
+    rawTarget,
+    scopedUrl,
+    setBehaviour,
+    vcsimEsxFrom,
+    vcsimEsxVariables,
+    vcsimFrom,
+    vcsimVariables,
+    vmStatus,
+} from "./vcsim";
 
 /**
  * A fleet run on vSphere shares one session per endpoint (src/drivers/vsphere/session.ts): one
@@ -114,5 +126,40 @@ describeWithPeer("vSphere fleet on one shared session", "vsphere", vcsimVariable
         expect(counts).toMatchObject({ logins: 1, loginFailures: 1 });
         expect(counts.methods.ShutdownGuest ?? 0).toBe(0);
         for (const vm of vms) expect((await vmStatus(sim, vm)).powerState).toBe("poweredOn");
+    }, 60_000);
+});
+
+describeWithPeer("vSphere fleet on one shared session (standalone ESXi)", "vsphere", vcsimEsxVariables, (env) => {
+    const sim: Vcsim = vcsimEsxFrom(env);
+    const names = Array.from({ length: 10 }, (_, i) => `vsesx-${String(i).padStart(4, "0")}`);
+
+    test("10 VMs on an ESXi host (ha-* managers): one Login, every VM graceful, at most 10 SOAP calls per VM", async () => {
+        await control(sim, "fleet", { count: names.length, prefix: "vsesx", power: "on" });
+        for (const vm of names) {
+            await setBehaviour(sim, vm, {});
+            if ((await vmStatus(sim, vm)).powerState !== "poweredOn") await control(sim, "power", { name: vm, state: "on" });
+        }
+        const scope = `esx-fleet-${process.pid}`;
+        const report = await runFleetOperation(
+            names.map((name) => ({
+                name,
+                tier: 0,
+                inputs: parseInputs({
+                    platform: "vsphere",
+                    target: rawTarget(sim, name, { url: scopedUrl(sim, scope) }),
+                    credentials: { password: sim.password },
+                    powerState: "OffGraceful",
+                    gracefulShutdownTimeout: "30s",
+                }),
+            })),
+            { action: "OffGraceful", concurrency: names.length },
+        );
+        expect(report.members.map((m) => (m.outcome.status === "done" ? m.outcome.result.reports[0].method : m.outcome.status))).toEqual(
+            names.map(() => "graceful"),
+        );
+        const counts = await callCounts(sim, scope);
+        expect(counts).toMatchObject({ logins: 1, loginFailures: 0 });
+        expect(counts.methods.CreatePropertyCollector).toBe(1);
+        expect(counts.calls / names.length).toBeLessThanOrEqual(10);
     }, 60_000);
 });
