@@ -1,11 +1,11 @@
-import { PropertyValues, UpdateSet, VimClient } from "../../src/drivers/vsphere/client";
-import { VimFault } from "../../src/drivers/vsphere/faults";
-import { CallOptions, MoRef, SoapCallAborted } from "../../src/drivers/vsphere/soap";
-import { PowerStateWaiter, PropertyWatcher, WatcherHost } from "../../src/drivers/vsphere/waiter";
+import { PropertyValues } from "../../src/drivers/vsphere/client";
+import { MoRef } from "../../src/drivers/vsphere/soap";
+import { PowerStateWaiter, PropertyWatcher } from "../../src/drivers/vsphere/waiter";
 import { XmlElement } from "../../src/drivers/vsphere/xml";
-import { Clock, systemClock } from "../../src/power/clock";
+import { systemClock } from "../../src/power/clock";
 import { VmNotFoundError } from "../../src/power/errors";
 import { FakeClock } from "../power/fakes";
+import { ScriptedCollector, hostFor, power } from "./scriptedCollector";
 
 /**
  * The shared watcher's own logic, on a scripted PropertyCollector: one long poll for many VMs,
@@ -13,80 +13,6 @@ import { FakeClock } from "../power/fakes";
  * collector, a VM that disappears, and the polling fallback. (vcsim covers the real protocol.)
  */
 const vm = (n: number): MoRef => ({ type: "VirtualMachine", value: `vm-${n}` });
-
-function value(text: string): XmlElement {
-    return { name: "val", namespace: "urn:vim25", attributes: {}, xsiType: "VirtualMachinePowerState", text, children: [] };
-}
-
-function power(text: string): PropertyValues {
-    return new Map([["runtime.powerState", value(text)]]);
-}
-
-type Answer = { obj: MoRef; kind?: string; power?: string }[];
-
-/** A collector whose WaitForUpdatesEx answers come from `push`; a pending call waits for one. */
-class ScriptedCollector {
-    readonly calls: string[] = [];
-    private pending: { resolve: (u: UpdateSet | undefined) => void } | undefined;
-    private queued: UpdateSet[] = [];
-    private version = 0;
-
-    constructor(private readonly missing?: string) {}
-
-    push(answer: Answer): void {
-        const set: UpdateSet = {
-            version: String(++this.version),
-            objects: answer.map((a) => ({
-                obj: a.obj,
-                kind: a.kind ?? "modify",
-                changes: new Map(a.power ? [["runtime.powerState", value(a.power)]] : []),
-            })),
-        };
-        if (this.pending) {
-            this.pending.resolve(set);
-            this.pending = undefined;
-        } else this.queued.push(set);
-    }
-
-    async createPropertyCollector(): Promise<MoRef> {
-        this.calls.push("CreatePropertyCollector");
-        if (this.missing) throw new VimFault(this.missing, "CreatePropertyCollector on propertyCollector", "", {});
-        return { type: "PropertyCollector", value: "pc-own" };
-    }
-    async destroyPropertyCollector(): Promise<void> {
-        this.calls.push("DestroyPropertyCollector");
-    }
-    async createListView(objects: readonly MoRef[]): Promise<MoRef> {
-        this.calls.push(`CreateListView(${objects.map((o) => o.value).join(",")})`);
-        return { type: "ListView", value: "view-1" };
-    }
-    async modifyListView(_view: MoRef, add: readonly MoRef[], remove: readonly MoRef[]): Promise<MoRef[]> {
-        this.calls.push(`ModifyListView(+${add.map((o) => o.value).join(",")} -${remove.map((o) => o.value).join(",")})`);
-        return [];
-    }
-    async createViewFilter(): Promise<MoRef> {
-        this.calls.push("CreateFilter");
-        return { type: "PropertyFilter", value: "filter-1" };
-    }
-    async cancelWaitForUpdates(): Promise<void> {
-        this.calls.push("CancelWaitForUpdates");
-        this.pending?.resolve(undefined);
-    }
-    waitForUpdates(_collector: MoRef, version: string, _max: number, options: CallOptions = {}): Promise<UpdateSet | undefined> {
-        this.calls.push(`WaitForUpdatesEx(${version})`);
-        const next = this.queued.shift();
-        if (next) return Promise.resolve(next);
-        return new Promise((resolve, reject) => {
-            this.pending = { resolve };
-            options.signal?.addEventListener("abort", () => reject(new SoapCallAborted("WaitForUpdatesEx")), { once: true });
-        });
-    }
-}
-
-function hostFor(collector: ScriptedCollector, clock: Clock = systemClock): WatcherHost & { logs: string[]; generation: number } {
-    const logs: string[] = [];
-    return { client: collector as unknown as VimClient, generation: 0, clock, log: (m) => logs.push(m), logs };
-}
 
 const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 const isOff = (v: ReadonlyMap<string, XmlElement | undefined>): boolean => v.get("runtime.powerState")?.text === "poweredOff";
