@@ -100,6 +100,33 @@ describe("PropertyWatcher", () => {
         await watcher.shutdown();
     });
 
+    test("the leave our own removal causes is not a deletion: a VM waited on again after release keeps waiting", async () => {
+        const collector = new ScriptedCollector();
+        const watcher = new PropertyWatcher(hostFor(collector));
+        const first = watcher.waitUntil(vm(1), power("poweredOn"), isOff, systemClock.now() + 5_000);
+        const other = watcher.waitUntil(vm(2), power("poweredOn"), isOff, systemClock.now() + 5_000);
+        collector.push([{ obj: vm(1), power: "poweredOff" }]);
+        await first;
+        watcher.release(vm(1));
+        await tick();
+        await tick();
+        const again = watcher.waitUntil(
+            vm(1),
+            power("poweredOff"),
+            (v) => v.get("runtime.powerState")?.text === "poweredOn",
+            systemClock.now() + 5_000,
+        );
+        await tick();
+        collector.push([
+            { obj: vm(1), kind: "leave" },
+            { obj: vm(1), kind: "enter", power: "poweredOn" },
+        ]);
+        expect((await again).reached).toBe(true);
+        collector.push([{ obj: vm(2), power: "poweredOff" }]);
+        expect((await other).reached).toBe(true);
+        await watcher.shutdown();
+    });
+
     test("a VM that leaves the view rejects its waiters only", async () => {
         const collector = new ScriptedCollector();
         const watcher = new PropertyWatcher(hostFor(collector));

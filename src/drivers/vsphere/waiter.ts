@@ -92,6 +92,8 @@ export class PropertyWatcher {
     private readonly entries = new Map<string, Entry>();
     private readonly toAdd = new Map<string, MoRef>();
     private readonly toRemove = new Map<string, MoRef>();
+    /** `leave` updates our own ModifyListView removals will cause: not deletions. */
+    private readonly expectedLeaves = new Map<string, number>();
     private objects: Objects | undefined;
     private version = "";
     private loop: Promise<void> | undefined;
@@ -236,6 +238,9 @@ export class PropertyWatcher {
                     this.unsupported = e;
                     this.host.log(`this vSphere endpoint does not support ${e.operation.split(" ")[0]} (${e.faultType}); polling instead`);
                 }
+                // Built again at the next wait (version "": every value afresh), in case what
+                // failed was the collector or view itself.
+                this.objects = undefined;
                 this.failWaiters(e);
                 return;
             } finally {
@@ -254,6 +259,7 @@ export class PropertyWatcher {
         const initial = [...this.entries.values()].map((e) => e.obj);
         this.toAdd.clear();
         this.toRemove.clear();
+        this.expectedLeaves.clear();
         const view = await client.createListView(initial);
         await client.createViewFilter(collector, view, watchedPaths);
         this.version = "";
@@ -277,6 +283,7 @@ export class PropertyWatcher {
         const remove = [...this.toRemove.values()];
         this.toAdd.clear();
         this.toRemove.clear();
+        for (const obj of remove) this.expectedLeaves.set(keyOf(obj), (this.expectedLeaves.get(keyOf(obj)) ?? 0) + 1);
         try {
             const refused = await this.host.client.modifyListView(objects.view, add, remove);
             for (const obj of refused) this.objectLeft(obj);
@@ -295,13 +302,19 @@ export class PropertyWatcher {
     private dispatch(update: UpdateSet): void {
         this.version = update.version;
         for (const object of update.objects) {
-            const entry = this.entries.get(keyOf(object.obj));
-            if (!entry) continue;
+            const key = keyOf(object.obj);
             if (object.kind === "leave") {
-                // Leaving the view because we removed it is not a deletion; we no longer hold it then.
-                this.objectLeft(object.obj);
+                // Leaving the view because we removed it (a VM whose driver closed, perhaps
+                // waited on again since: a restart's second half) is not a deletion.
+                const expected = this.expectedLeaves.get(key) ?? 0;
+                if (expected > 0) {
+                    if (expected === 1) this.expectedLeaves.delete(key);
+                    else this.expectedLeaves.set(key, expected - 1);
+                } else this.objectLeft(object.obj);
                 continue;
             }
+            const entry = this.entries.get(key);
+            if (!entry) continue;
             for (const [path, value] of object.changes) entry.values.set(path, value);
             for (const waiter of [...entry.waiters]) if (waiter.done(entry.values)) waiter.resolve({ values: entry.values, reached: true });
         }
