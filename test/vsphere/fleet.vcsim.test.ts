@@ -111,6 +111,22 @@ describeWithPeer("vSphere fleet on one shared session", "vsphere", vcsimVariable
         expect(logs.join("\n")).not.toContain(sim.password);
     }, 60_000);
 
+    test("a rolling restart on the shared session: each VM stopped gracefully and started again, one Login", async () => {
+        const vms = names.slice(8, 12);
+        await ready(vms);
+        const scope = `restart-${process.pid}-${++scopes}`;
+        const report = await runFleetOperation(
+            fleet(vms, scope).map((vm) => ({ ...vm, inputs: { ...vm.inputs, powerState: "On" as const } })),
+            { action: "Restart", concurrency: 2 },
+        );
+        expect(methods(report)).toEqual(vms.map(() => "graceful,powerOn"));
+        const counts = await callCounts(sim, scope);
+        expect(counts.logins).toBe(1);
+        expect(counts.methods.ShutdownGuest).toBe(vms.length);
+        expect(counts.methods.PowerOnVM_Task).toBe(vms.length);
+        for (const vm of vms) expect((await vmStatus(sim, vm)).powerState).toBe("poweredOn");
+    }, 60_000);
+
     test("a wrong password fails every VM after one Login attempt, and the password is nowhere", async () => {
         const vms = names.slice(0, 6);
         await ready(vms);
