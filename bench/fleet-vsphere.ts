@@ -1,20 +1,27 @@
 import { execFileSync } from "child_process";
+import { loadDriverModule } from "../src/drivers/registry";
 import { runFleetOperation } from "../src/operations/fleet";
 import { parseInputs } from "../src/operations/inputs";
 import { transition } from "../src/operations/run";
+import { SessionPool } from "../src/operations/sessions";
 import { Vcsim, callCounts, control, rawTarget, vcsimFrom } from "../test/vsphere/vcsim";
 import { peerEnvironment } from "./helpers/vsphereEnvironment";
 
 /**
- * N VMs to OffGraceful on the vSphere simulator, guests taking ~2 s: one fleet run (one
- * process, runFleetOperation, concurrency N) side by side with N independent single-VM runs
- * started at once (what N GracefulVm resources in one `pulumi up` do today). Each scenario runs
- * in a child process of its own so peak RSS is that scenario's. Prints ratios; never fails on a
- * number.
+ * N VMs to OffGraceful on the vSphere simulator, guests taking ~2 s, three ways, each in a child
+ * process of its own so peak RSS is that scenario's:
+ * - `independent`: N single-VM runs started at once (what N GracefulVm resources in one
+ *   `pulumi up` do): N logins, N collectors;
+ * - `fleet-own`: one fleet run (runFleetOperation, concurrency N) whose VMs each connect on
+ *   their own (the fleet path before shared sessions);
+ * - `fleet`: the fleet path as it is, one shared session per endpoint (one Login, one
+ *   PropertyCollector loop for every VM waited on).
+ * Prints wall time and the tier's time over the slowest guest, SOAP calls per VM (the
+ * simulator's own count), logins per endpoint, peak RSS. Never fails on a number.
  *
  *     npm run bench -- fleet-vsphere          (sizes from FLEET_BENCH_SIZES, default "200 1000";
- *                                             FLEET_BENCH_CONCURRENCY bounds the fleet, default N;
- *                                             FLEET_BENCH_SCENARIOS, default "independent fleet")
+ *                                             FLEET_BENCH_CONCURRENCY bounds the fleets, default N;
+ *                                             FLEET_BENCH_SCENARIOS, default "independent fleet-own fleet")
  *
  * Point it at a simulator of your own (VSPHERE_TEST_PORT=19388 bash scripts/peers/vsphere.sh
  * start, then export its VCSIM_* lines): it changes every VM's default shutdown delay.
@@ -22,11 +29,14 @@ import { peerEnvironment } from "./helpers/vsphereEnvironment";
 
 const guestMs = 2000;
 const prefix = "flb";
+type Kind = "independent" | "fleet-own" | "fleet";
 
 interface Result {
     readonly scenario: string;
     readonly vms: number;
     readonly wallMs: number;
+    /** The slowest tier's time (fleets: one tier); the whole run for independent runs. */
+    readonly tierMs: number;
     readonly graceful: number;
     readonly forced: number;
     readonly failed: number;
@@ -35,7 +45,7 @@ interface Result {
     readonly peakRssMb: number;
 }
 
-async function scenario(kind: "fleet" | "independent", count: number): Promise<Result> {
+async function scenario(kind: Kind, count: number): Promise<Result> {
     const sim = vcsimFrom(peerEnvironment());
     const names = Array.from({ length: count }, (_, i) => `${prefix}-${String(i).padStart(4, "0")}`);
     const inputs = names.map((vm) =>
@@ -52,11 +62,17 @@ async function scenario(kind: "fleet" | "independent", count: number): Promise<R
     let graceful = 0;
     let forced = 0;
     let failed = 0;
-    if (kind === "fleet") {
+    let tierMs: number | undefined;
+    if (kind !== "independent") {
+        // fleet-own: a pool that knows no platform's sessions, so every VM connects on its own.
+        const sessions =
+            kind === "fleet-own" ? new SessionPool({ loadModule: (p) => ({ createDriver: loadDriverModule(p).createDriver }) }) : undefined;
         const report = await runFleetOperation(
             names.map((name, i) => ({ name, tier: 0, inputs: inputs[i] })),
-            { action: "OffGraceful", concurrency: Number(process.env.FLEET_BENCH_CONCURRENCY) || count },
+            { action: "OffGraceful", concurrency: Number(process.env.FLEET_BENCH_CONCURRENCY) || count, sessions },
         );
+        await sessions?.close();
+        tierMs = Math.max(...report.tiers.map((t) => t.durationMs));
         for (const m of report.members) {
             if (m.outcome.status !== "done") failed++;
             else if (m.outcome.result.reports[0].method === "forced") forced++;
@@ -76,6 +92,7 @@ async function scenario(kind: "fleet" | "independent", count: number): Promise<R
         scenario: kind,
         vms: count,
         wallMs,
+        tierMs: tierMs ?? wallMs,
         graceful,
         forced,
         failed,
@@ -93,25 +110,26 @@ async function prepare(sim: Vcsim, count: number): Promise<void> {
 }
 
 function row(cells: readonly string[]): string {
-    const widths = [12, 5, 7, 8, 8, 7, 9, 7, 7, 7];
+    const widths = [14, 5, 7, 8, 8, 8, 7, 9, 7, 7, 7];
     return cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(" ");
 }
 
 async function main(): Promise<void> {
     const [, , mode, kind, size] = process.argv;
     if (mode === "--child") {
-        process.stdout.write(`${JSON.stringify(await scenario(kind as "fleet" | "independent", Number(size)))}\n`);
+        process.stdout.write(`${JSON.stringify(await scenario(kind as Kind, Number(size)))}\n`);
         return;
     }
     const env = peerEnvironment();
     const sim = vcsimFrom(env);
     const sizes = (process.env.FLEET_BENCH_SIZES ?? "200 1000").split(/\s+/).filter(Boolean).map(Number);
-    console.log(`vSphere simulator ${sim.url}: N VMs to OffGraceful, guests ${guestMs} ms; independent = N single-VM runs at once`);
-    console.log(row(["scenario", "VMs", "wall s", "÷ guest", "SOAP/VM", "logins", "graceful", "forced", "failed", "RSS MB"]));
+    console.log(
+        `vSphere simulator ${sim.url}: N VMs to OffGraceful, guests ${guestMs} ms; independent = N single-VM runs at once, ` +
+            "fleet-own = one fleet run, each VM its own login, fleet = one fleet run on one shared session",
+    );
+    console.log(row(["scenario", "VMs", "wall s", "÷ guest", "tier ÷ g", "SOAP/VM", "logins", "graceful", "forced", "failed", "RSS MB"]));
     for (const count of sizes) {
-        const kinds = (process.env.FLEET_BENCH_SCENARIOS ?? "independent fleet").split(/\s+/).filter(Boolean) as (
-            "independent" | "fleet"
-        )[];
+        const kinds = (process.env.FLEET_BENCH_SCENARIOS ?? "independent fleet-own fleet").split(/\s+/).filter(Boolean) as Kind[];
         for (const kind of kinds) {
             await prepare(sim, count);
             const out = execFileSync(process.execPath, [__filename, "--child", kind, String(count)], {
@@ -123,12 +141,13 @@ async function main(): Promise<void> {
             const r = JSON.parse(out.trim().split("\n").at(-1) as string) as Result;
             console.log(
                 row([
-                    r.scenario === "fleet" && process.env.FLEET_BENCH_CONCURRENCY
-                        ? `fleet/${process.env.FLEET_BENCH_CONCURRENCY}`
+                    r.scenario !== "independent" && process.env.FLEET_BENCH_CONCURRENCY
+                        ? `${r.scenario}/${process.env.FLEET_BENCH_CONCURRENCY}`
                         : r.scenario,
                     String(r.vms),
                     (r.wallMs / 1000).toFixed(1),
                     (r.wallMs / guestMs).toFixed(2),
+                    (r.tierMs / guestMs).toFixed(2),
                     (r.soapCalls / r.vms).toFixed(1),
                     String(r.logins),
                     String(r.graceful),

@@ -161,8 +161,11 @@ for (const topology of topologies) {
             });
             expect(Date.now() - started).toBeLessThan(1_000);
             await driver.close();
-            expect(calls(driver, "CancelWaitForUpdates")).toBe(1);
-            expect(calls(driver, "DestroyPropertyFilter")).toBe(calls(driver, "CreateFilter"));
+            // One collector and one filter served both waits (the session's shared watcher); the
+            // first poll was not cut for its waiter, so at most the close cancels one still open.
+            expect(calls(driver, "CreatePropertyCollector")).toBe(1);
+            expect(calls(driver, "CreateFilter")).toBe(1);
+            expect(calls(driver, "CancelWaitForUpdates")).toBeLessThanOrEqual(1);
         });
 
         test.each([
@@ -390,11 +393,11 @@ for (const topology of topologies) {
         test("a graceful shutdown costs a bounded number of SOAP calls", async () => {
             const { driver } = await transition(vm, { desired: "OffGraceful" });
             await driver.close();
-            // ServiceContent, Login, find (3), read, tools, ShutdownGuest, read, own collector,
-            // filter, 2 waits, filter destroyed, QueryEvents (who powered it off), verify read,
-            // collector destroyed, Logout. ESXi (vcsim): QueryEvents is missing, so an event
-            // collector is created, read and destroyed (3 more).
-            expect(calls(driver)).toBeLessThanOrEqual(topology.name === "vCenter" ? 18 : 21);
+            // ServiceContent, Login, find (3), read (power state and tools), ShutdownGuest, read,
+            // own collector, list view, filter, 2 waits, QueryEvents (who powered it off), verify
+            // read, collector destroyed, Logout. ESXi (vcsim): QueryEvents is missing, so an
+            // event collector is created, read and destroyed (3 more).
+            expect(calls(driver)).toBeLessThanOrEqual(topology.name === "vCenter" ? 17 : 20);
             expect(calls(driver, "QueryEvents")).toBe(1);
             expect(calls(driver, "CreatePropertyCollector")).toBe(1);
             expect(calls(driver, "DestroyPropertyCollector")).toBe(1);

@@ -20,20 +20,51 @@ export interface ServiceContent {
 /** One object's properties from RetrievePropertiesEx, by property path. */
 export type PropertyValues = ReadonlyMap<string, XmlElement>;
 
-/** One WaitForUpdatesEx answer: the new version and the changed properties of our filter. */
-export interface PropertyUpdate {
-    readonly version: string;
+/** One object's part of a WaitForUpdatesEx answer. */
+export interface ObjectUpdate {
+    readonly obj: MoRef;
+    /** `enter` (new in the filter, with its current values), `modify`, `leave` (gone). */
+    readonly kind: string;
     /** Property path → new value (`undefined` when the property was removed). */
     readonly changes: ReadonlyMap<string, XmlElement | undefined>;
-    /** The object left the filter (deleted). */
-    readonly objectLeft: boolean;
+}
+
+/** One WaitForUpdatesEx answer: the new version and every object's changes, all filters together. */
+export interface UpdateSet {
+    readonly version: string;
+    readonly objects: readonly ObjectUpdate[];
+}
+
+/** Whatever sends one vim25 call: the transport itself, or a session that re-logs in and counts. */
+export interface VimCaller {
+    call(method: string, target: MoRef, params: string, options?: CallOptions): Promise<XmlElement>;
 }
 
 /** The typed vim25 calls the driver needs, nothing more. */
 export class VimClient {
     private content: ServiceContent | undefined;
 
-    constructor(readonly transport: SoapTransport) {}
+    /**
+     * `caller` defaults to the transport; a shared session passes one that re-logs in once
+     * after NotAuthenticated, and each VM's driver one that counts that VM's calls.
+     */
+    constructor(
+        readonly transport: SoapTransport,
+        private readonly caller: VimCaller = transport,
+        content?: ServiceContent,
+    ) {
+        this.content = content;
+    }
+
+    /** A vim25 method this client has no typed call for, through its caller (re-login, counting). */
+    invoke(method: string, obj: MoRef, params: string, options?: CallOptions): Promise<XmlElement> {
+        return this.caller.call(method, obj, params, options);
+    }
+
+    /** The same session and service content, calls sent through `caller`. */
+    withCaller(caller: VimCaller): VimClient {
+        return new VimClient(this.transport, caller, this.content);
+    }
 
     get serviceContent(): ServiceContent {
         if (!this.content) throw new Error("RetrieveServiceContent has not been called");
@@ -41,7 +72,7 @@ export class VimClient {
     }
 
     async retrieveServiceContent(): Promise<ServiceContent> {
-        const response = await this.transport.call("RetrieveServiceContent", { type: "ServiceInstance", value: "ServiceInstance" }, "");
+        const response = await this.caller.call("RetrieveServiceContent", { type: "ServiceInstance", value: "ServiceInstance" }, "");
         const value = child(response, "returnval");
         const ref = (name: string): MoRef => {
             const found = moRefOf(child(value, name));
@@ -64,7 +95,7 @@ export class VimClient {
     }
 
     async login(userName: string, password: string): Promise<void> {
-        await this.transport.call(
+        await this.caller.call(
             "Login",
             this.serviceContent.sessionManager,
             xmlParam("userName", userName) + xmlParam("password", password),
@@ -73,14 +104,14 @@ export class VimClient {
 
     async logout(): Promise<void> {
         try {
-            await this.transport.call("Logout", this.serviceContent.sessionManager, "");
+            await this.caller.call("Logout", this.serviceContent.sessionManager, "");
         } finally {
             this.transport.forgetSession();
         }
     }
 
     async findByInventoryPath(path: string): Promise<MoRef | undefined> {
-        const response = await this.transport.call("FindByInventoryPath", this.serviceContent.searchIndex, xmlParam("inventoryPath", path));
+        const response = await this.caller.call("FindByInventoryPath", this.serviceContent.searchIndex, xmlParam("inventoryPath", path));
         return moRefOf(child(response, "returnval"));
     }
 
@@ -97,7 +128,7 @@ export class VimClient {
                 xmlParam("uuid", uuid) +
                 xmlParam("vmSearch", true) +
                 xmlParam("instanceUuid", instanceUuid);
-            const response = await this.transport.call("FindAllByUuid", this.serviceContent.searchIndex, params);
+            const response = await this.caller.call("FindAllByUuid", this.serviceContent.searchIndex, params);
             return children(response, "returnval").flatMap((r) => moRefOf(r) ?? []);
         };
         try {
@@ -120,11 +151,11 @@ export class VimClient {
         return found.filter((vm) => vm.values.get("name") === name).map((vm) => vm.ref);
     }
 
-    /** Every VM under `container` with the text of `paths`, via a ContainerView. */
-    private async findVms(container: MoRef, paths: readonly string[]): Promise<Array<{ ref: MoRef; values: Map<string, string> }>> {
+    /** Every VM under `container` with the text of `paths`, via a ContainerView (one listing, all pages). */
+    async findVms(container: MoRef, paths: readonly string[]): Promise<Array<{ ref: MoRef; values: Map<string, string> }>> {
         const viewManager = this.serviceContent.viewManager;
         if (!viewManager) throw new Error("this vSphere endpoint has no ViewManager; name the VM by inventory path or moid instead");
-        const created = await this.transport.call(
+        const created = await this.caller.call(
             "CreateContainerView",
             viewManager,
             xmlMoRef("container", container) + xmlParam("type", "VirtualMachine") + xmlParam("recursive", true),
@@ -153,7 +184,7 @@ export class VimClient {
             }
             return vms;
         } finally {
-            await this.transport.call("DestroyView", view, "").catch(() => undefined);
+            await this.caller.call("DestroyView", view, "").catch(() => undefined);
         }
     }
 
@@ -173,24 +204,49 @@ export class VimClient {
         return values;
     }
 
+    /**
+     * Reads `paths` of many objects of one type in one RetrievePropertiesEx. Objects the server
+     * no longer knows are left out of the answer (reportMissingObjectsInResults) instead of
+     * failing the whole read. Answers each object's values by its moid.
+     */
+    async retrievePropertiesOfMany(objs: readonly MoRef[], paths: readonly string[]): Promise<Map<string, PropertyValues>> {
+        const spec =
+            xmlElement("propSet", xmlParam("type", objs[0]?.type ?? "VirtualMachine") + paths.map((p) => xmlParam("pathSet", p)).join("")) +
+            objs.map((obj) => xmlElement("objectSet", xmlMoRef("obj", obj))).join("") +
+            xmlParam("reportMissingObjectsInResults", true);
+        const found = new Map<string, PropertyValues>();
+        for await (const object of this.retrieveAll(spec)) {
+            const ref = moRefOf(child(object, "obj"));
+            if (!ref) continue;
+            const values = new Map<string, XmlElement>();
+            for (const property of children(object, "propSet")) {
+                const name = childText(property, "name");
+                const value = child(property, "val");
+                if (name !== undefined && value) values.set(name, value);
+            }
+            found.set(ref.value, values);
+        }
+        return found;
+    }
+
     async shutdownGuest(vm: MoRef): Promise<void> {
-        await this.transport.call("ShutdownGuest", vm, "");
+        await this.caller.call("ShutdownGuest", vm, "");
     }
 
     async powerOffTask(vm: MoRef): Promise<MoRef> {
-        return this.taskOf("PowerOffVM_Task", await this.transport.call("PowerOffVM_Task", vm, ""));
+        return this.taskOf("PowerOffVM_Task", await this.caller.call("PowerOffVM_Task", vm, ""));
     }
 
     async powerOnTask(vm: MoRef): Promise<MoRef> {
-        return this.taskOf("PowerOnVM_Task", await this.transport.call("PowerOnVM_Task", vm, ""));
+        return this.taskOf("PowerOnVM_Task", await this.caller.call("PowerOnVM_Task", vm, ""));
     }
 
     /**
-     * A PropertyCollector of this session's own. WaitForUpdatesEx on the shared one would race
-     * with any other waiter in the session (and vcsim 0.24 routes updates to one session only).
+     * A PropertyCollector of the session's own. WaitForUpdatesEx on the service's one would race
+     * with any other client of the same session (and vcsim 0.24 routes updates to one session only).
      */
     async createPropertyCollector(): Promise<MoRef> {
-        const response = await this.transport.call("CreatePropertyCollector", this.serviceContent.propertyCollector, "");
+        const response = await this.caller.call("CreatePropertyCollector", this.serviceContent.propertyCollector, "");
         const collector = moRefOf(child(response, "returnval"));
         if (!collector) throw new Error("vSphere CreatePropertyCollector returned no collector");
         return collector;
@@ -198,37 +254,61 @@ export class VimClient {
 
     /** Also cancels its pending wait and destroys its filters. */
     async destroyPropertyCollector(collector: MoRef): Promise<void> {
-        await this.transport.call("DestroyPropertyCollector", collector, "");
+        await this.caller.call("DestroyPropertyCollector", collector, "");
     }
 
-    async createFilter(collector: MoRef, obj: MoRef, paths: readonly string[]): Promise<MoRef> {
-        const spec = xmlElement(
-            "spec",
-            xmlElement("propSet", xmlParam("type", obj.type) + paths.map((p) => xmlParam("pathSet", p)).join("")) +
-                xmlElement("objectSet", xmlMoRef("obj", obj)),
+    /** A ListView over `objects`: one filter over it follows a set of objects that changes. */
+    async createListView(objects: readonly MoRef[]): Promise<MoRef> {
+        const viewManager = this.serviceContent.viewManager;
+        if (!viewManager) throw new Error("this vSphere endpoint has no ViewManager");
+        const response = await this.caller.call("CreateListView", viewManager, objects.map((o) => xmlMoRef("obj", o)).join(""));
+        const view = moRefOf(child(response, "returnval"));
+        if (!view) throw new Error("vSphere CreateListView returned no view");
+        return view;
+    }
+
+    /** Adds and removes objects of a ListView; answers the objects the server could not add. */
+    async modifyListView(view: MoRef, add: readonly MoRef[], remove: readonly MoRef[]): Promise<MoRef[]> {
+        const params = add.map((o) => xmlMoRef("add", o)).join("") + remove.map((o) => xmlMoRef("remove", o)).join("");
+        const response = await this.caller.call("ModifyListView", view, params);
+        return children(response, "returnval").flatMap((r) => moRefOf(r) ?? []);
+    }
+
+    async destroyView(view: MoRef): Promise<void> {
+        await this.caller.call("DestroyView", view, "");
+    }
+
+    /**
+     * One filter over every object of a ListView, with `paths` per object type
+     * (`VirtualMachine` → `runtime.powerState`, `Task` → `info.state`).
+     */
+    async createViewFilter(collector: MoRef, view: MoRef, paths: Readonly<Record<string, readonly string[]>>): Promise<MoRef> {
+        const traversal = xmlElement(
+            "selectSet",
+            xmlParam("name", "view") + xmlParam("type", "ListView") + xmlParam("path", "view") + xmlParam("skip", false),
+            "TraversalSpec",
         );
-        const response = await this.transport.call("CreateFilter", collector, spec + xmlParam("partialUpdates", false));
+        const propSets = Object.entries(paths)
+            .map(([type, list]) => xmlElement("propSet", xmlParam("type", type) + list.map((p) => xmlParam("pathSet", p)).join("")))
+            .join("");
+        const spec = xmlElement("spec", propSets + xmlElement("objectSet", xmlMoRef("obj", view) + xmlParam("skip", true) + traversal));
+        const response = await this.caller.call("CreateFilter", collector, spec + xmlParam("partialUpdates", false));
         const filter = moRefOf(child(response, "returnval"));
         if (!filter) throw new Error("vSphere CreateFilter returned no filter");
         return filter;
     }
 
-    async destroyFilter(filter: MoRef): Promise<void> {
-        await this.transport.call("DestroyPropertyFilter", filter, "");
-    }
-
     /**
      * Waits up to `maxWaitSeconds` for changes after `version` ("" = the current values at once).
-     * Resolves undefined when nothing changed in time. Only `filter`'s changes are returned.
+     * Resolves undefined when nothing changed in time. Every filter's object changes, in order.
      */
     async waitForUpdates(
         collector: MoRef,
-        filter: MoRef,
         version: string,
         maxWaitSeconds: number,
         options: CallOptions = {},
-    ): Promise<PropertyUpdate | undefined> {
-        const response = await this.transport.call(
+    ): Promise<UpdateSet | undefined> {
+        const response = await this.caller.call(
             "WaitForUpdatesEx",
             collector,
             xmlParam("version", version) + xmlElement("options", xmlParam("maxWaitSeconds", maxWaitSeconds)),
@@ -236,30 +316,31 @@ export class VimClient {
         );
         const updateSet = child(response, "returnval");
         if (!updateSet) return undefined;
-        const changes = new Map<string, XmlElement | undefined>();
-        let objectLeft = false;
+        const objects: ObjectUpdate[] = [];
         for (const filterUpdate of children(updateSet, "filterSet")) {
-            if (moRefOf(child(filterUpdate, "filter"))?.value !== filter.value) continue;
             for (const objectUpdate of children(filterUpdate, "objectSet")) {
-                if (childText(objectUpdate, "kind") === "leave") objectLeft = true;
+                const obj = moRefOf(child(objectUpdate, "obj"));
+                if (!obj) continue;
+                const changes = new Map<string, XmlElement | undefined>();
                 for (const change of children(objectUpdate, "changeSet")) {
                     const name = childText(change, "name");
                     if (name !== undefined) changes.set(name, childText(change, "op") === "remove" ? undefined : child(change, "val"));
                 }
+                objects.push({ obj, kind: childText(objectUpdate, "kind") ?? "modify", changes });
             }
         }
-        return { version: childText(updateSet, "version") ?? version, changes, objectLeft };
+        return { version: childText(updateSet, "version") ?? version, objects };
     }
 
     /** Ends a WaitForUpdatesEx the caller stopped listening to, so it cannot swallow later changes. */
     async cancelWaitForUpdates(collector: MoRef): Promise<void> {
-        await this.transport.call("CancelWaitForUpdates", collector, "");
+        await this.caller.call("CancelWaitForUpdates", collector, "");
     }
 
     /** RetrievePropertiesEx, following ContinueRetrievePropertiesEx tokens across pages. */
     private async *retrieveAll(specSet: string): AsyncGenerator<XmlElement> {
         const collector = this.serviceContent.propertyCollector;
-        let response = await this.transport.call(
+        let response = await this.caller.call(
             "RetrievePropertiesEx",
             collector,
             xmlElement("specSet", specSet) + xmlElement("options", ""),
@@ -269,7 +350,7 @@ export class VimClient {
             yield* children(result, "objects");
             const token = childText(result, "token");
             if (!token) return;
-            response = await this.transport.call("ContinueRetrievePropertiesEx", collector, xmlParam("token", token));
+            response = await this.caller.call("ContinueRetrievePropertiesEx", collector, xmlParam("token", token));
         }
     }
 

@@ -1,15 +1,15 @@
 import { Driver, GuestShutdownRequest, GuestToolsStatus, ObservedState } from "../../power/driver";
 import { AuthenticationError, CallTimeoutError, GracefulShutdownUnavailableError, VmNotFoundError } from "../../power/errors";
 import { ObservedPowerState } from "../../power/states";
-import { DriverContext, DriverFactory } from "../platform";
-import { VimClient } from "./client";
+import { DriverContext, DriverFactory, SessionSupport } from "../platform";
+import { PropertyValues, VimClient } from "./client";
 import { VimFault, isFault } from "./faults";
-import { locateVm } from "./locate";
 import { PowerOffCause, PowerOffCauses } from "./powerOffCause";
+import { VsphereSession } from "./session";
 import { MoRef, SoapTransport } from "./soap";
 import { VsphereCredentials, VsphereTarget, vsphereSpec } from "./spec";
 import { awaitTask } from "./tasks";
-import { PowerStateWaiter, observedFromPowerState } from "./waiter";
+import { PowerStateWaiter, observedFromPowerState, powerStatePath } from "./waiter";
 
 /** Knobs for tests and the benchmark; users get the defaults. */
 export interface VsphereTuning {
@@ -47,6 +47,11 @@ const closeBudgetMs = 3_000;
 /** How long the look-up of who powered the VM off may take; unanswered, the cause is unknown. */
 const causeLookupTimeoutMs = 5_000;
 const toolsStarting = "guestToolsExecutingScripts";
+const guestPaths = ["guest.toolsRunningStatus", "guest.toolsStatus", "guest.guestState"];
+/** A tools reading that came with the power state read this recently serves the tools check. */
+const guestReadingFreshMs = 1000;
+/** Connections of a fleet's shared session: its long poll plus the VMs' calls. */
+const sharedSessionSockets = 16;
 
 interface GuestReading {
     /** `guest.toolsRunningStatus`. */
@@ -62,18 +67,33 @@ function describeGuest(guest: GuestReading): string {
     return `VMware Tools ${guest.running}${status}${state}`;
 }
 
+function guestReadingOf(values: PropertyValues): GuestReading {
+    return {
+        running: values.get("guest.toolsRunningStatus")?.text.trim() ?? "unknown",
+        status: values.get("guest.toolsStatus")?.text.trim(),
+        guestState: values.get("guest.guestState")?.text.trim(),
+    };
+}
+
 /**
- * One vSphere VM over vim25 SOAP: a session opened by `openVsphereDriver`, reads through the
- * PropertyCollector, VMware Tools' ShutdownGuest for the graceful request, and power tasks for
- * the rest. `close()` logs the session out.
+ * One vSphere VM over vim25 SOAP, on a VsphereSession: its own (a single VM, opened by
+ * `openVsphereDriver` and logged out by `close()`) or a fleet's shared one (`close()` then only
+ * takes this VM out of the shared watcher). Reads through the PropertyCollector, VMware Tools'
+ * ShutdownGuest for the graceful request, power tasks for the rest.
  */
 export class VsphereDriver implements Driver {
     readonly platform = "vsphere";
+    /** This VM's calls; on a shared session they are counted apart from the session's own. */
+    readonly client: VimClient;
     private readonly waiter: PowerStateWaiter;
     private readonly taskTimeoutMs: number;
+    private readonly waitMode: VsphereTuning["waitMode"];
+    private readonly ownCalls = new Map<string, number>();
     private closed = false;
     /** What checkGuestTools read, for the request that follows it. */
     private guestAtCheck: GuestReading | undefined;
+    /** The tools reading of the last readState, and when it was made. */
+    private guestAtRead: { readonly reading: GuestReading; readonly at: number } | undefined;
     private readonly causes: PowerOffCauses;
     /** When (wall clock) a shutdown request of ours reached the guest: a power-off since has a cause to find. */
     private askedGuestAt: number | undefined;
@@ -83,35 +103,47 @@ export class VsphereDriver implements Driver {
     private cause: Promise<PowerOffCause | undefined> | undefined;
 
     constructor(
-        readonly client: VimClient,
+        readonly session: VsphereSession,
         readonly vm: MoRef,
         readonly vmDescription: string,
         private readonly context: DriverContext,
         tuning: VsphereTuning = {},
+        /** The session is this driver's alone: `close()` logs it out. */
+        private readonly ownsSession = false,
     ) {
+        this.client = session.countingClient(this.ownCalls);
         this.taskTimeoutMs = tuning.taskTimeoutMs ?? 300_000;
-        this.waiter = new PowerStateWaiter(client, vm, {
+        this.waitMode = tuning.waitMode;
+        this.waiter = new PowerStateWaiter(session.watcher, vm, {
             clock: context.clock,
             log: context.log,
-            read: () => this.readState(),
+            read: () => this.guard(() => this.read([powerStatePath])),
             mode: tuning.waitMode,
             pollIntervalMs: tuning.pollIntervalMs,
         });
-        this.causes = new PowerOffCauses(client, context.log);
+        this.causes = new PowerOffCauses(this.client, context.log);
     }
 
-    /** SOAP calls made through this driver's session, by method. */
+    /**
+     * SOAP calls made for this VM, by method: on its own session every call of that session
+     * (login and logout included), on a shared one only the calls made for this VM.
+     */
     get soapCalls(): ReadonlyMap<string, number> {
-        return this.client.transport.callCounts;
+        return this.ownsSession ? this.session.transport.callCounts : this.ownCalls;
     }
 
+    /** The power state, with the tools status and guest state of the same instant (one read). */
     async readState(): Promise<ObservedState> {
-        const values = await this.guard(() => this.client.retrieveProperties(this.vm, ["runtime.powerState"]));
-        return observedFromPowerState(values.get("runtime.powerState")?.text);
+        const values = await this.guard(() => this.read([powerStatePath, ...guestPaths]));
+        this.guestAtRead = { reading: guestReadingOf(values), at: this.context.clock.now() };
+        return observedFromPowerState(values.get(powerStatePath)?.text);
     }
 
     async checkGuestTools(): Promise<GuestToolsStatus> {
-        const tools = await this.readGuest();
+        const read = this.guestAtRead;
+        this.guestAtRead = undefined;
+        const fresh = read && this.context.clock.now() - read.at <= guestReadingFreshMs;
+        const tools = fresh ? read.reading : await this.readGuest();
         this.guestAtCheck = tools;
         const detail = describeGuest(tools);
         // Tools stop early in a guest's own shutdown: that guest is waited for, not forced.
@@ -180,16 +212,14 @@ export class VsphereDriver implements Driver {
         }
     }
 
+    /** A read batched with other VMs' same reads on a shared session; this VM's own call otherwise. */
+    private read(paths: readonly string[]): Promise<PropertyValues> {
+        return this.ownsSession ? this.client.retrieveProperties(this.vm, paths) : this.session.read(this.vm, paths);
+    }
+
     /** Tools status and guest state in one read: either alone misreads a guest that is shutting down. */
     private async readGuest(): Promise<GuestReading> {
-        const values = await this.guard(() =>
-            this.client.retrieveProperties(this.vm, ["guest.toolsRunningStatus", "guest.toolsStatus", "guest.guestState"]),
-        );
-        return {
-            running: values.get("guest.toolsRunningStatus")?.text.trim() ?? "unknown",
-            status: values.get("guest.toolsStatus")?.text.trim(),
-            guestState: values.get("guest.guestState")?.text.trim(),
-        };
+        return guestReadingOf(await this.guard(() => this.client.retrieveProperties(this.vm, guestPaths)));
     }
 
     async powerOffHard(): Promise<void> {
@@ -225,7 +255,14 @@ export class VsphereDriver implements Driver {
     /** Starts a task on the VM and waits for it to finish, within the task timeout. */
     private async runTask(task: string, start: () => Promise<MoRef>): Promise<void> {
         await this.guard(async () =>
-            awaitTask(this.client, await start(), `${task} on ${this.vm.value}`, this.context.clock, this.taskTimeoutMs),
+            awaitTask(
+                this.client,
+                await start(),
+                `${task} on ${this.vm.value}`,
+                this.context.clock,
+                this.taskTimeoutMs,
+                this.waitMode === "poll" ? undefined : this.session.watcher,
+            ),
         );
     }
 
@@ -253,18 +290,15 @@ export class VsphereDriver implements Driver {
         return { ...state, stoppedBy: "external", detail: `${state.detail ?? "poweredOff"}: ${cause.detail}` };
     }
 
+    /** Takes the VM out of the session's watcher; logs out only a session of its own. */
     async close(): Promise<void> {
         if (this.closed) return;
         this.closed = true;
-        // A frozen endpoint costs the clean-up this much, not a full timeout per call.
-        this.client.transport.windDown(closeBudgetMs);
-        try {
-            await this.waiter
-                .close()
-                .catch((e: unknown) => this.context.log(`DestroyPropertyCollector failed: ${e instanceof Error ? e.message : String(e)}`));
-            if (this.client.transport.hasSession) await this.client.logout();
-        } finally {
-            this.client.transport.destroy();
+        this.session.watcher.release(this.vm);
+        if (this.ownsSession) {
+            // A frozen endpoint costs the clean-up this much, not a full timeout per call.
+            this.session.transport.windDown(closeBudgetMs);
+            await this.session.close();
         }
     }
 
@@ -295,30 +329,34 @@ export async function openVsphereDriver(
     context: DriverContext,
     tuning: VsphereTuning = {},
 ): Promise<VsphereDriver> {
-    const url = new URL(target.url);
-    if (target.insecure) context.log(`TLS verification is off for ${url.host} (target.vsphere.insecure)`);
-    const transport = new SoapTransport({
-        url,
-        caCert: target.caCert,
-        insecure: target.insecure,
-        onSecret: context.registerSecret,
-        clock: context.clock,
-        requestTimeoutMs: tuning.requestTimeoutMs,
-    });
-    tuning.onTransport?.(transport);
-    const client = new VimClient(transport);
+    const host = new URL(target.url).host;
     // The sequence bounds every call it makes, but not this one: an endpoint that stopped
     // answering costs the open its bound, not a full timeout (and its retries) per call.
     const openTimeoutMs = tuning.openTimeoutMs ?? context.callTimeoutMs ?? defaultOpenTimeoutMs;
+    let transport: SoapTransport | undefined;
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<never>((_, reject) => {
         timer = setTimeout(() => {
-            transport.destroy();
-            reject(new CallTimeoutError(`vSphere login at ${url.host}`, openTimeoutMs));
+            transport?.destroy();
+            reject(new CallTimeoutError(`vSphere login at ${host}`, openTimeoutMs));
         }, openTimeoutMs);
         timer.unref?.();
     });
-    const opening = open(client, transport, target, credentials, context, tuning);
+    const opening = (async (): Promise<VsphereDriver> => {
+        const session = await VsphereSession.open(target, credentials, context, {
+            requestTimeoutMs: tuning.requestTimeoutMs,
+            onTransport: (t) => {
+                transport = t;
+                tuning.onTransport?.(t);
+            },
+        });
+        try {
+            return await attachVsphereDriver(session, target, context, tuning, true);
+        } catch (e) {
+            await session.close().catch(() => undefined);
+            throw e;
+        }
+    })();
     // Lost to the timer, the open still ends (its calls were aborted): nothing left hanging.
     opening.catch(() => undefined);
     try {
@@ -328,38 +366,31 @@ export async function openVsphereDriver(
     }
 }
 
-async function open(
-    client: VimClient,
-    transport: SoapTransport,
+/** Finds the VM through `session` (a fleet's, or one of its own when `ownsSession`). */
+export async function attachVsphereDriver(
+    session: VsphereSession,
     target: VsphereTarget,
-    credentials: VsphereCredentials,
     context: DriverContext,
-    tuning: VsphereTuning,
+    tuning: VsphereTuning = {},
+    ownsSession = false,
 ): Promise<VsphereDriver> {
-    const url = new URL(target.url);
     const description = vsphereSpec.describe(target);
-    try {
-        await client.retrieveServiceContent();
-        try {
-            await client.login(target.username, credentials.password);
-        } catch (e) {
-            if (isFault(e, "InvalidLogin", "NoPermission")) {
-                throw new AuthenticationError(
-                    `vSphere at ${url.host} refused the login of "${target.username}" (${e.faultType}); check target.vsphere.username and password`,
-                );
-            }
-            throw e;
-        }
-        const vm = await locateVm(client, target, description).catch((e: unknown) => {
-            throw translateFault(e, description);
-        });
-        return new VsphereDriver(client, vm, `${description} (${vm.value})`, context, tuning);
-    } catch (e) {
-        if (transport.hasSession) await client.logout().catch(() => undefined);
-        transport.destroy();
-        throw e;
-    }
+    const vm = await session.locator.locate(target, description).catch((e: unknown) => {
+        throw translateFault(e, description);
+    });
+    return new VsphereDriver(session, vm, `${description} (${vm.value})`, context, tuning, ownsSession);
 }
 
+/**
+ * VMs of one endpoint, user and trust share one login in a fleet run. The key holds the
+ * password only in memory (SessionPool digests it): another password is another session.
+ */
+export const sessions: SessionSupport<VsphereTarget, VsphereCredentials> = {
+    key: (target, credentials) => JSON.stringify([target.url, target.username, credentials.password, target.caCert ?? "", target.insecure]),
+    open: (target, credentials, context) => VsphereSession.open(target, credentials, context, { maxSockets: sharedSessionSockets }),
+};
+
 export const createDriver: DriverFactory<VsphereTarget, VsphereCredentials> = (target, credentials, context) =>
-    openVsphereDriver(target, credentials, context);
+    context.session instanceof VsphereSession
+        ? attachVsphereDriver(context.session, target, context)
+        : openVsphereDriver(target, credentials, context);

@@ -86,20 +86,20 @@ export class PowerOffCauses {
     }
 
     private async query(eventManager: MoRef, filter: string, timeoutMs: number): Promise<VmEventRecord[]> {
-        const response = await this.client.transport.call("QueryEvents", eventManager, filter, { timeoutMs });
+        const response = await this.client.invoke("QueryEvents", eventManager, filter, { timeoutMs });
         return parseEvents(children(response, "returnval"));
     }
 
     /** CreateCollectorForEvents, its `latestPage`, DestroyCollector: three calls for QueryEvents' one. */
     private async collect(eventManager: MoRef, filter: string, timeoutMs: number): Promise<VmEventRecord[]> {
-        const created = await this.client.transport.call("CreateCollectorForEvents", eventManager, filter, { timeoutMs });
+        const created = await this.client.invoke("CreateCollectorForEvents", eventManager, filter, { timeoutMs });
         const collector = moRefOf(child(created, "returnval"));
         if (!collector) throw new Error("vSphere CreateCollectorForEvents returned no collector");
         try {
             const page = (await this.client.retrieveProperties(collector, ["latestPage"])).get("latestPage");
             return parseEvents(page?.children ?? []);
         } finally {
-            await this.client.transport.call("DestroyCollector", collector, "", { timeoutMs }).catch(() => undefined);
+            await this.client.invoke("DestroyCollector", collector, "", { timeoutMs }).catch(() => undefined);
         }
     }
 }

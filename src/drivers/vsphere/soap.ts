@@ -40,6 +40,8 @@ export interface SoapTransportOptions {
     readonly clock?: Clock;
     /** Told every session cookie received, so it is scrubbed from errors and logs. */
     readonly onSecret?: (value: string) => void;
+    /** Connections kept to the endpoint; a fleet's shared session needs more than one VM. @default 4 */
+    readonly maxSockets?: number;
 }
 
 export interface CallOptions {
@@ -117,7 +119,7 @@ export class SoapTransport {
     private sessionCookie: string | undefined;
 
     constructor(private readonly options: SoapTransportOptions) {
-        this.agent = httpsAgentFor({ caCert: options.caCert, insecure: options.insecure });
+        this.agent = httpsAgentFor({ caCert: options.caCert, insecure: options.insecure }, { maxSockets: options.maxSockets });
         this.soapAction = `"urn:vim25/${options.apiVersion ?? "6.5"}"`;
         this.requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
     }

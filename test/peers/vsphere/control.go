@@ -62,8 +62,8 @@ func replyError(w http.ResponseWriter, code int, msg string) {
 
 const usage = "GET /vcsim-ctl/vms[?prefix=], POST /vcsim-ctl/vm?name=|moid=&tools=&shutdown=&delay=&guestState=&toolsStarting=&shutdownFault=&shutdownFaultCount=, " +
 	"POST /vcsim-ctl/power?name=|moid=&state=on|off[&after=&by=someone|guest], POST /vcsim-ctl/fleet?count=[&prefix=fleet&power=on|off], " +
-	"GET /vcsim-ctl/calls[?scope=], POST /vcsim-ctl/calls/reset[?scope=], POST /vcsim-ctl/freeze?for=DURATION, POST /vcsim-ctl/reset, GET /vcsim-ctl/about, " +
-	"POST /vcsim-ctl/http-fault?count=N[&method=&status=503&retryAfter=S], POST /vcsim-ctl/sessions/terminate, POST /vcsim-ctl/destroy?name=|moid="
+	"GET /vcsim-ctl/calls[?scope=], POST /vcsim-ctl/calls/reset[?scope=], POST /vcsim-ctl/sessions/terminate[?scope=], POST /vcsim-ctl/freeze?for=DURATION, POST /vcsim-ctl/reset, GET /vcsim-ctl/about, " +
+	"POST /vcsim-ctl/http-fault?count=N[&method=&status=503&retryAfter=S], POST /vcsim-ctl/destroy?name=|moid="
 
 func (c *control) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_ = r.ParseForm()
@@ -96,10 +96,10 @@ func (c *control) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		until := c.freeze.set(d)
 		log.Printf("control: SOAP frozen for %s", d)
 		reply(w, http.StatusOK, map[string]string{"frozenUntil": until.UTC().Format(time.RFC3339Nano)})
+	case path == "/vcsim-ctl/sessions/terminate" && post:
+		reply(w, http.StatusOK, map[string]int{"terminated": terminateSessions(c.counter.takeSessions(r.Form.Get("scope")))})
 	case path == "/vcsim-ctl/http-fault" && post:
 		c.setHTTPFault(w, r)
-	case path == "/vcsim-ctl/sessions/terminate" && post:
-		c.terminateSessions(w, r)
 	case path == "/vcsim-ctl/destroy" && post:
 		c.destroy(w, r)
 	case path == "/vcsim-ctl/reset" && post:
@@ -305,4 +305,23 @@ func (c *control) reset() {
 	c.freeze.set(0)
 	c.faults.set("", 0, 0, "")
 	l.refreshAll()
+}
+
+// terminateSessions ends these sessions as an administrator (or an idle timeout) would: the
+// next call with one of their cookies answers NotAuthenticated. Sessions already gone are
+// skipped. Answers how many were ended.
+func terminateSessions(keys []string) int {
+	sm := simulator.Map.SessionManager()
+	// TerminateSession refuses to end the caller's own session; the control endpoint has none.
+	ctx := &simulator.Context{Session: &simulator.Session{UserSession: types.UserSession{Key: "vcsim-ctl"}}}
+	ended := 0
+	for _, key := range keys {
+		if sm.TerminateSession(ctx, &types.TerminateSession{SessionId: []string{key}}).Fault() == nil {
+			ended++
+		}
+	}
+	if len(keys) > 0 {
+		log.Printf("control: terminated %d of %d sessions", ended, len(keys))
+	}
+	return ended
 }

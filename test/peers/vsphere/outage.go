@@ -10,10 +10,7 @@ import (
 	"time"
 
 	"github.com/vmware/govmomi/object"
-	"github.com/vmware/govmomi/property"
 	"github.com/vmware/govmomi/simulator"
-	"github.com/vmware/govmomi/vim25/methods"
-	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
 )
 
@@ -84,37 +81,6 @@ func (c *control) setHTTPFault(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	reply(w, http.StatusOK, c.faults.set(r.Form.Get("method"), count, status, retryAfter))
-}
-
-// terminateSessions ends every client session, as an administrator's TerminateSession or a
-// vpxd restart does: their next call answers NotAuthenticated.
-func (c *control) terminateSessions(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
-	defer cancel()
-	ref := *c.inv.client.ServiceContent.SessionManager
-	var sm mo.SessionManager
-	if err := property.DefaultCollector(c.inv.client).RetrieveOne(ctx, ref, []string{"sessionList", "currentSession"}, &sm); err != nil {
-		replyError(w, http.StatusInternalServerError, "read sessions: "+err.Error())
-		return
-	}
-	own := ""
-	if sm.CurrentSession != nil {
-		own = sm.CurrentSession.Key
-	}
-	ids := []string{}
-	for _, s := range sm.SessionList {
-		if s.Key != own {
-			ids = append(ids, s.Key)
-		}
-	}
-	if len(ids) > 0 {
-		if _, err := methods.TerminateSession(ctx, c.inv.client, &types.TerminateSession{This: ref, SessionId: ids}); err != nil {
-			replyError(w, http.StatusInternalServerError, "TerminateSession: "+err.Error())
-			return
-		}
-	}
-	log.Printf("control: %d sessions terminated", len(ids))
-	reply(w, http.StatusOK, map[string]int{"terminated": len(ids)})
 }
 
 // destroy removes a VM from the inventory at once, running or not (a host that drops it, an

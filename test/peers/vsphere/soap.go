@@ -19,6 +19,8 @@ type callCounter struct {
 	since  time.Time
 	total  *callCounts
 	scopes map[string]*callCounts
+	// session keys (cookie values) seen per scope, "" = every scope, for POST /sessions/terminate
+	sessions map[string]map[string]bool
 }
 
 type callCounts struct {
@@ -34,7 +36,7 @@ func newCallCounts() *callCounts {
 }
 
 func newCallCounter() *callCounter {
-	return &callCounter{since: time.Now(), total: newCallCounts(), scopes: map[string]*callCounts{}}
+	return &callCounter{since: time.Now(), total: newCallCounts(), scopes: map[string]*callCounts{}, sessions: map[string]map[string]bool{}}
 }
 
 func (c *callCounts) add(method string, status int) {
@@ -64,6 +66,53 @@ func (c *callCounter) add(scope, method string, status int) {
 		s.add(method, status)
 	}
 }
+
+// sawSession remembers a session key used (or handed out) through scope.
+func (c *callCounter) sawSession(scope, key string) {
+	if key == "" {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, s := range []string{"", scope} {
+		if c.sessions[s] == nil {
+			c.sessions[s] = map[string]bool{}
+		}
+		c.sessions[s][key] = true
+	}
+}
+
+// takeSessions returns (and forgets) the session keys seen through scope ("" = any).
+func (c *callCounter) takeSessions(scope string) []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var keys []string
+	for key := range c.sessions[scope] {
+		keys = append(keys, key)
+		for _, set := range c.sessions {
+			delete(set, key)
+		}
+	}
+	return keys
+}
+
+// sessionKey is the vmware_soap_session cookie of a request, or of a Set-Cookie header.
+func sessionKey(r *http.Request, header http.Header) string {
+	for _, line := range header["Set-Cookie"] {
+		pair := strings.TrimSpace(strings.SplitN(line, ";", 2)[0])
+		if strings.HasPrefix(pair, sessionCookie+"=") {
+			return strings.Trim(strings.TrimPrefix(pair, sessionCookie+"="), `"`)
+		}
+	}
+	if r != nil {
+		if c, err := r.Cookie(sessionCookie); err == nil {
+			return c.Value
+		}
+	}
+	return ""
+}
+
+const sessionCookie = "vmware_soap_session"
 
 type callSnapshot struct {
 	Since string `json:"since"`
@@ -223,9 +272,11 @@ func soapFront(next http.Handler, layer *guestLayer, counter *callCounter, freez
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		r.ContentLength = int64(len(body))
 
+		counter.sawSession(scope, sessionKey(r, nil))
 		if !toGuest {
 			rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 			next.ServeHTTP(rec, r)
+			counter.sawSession(scope, sessionKey(nil, rec.Header()))
 			counter.add(scope, method, rec.status)
 			return
 		}
