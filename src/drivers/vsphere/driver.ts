@@ -42,8 +42,6 @@ const maxRetryIntervalMs = 5_000;
 const transientShutdownFaults = ["TaskInProgress", "InvalidState", "SystemError"];
 /** Connecting and logging in, when neither the run nor the tuning says otherwise. */
 const defaultOpenTimeoutMs = 20_000;
-/** Logout and dropping the collector together, on an endpoint that may have stopped answering. */
-const closeBudgetMs = 3_000;
 /** How long the look-up of who powered the VM off may take; unanswered, the cause is unknown. */
 const causeLookupTimeoutMs = 5_000;
 const toolsStarting = "guestToolsExecutingScripts";
@@ -295,11 +293,7 @@ export class VsphereDriver implements Driver {
         if (this.closed) return;
         this.closed = true;
         this.session.watcher.release(this.vm);
-        if (this.ownsSession) {
-            // A frozen endpoint costs the clean-up this much, not a full timeout per call.
-            this.session.transport.windDown(closeBudgetMs);
-            await this.session.close();
-        }
+        if (this.ownsSession) await this.session.close();
     }
 
     private async guard<T>(action: () => Promise<T>): Promise<T> {

@@ -19,6 +19,8 @@ export interface VsphereSessionOptions {
     readonly requestTimeoutMs?: number;
 }
 
+/** Cancelling the long poll, dropping the collector and Logout together, one try each. */
+const closeBudgetMs = 3_000;
 /** Calls that are the login itself, or make no sense to repeat after one. */
 const noRelogin = new Set(["RetrieveServiceContent", "Login", "Logout"]);
 
@@ -118,6 +120,8 @@ export class VsphereSession implements PlatformSession, WatcherHost {
     async close(): Promise<void> {
         if (this.closed) return;
         this.closed = true;
+        // A frozen endpoint costs the clean-up this much, not a full timeout per call.
+        this.transport.windDown(closeBudgetMs);
         try {
             await this.watcher
                 .shutdown()
