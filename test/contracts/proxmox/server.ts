@@ -1,6 +1,7 @@
 import * as https from "https";
 import type { IncomingMessage, ServerResponse } from "http";
 import type { AddressInfo } from "net";
+import type { TLSSocket } from "tls";
 import { TestCertificate, makeSelfSignedCertificate } from "./cert";
 import { SimulatedTask, SimulatedVm, VmOptions } from "./model";
 import { EndpointSchema, checkParameters, findEndpoint, loadSchema, privilegesFor } from "./schema";
@@ -98,6 +99,12 @@ export class ProxmoxContractServer {
     readonly haRequests: HaRequest[] = [];
     /** Nodes that do not answer; requests proxied to them fail with 595/596. */
     readonly downNodes = new Map<string, Required<NodeFailure>>();
+    /**
+     * TLS handshakes completed, and how many of them resumed an earlier session: what a
+     * client's connections cost the server (an API token needs no login, so this is the
+     * "login" count of a Proxmox client).
+     */
+    readonly tls = { handshakes: 0, resumed: 0 };
     private readonly haQueue: HaRequest[] = [];
     private haTimer?: NodeJS.Timeout;
     readonly certificate: TestCertificate;
@@ -128,6 +135,10 @@ export class ProxmoxContractServer {
             this.handle(req, res).catch((e: unknown) =>
                 this.send(res, req, 500, { data: null, message: `internal contract-server error: ${String(e)}` }, {}),
             );
+        });
+        this.server.on("secureConnection", (socket: TLSSocket) => {
+            this.tls.handshakes++;
+            if (socket.isSessionReused()) this.tls.resumed++;
         });
     }
 
