@@ -81,6 +81,23 @@ describe("Proxmox fleet: one shared session per endpoint and token", () => {
         },
     );
 
+    test("VMs waiting on one node share one poll of its VM list; each reads its own status only when it changed", async () => {
+        addVms(650, 3_000);
+        const started = Date.now();
+        const report = await runFleetOperation(fleet(650, "fingerprint"), { action: "OffGraceful", concurrency: size });
+        const elapsedMs = Date.now() - started;
+
+        expect(report.totals).toMatchObject({ done: size, failed: 0 });
+        for (const m of report.members) expect(m.outcome.status === "done" && m.outcome.result.reports[0].method).toBe("graceful");
+        const ownReads = server.requests.filter((r) => r.path.endsWith("/status/current")).length;
+        const lists = server.requests.filter((r) => r.path.endsWith("/nodes/pve1/qemu")).length;
+        // Per VM: the first read, and the one that confirms the stop (a 1 s poll of its own would take 3 more).
+        expect(ownReads / size).toBeLessThanOrEqual(3);
+        // The node list: about one per 250 ms for all VMs together, not one per VM.
+        expect(lists).toBeGreaterThanOrEqual(1);
+        expect(lists).toBeLessThanOrEqual(Math.ceil(elapsedMs / 250) + 4);
+    });
+
     test("VMs moved to another node are found with one shared cluster listing, not one each", async () => {
         addVms(700);
         for (let i = 0; i < size; i++) server.migrateVm(700 + i, "pve2");

@@ -18,7 +18,7 @@ import {
     lockFromMessage,
 } from "./errors";
 import { describePrivileges } from "./privileges";
-import { ClusterResource, ProxmoxSession, findVm, proxmoxSessions } from "./session";
+import { ClusterResource, NodeVmEntry, ProxmoxSession, findVm, proxmoxSessions } from "./session";
 import { ProxmoxCredentials, ProxmoxTarget, proxmoxSpec } from "./spec";
 import { TaskStatus, Upid, parseUpid, readTaskStatus, taskLogTail, taskSucceeded, waitForTask } from "./tasks";
 
@@ -58,6 +58,9 @@ export interface ProxmoxDriverOptions {
      */
     readonly haGraceMs?: number;
 }
+
+/** What `observe` makes of a VM whose QEMU process runs (status `running`). */
+const processRunningStates: readonly ObservedPowerState[] = ["running", "paused", "suspended", "stopping"];
 
 /** A status read this recently is as good as a new one. */
 const freshReadingMs = 250;
@@ -308,8 +311,8 @@ export class ProxmoxDriver implements Driver {
             result = await pollUntil({
                 clock: this.clock,
                 deadline,
-                intervalMs: this.pollIntervalMs,
-                read: () => this.readState(),
+                intervalMs: this.session ? Math.min(this.pollIntervalMs, this.session.nodePollMs) : this.pollIntervalMs,
+                read: () => (this.session ? this.readStateShared(this.session, targets) : this.readState()),
                 done: (state) => targets.includes(state.state),
                 transient: (e) => isPollTransient(e),
             });
@@ -320,6 +323,30 @@ export class ProxmoxDriver implements Driver {
         }
         for (const failure of result.failures) this.log(`reading ${this.vmDescription} failed, retrying: ${failure}`);
         return result.value.state === "stopped" ? this.withStopCause(result.value) : result.value;
+    }
+
+    /**
+     * A fleet's poll: the node's VM list, shared by every VM waiting on that node, says whether
+     * the process is running or stopped. While that is not what this VM waits for, nothing is
+     * asked about it alone; once it is (or the list does not show the VM: migrated, deleted, a
+     * node down), its own `status/current` confirms with the details (QMP status, lock, HA).
+     */
+    private async readStateShared(session: ProxmoxSession, targets: readonly ObservedPowerState[]): Promise<ObservedState> {
+        const last = this.lastStatus;
+        if (!last) return this.readState();
+        let entry: NodeVmEntry | undefined;
+        try {
+            entry = (await session.nodeVms(this.node, this.clock.now() - session.nodePollMs)).get(this.vmId);
+        } catch {
+            return this.readState();
+        }
+        if (!entry || (entry.status !== "running" && entry.status !== "stopped")) return this.readState();
+        // A running process may be paused, suspended or stopping too: only status/current tells.
+        const mayBeTarget =
+            entry.status === "stopped" ? targets.includes("stopped") : targets.some((t) => processRunningStates.includes(t));
+        const changed = entry.status !== last.value.status || entry.lock !== last.value.lock;
+        if (changed || mayBeTarget) return this.readState();
+        return observe(last.value);
     }
 
     /**

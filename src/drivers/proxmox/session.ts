@@ -15,6 +15,20 @@ export interface ClusterResource {
     readonly hastate?: string;
 }
 
+/** One `GET /nodes/{node}/qemu` entry (without `full`: read from the node's pid files, no QMP). */
+export interface NodeVmEntry {
+    readonly vmid: number;
+    /** `running` iff the QEMU process is alive. */
+    readonly status?: string;
+    readonly lock?: string;
+}
+
+/** A listing of one node's VMs, by VM id, and when it was asked for. */
+interface NodeListing {
+    readonly startedAt: number;
+    readonly value: Promise<ReadonlyMap<number, NodeVmEntry>>;
+}
+
 /** Knobs for tests and benchmarks; the defaults suit a real cluster. */
 export interface ProxmoxSessionOptions {
     /** Connections to the endpoint shared by all its VMs. @default 8 */
@@ -23,6 +37,11 @@ export interface ProxmoxSessionOptions {
     readonly requestTimeoutMs?: number;
     /** How long a cluster listing answers every VM that asks. @default 2000 */
     readonly resourcesMaxAgeMs?: number;
+    /**
+     * How often VMs waiting on one node read that node's VM list (one request for all of
+     * them, instead of one `status/current` per VM per poll). @default 250
+     */
+    readonly nodePollMs?: number;
 }
 
 export function findVm(resources: readonly ClusterResource[], vmId: number): ClusterResource | undefined {
@@ -39,7 +58,10 @@ export interface PveVersion {
  * (TLS context built once per CA bundle, connections kept alive and reused by all VMs), the
  * token checked once when the session opens, the PVE version read once, and the cluster
  * listing that finds where a VM lives now (after a migration or an HA recovery) read once for
- * all VMs that need it at about the same time.
+ * all VMs that need it at about the same time. VMs waiting for a state change share one poll
+ * per node: the node's VM list (`GET /nodes/{node}/qemu`, answered from the node's pid files,
+ * current unlike the cluster listing, which pvestatd refreshes every 10 s or so), and a VM
+ * reads its own `status/current` only once the list shows the change it waits for.
  *
  * API tokens need no login, so there is nothing to renew: a token refused mid-run fails every
  * later request of the session at once (see ProxmoxConnection). Ticket logins
@@ -54,6 +76,9 @@ export class ProxmoxSession implements PlatformSession {
     private versionRead?: Promise<PveVersion>;
     /** Cluster listings read so far (tests check that VMs share them). */
     resourceReads = 0;
+    /** How often waiting VMs poll the node list. */
+    readonly nodePollMs: number;
+    private readonly nodeListings = new Map<string, NodeListing>();
 
     constructor(
         target: ProxmoxTarget,
@@ -74,6 +99,25 @@ export class ProxmoxSession implements PlatformSession {
         });
         this.client = new ProxmoxClient(this.connection, { clock, log, requestTimeoutMs, retries: 1 });
         this.resourcesMaxAgeMs = options.resourcesMaxAgeMs ?? 2_000;
+        this.nodePollMs = options.nodePollMs ?? 250;
+    }
+
+    /**
+     * The VMs on `node`, from a list asked for at or after `notBefore`: one request (in flight
+     * or done) answers every VM waiting on the node that asks meanwhile.
+     */
+    nodeVms(node: string, notBefore: number): Promise<ReadonlyMap<number, NodeVmEntry>> {
+        const current = this.nodeListings.get(node);
+        if (current && current.startedAt >= notBefore) return current.value;
+        const value = this.client
+            .get<NodeVmEntry[] | null>(`/nodes/${encodeURIComponent(node)}/qemu`)
+            .then((entries) => new Map((entries ?? []).map((e) => [Number(e.vmid), e])));
+        const listing = { startedAt: this.clock.now(), value };
+        this.nodeListings.set(node, listing);
+        value.catch(() => {
+            if (this.nodeListings.get(node) === listing) this.nodeListings.delete(node);
+        });
+        return value;
     }
 
     /**
