@@ -73,6 +73,28 @@ describe("ProxmoxSession", () => {
         }
     });
 
+    test("the shared cluster listing answers VMs found missing at about the same time, and is read again for a later move", async () => {
+        const server = await startPve({ nodes: ["pve1", "pve2"] });
+        try {
+            for (const vmid of [321, 322, 323]) server.server.addVm({ vmid });
+            const session = (await proxmoxSessions.open(server.target(100), { apiToken }, context)) as ProxmoxSession;
+            server.server.migrateVm(321, "pve2");
+            server.server.migrateVm(322, "pve2");
+            const missedAt = systemClock.now();
+            await expect(session.locate(321, "pve1", missedAt)).resolves.toMatchObject({ node: "pve2" });
+            await expect(session.locate(322, "pve1", missedAt)).resolves.toMatchObject({ node: "pve2" });
+            expect(session.resourceReads).toBe(1);
+            // Moved after that listing: the cached one still shows it on pve1, so a new one is read.
+            await new Promise((r) => setTimeout(r, 5));
+            server.server.migrateVm(323, "pve2");
+            await expect(session.locate(323, "pve1", systemClock.now())).resolves.toMatchObject({ node: "pve2" });
+            expect(session.resourceReads).toBe(2);
+            await session.close();
+        } finally {
+            await server.server.stop();
+        }
+    });
+
     test("the session's key separates endpoints, trust settings and tokens, never VMs", () => {
         const key = (overrides = {}, token = apiToken) => proxmoxSessions.key(pve.target(100, overrides), { apiToken: token });
         expect(key({ vmId: 101, node: "pve2" })).toBe(key());

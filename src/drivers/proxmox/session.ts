@@ -70,6 +70,7 @@ export interface PveVersion {
 export class ProxmoxSession implements PlatformSession {
     readonly connection: ProxmoxConnection;
     private readonly client: ProxmoxClient;
+    private readonly checkClient: ProxmoxClient;
     private readonly resourcesMaxAgeMs: number;
     /** The latest cluster listing: when it was asked for, and its answer. */
     private listing?: { readonly startedAt: number; readonly value: Promise<ClusterResource[]> };
@@ -98,6 +99,14 @@ export class ProxmoxSession implements PlatformSession {
             handshakeTimeoutMs: requestTimeoutMs,
         });
         this.client = new ProxmoxClient(this.connection, { clock, log, requestTimeoutMs, retries: 1 });
+        // PVE answers a refused token after 3 s; an endpoint slower than this to answer the
+        // check is not a reason to hold up the run (the check is then skipped, not failed).
+        this.checkClient = new ProxmoxClient(this.connection, {
+            clock,
+            log,
+            requestTimeoutMs: Math.min(requestTimeoutMs, 5_000),
+            retries: 1,
+        });
         this.resourcesMaxAgeMs = options.resourcesMaxAgeMs ?? 2_000;
         this.nodePollMs = options.nodePollMs ?? 250;
     }
@@ -129,7 +138,7 @@ export class ProxmoxSession implements PlatformSession {
      */
     async check(log: (message: string) => void): Promise<void> {
         try {
-            await this.version();
+            await this.version(this.checkClient);
         } catch (e) {
             if (e instanceof AuthenticationError || e instanceof ProxmoxTlsError) throw e;
             log(
@@ -139,9 +148,9 @@ export class ProxmoxSession implements PlatformSession {
     }
 
     /** The PVE release, read once per session. A failed read is tried again by the next caller. */
-    version(): Promise<PveVersion> {
+    version(client: ProxmoxClient = this.client): Promise<PveVersion> {
         if (!this.versionRead) {
-            const read = this.client.get<{ release?: string; version?: string } | null>("/version").then((v) => {
+            const read = client.get<{ release?: string; version?: string } | null>("/version").then((v) => {
                 const major = parseInt(v?.release ?? v?.version ?? "", 10);
                 return Number.isInteger(major) ? { major } : {};
             });
@@ -183,6 +192,7 @@ export class ProxmoxSession implements PlatformSession {
     }
 
     async close(): Promise<void> {
+        this.checkClient.close();
         this.client.close();
         this.connection.close();
     }
