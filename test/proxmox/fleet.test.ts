@@ -98,6 +98,19 @@ describe("Proxmox fleet: one shared session per endpoint and token", () => {
         expect(lists).toBeLessThanOrEqual(Math.ceil(elapsedMs / 250) + 4);
     });
 
+    test("while the node does not answer, each VM reads on its own at its own 1 s pace, and all finish gracefully after", async () => {
+        addVms(680, 3_500);
+        setTimeout(() => server.setNodeDown("pve1"), 800).unref();
+        setTimeout(() => server.setNodeUp("pve1"), 2_800).unref();
+        const report = await runFleetOperation(fleet(680, "fingerprint"), { action: "OffGraceful", concurrency: size });
+
+        expect(report.totals).toMatchObject({ done: size, failed: 0 });
+        for (const m of report.members) expect(m.outcome.status === "done" && m.outcome.result.reports[0].method).toBe("graceful");
+        // 2 s down: about two reads of its own per VM (1 s apart), not eight (the shared list's 250 ms).
+        const ownFailed = server.requests.filter((r) => r.status === 595 && r.path.endsWith("/status/current")).length;
+        expect(ownFailed / size).toBeLessThanOrEqual(3.5);
+    });
+
     test("VMs moved to another node are found with one shared cluster listing, not one each", async () => {
         addVms(700);
         for (let i = 0; i < size; i++) server.migrateVm(700 + i, "pve2");

@@ -97,6 +97,8 @@ export class ProxmoxDriver implements Driver {
     private readonly earlyFailureWindowMs: number;
     private readonly taskTimeoutMs: number;
     private lastStatus?: { readonly at: number; readonly value: VmStatus };
+    /** When this VM's own `status/current` was last asked for, answered or not. */
+    private lastAskedAt = Number.NEGATIVE_INFINITY;
     /** Our own qmshutdown task: how it ended tells the guest's shutdown from someone's hard stop. */
     private shutdownTask?: Upid;
 
@@ -337,7 +339,10 @@ export class ProxmoxDriver implements Driver {
         let entry: NodeVmEntry | undefined;
         try {
             entry = (await session.nodeVms(this.node, this.clock.now() - session.nodePollMs)).get(this.vmId);
-        } catch {
+        } catch (e) {
+            // A node down or an endpoint restarting: each VM goes on with its own reads, but at
+            // its own pace (pollIntervalMs), not at the shared list's.
+            if (isPollTransient(e) && this.clock.now() - this.lastAskedAt < this.pollIntervalMs) return observe(last.value);
             return this.readState();
         }
         if (!entry || (entry.status !== "running" && entry.status !== "stopped")) return this.readState();
@@ -426,6 +431,7 @@ export class ProxmoxDriver implements Driver {
     private async readStatus(): Promise<VmStatus> {
         let status: VmStatus;
         const askedAt = this.clock.now();
+        this.lastAskedAt = askedAt;
         try {
             status = await this.client.get<VmStatus>(`${this.vmPath}/status/current`);
         } catch (e) {
