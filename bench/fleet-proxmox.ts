@@ -106,6 +106,8 @@ interface Row extends ClientResult {
     readonly resumed: number;
     /** From the run's start until the last guest was off. */
     readonly lastOffMs: number;
+    /** From the run's start until the first and the last shutdown request reached the server. */
+    readonly askedMs: readonly [number, number];
 }
 
 async function scenario(kind: Kind, count: number, caFile: string): Promise<Row> {
@@ -118,6 +120,7 @@ async function scenario(kind: Kind, count: number, caFile: string): Promise<Row>
             PVE_BENCH_ENDPOINT: server.endpoint,
             PVE_BENCH_CA_FILE: caFile,
         });
+        const asked = server.requests.filter((r) => r.method === "POST" && r.path.endsWith("/status/shutdown")).map((r) => r.at);
         const offAt = [...server.vms.values()].map((vm) => vm.history.find((h) => h.status === "stopped")?.at ?? Number.NaN);
         return {
             ...result,
@@ -128,6 +131,7 @@ async function scenario(kind: Kind, count: number, caFile: string): Promise<Row>
             handshakes: server.tls.handshakes,
             resumed: server.tls.resumed,
             lastOffMs: Math.max(...offAt) - result.startedAt,
+            askedMs: [Math.min(...asked) - result.startedAt, Math.max(...asked) - result.startedAt],
         };
     } finally {
         await server.stop();
@@ -208,6 +212,9 @@ async function main(): Promise<void> {
                         ],
                         widths,
                     ),
+                );
+                console.log(
+                    `  shutdown requests reached the server ${(r.askedMs[0] / 1000).toFixed(2)}-${(r.askedMs[1] / 1000).toFixed(2)} s after the start`,
                 );
                 console.log(
                     `  calls per VM: ${Object.entries(r.mix)
