@@ -101,6 +101,8 @@ export class ProxmoxDriver implements Driver {
     private lastAskedAt = Number.NEGATIVE_INFINITY;
     /** Our own qmshutdown task: how it ended tells the guest's shutdown from someone's hard stop. */
     private shutdownTask?: Upid;
+    /** How our latest shutdown task ended, once it had. */
+    private shutdownTaskEnd?: { readonly upid: string; readonly status: TaskStatus };
 
     constructor(target: ProxmoxTarget, credentials: ProxmoxCredentials, context: DriverContext, options: ProxmoxDriverOptions = {}) {
         this.vmDescription = proxmoxSpec.describe(target);
@@ -330,8 +332,9 @@ export class ProxmoxDriver implements Driver {
     /**
      * A fleet's poll: the node's VM list, shared by every VM waiting on that node, says whether
      * the process is running or stopped. While that is not what this VM waits for, nothing is
-     * asked about it alone; once it is (or the list does not show the VM: migrated, deleted, a
-     * node down), its own `status/current` confirms with the details (QMP status, lock, HA).
+     * asked about it alone. A stop it waits for is taken from the list; a running process it
+     * may wait for (or a list that does not show the VM: migrated, deleted, a node down) is
+     * confirmed by its own `status/current`, with the details (QMP status, lock, HA).
      */
     private async readStateShared(session: ProxmoxSession, targets: readonly ObservedPowerState[]): Promise<ObservedState> {
         const last = this.lastStatus;
@@ -346,6 +349,14 @@ export class ProxmoxDriver implements Driver {
             return this.readState();
         }
         if (!entry || (entry.status !== "running" && entry.status !== "stopped")) return this.readState();
+        if (entry.status === "stopped" && targets.includes("stopped") && !isHaManaged(last.value)) {
+            // The list's status comes from where status/current's does (qemu-server's vmstatus:
+            // the QEMU process is gone), so a stop needs no confirmation of its own; an HA
+            // resource's does, for its HA state.
+            const stopped: VmStatus = { ...last.value, status: "stopped", qmpstatus: "stopped", lock: entry.lock };
+            this.lastStatus = { at: this.clock.now(), value: stopped };
+            return observe(stopped);
+        }
         // A running process may be paused, suspended or stopping too: only status/current tells.
         const mayBeTarget =
             entry.status === "stopped" ? targets.includes("stopped") : targets.some((t) => processRunningStates.includes(t));
@@ -361,12 +372,18 @@ export class ProxmoxDriver implements Driver {
     private async withStopCause(state: ObservedState): Promise<ObservedState> {
         if (!this.shutdownTask) return state;
         let task: TaskStatus;
-        try {
-            task = await readTaskStatus(this.client, this.shutdownTask);
-        } catch {
-            return state;
+        if (this.shutdownTaskEnd?.upid === this.shutdownTask.text) {
+            task = this.shutdownTaskEnd.status;
+        } else {
+            try {
+                task = await readTaskStatus(this.client, this.shutdownTask);
+            } catch {
+                return state;
+            }
         }
         if (task.status !== "stopped") return state;
+        // How a task ended does not change: the next look (the verification) need not ask again.
+        this.shutdownTaskEnd = { upid: this.shutdownTask.text, status: task };
         const guest = taskSucceeded(task.exitstatus);
         return {
             ...state,
