@@ -1,3 +1,4 @@
+import * as https from "https";
 import * as net from "net";
 import { ProxmoxClient } from "../../src/drivers/proxmox/client";
 import { ProxmoxConnection, proxmoxConnectionsOpened } from "../../src/drivers/proxmox/connection";
@@ -140,6 +141,51 @@ describe("ProxmoxClient over a shared connection", () => {
 });
 
 describe("bounded, retried calls (boundedCall inside the client)", () => {
+    test("a POST reset on a kept-alive socket is sent again on a new one; a POST reset on a fresh connection is not", async () => {
+        const cert = pve.server.certificate;
+        const handled: string[] = [];
+        let dropNext: "second on a socket" | "first on a socket" = "second on a socket";
+        const perSocket = new WeakMap<object, number>();
+        const server = https.createServer({ key: cert.key, cert: cert.cert }, (req, res) => {
+            const n = (perSocket.get(req.socket) ?? 0) + 1;
+            perSocket.set(req.socket, n);
+            if (
+                req.method === "POST" &&
+                ((dropNext === "second on a socket" && n === 2) || (dropNext === "first on a socket" && n === 1))
+            ) {
+                // The socket goes away before an answer (a keep-alive timeout racing the request).
+                req.socket.destroy();
+                return;
+            }
+            handled.push(`${req.method} ${req.url}`);
+            res.writeHead(200, { "Content-Type": "application/json" });
+            res.end(JSON.stringify({ data: "ok" }));
+        });
+        await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+        const endpoint = `https://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+        const client = new ProxmoxClient(new ProxmoxConnection({ endpoint, apiToken, fingerprint: cert.fingerprint256, maxSockets: 1 }), {
+            requestTimeoutMs: 2_000,
+        });
+        try {
+            await client.get("/version");
+            await expect(client.post("/nodes/pve1/qemu/100/status/shutdown")).resolves.toBe("ok");
+            expect(handled).toEqual(["GET /api2/json/version", "POST /api2/json/nodes/pve1/qemu/100/status/shutdown"]);
+
+            dropNext = "first on a socket";
+            client.connection.close();
+            const fresh = new ProxmoxClient(new ProxmoxConnection({ endpoint, apiToken, fingerprint: cert.fingerprint256 }), {
+                requestTimeoutMs: 2_000,
+            });
+            await expect(fresh.post("/nodes/pve1/qemu/100/status/shutdown")).rejects.toThrow(/cannot reach Proxmox VE/);
+            expect(handled).toHaveLength(2);
+            fresh.connection.close();
+        } finally {
+            client.connection.close();
+            server.closeAllConnections();
+            server.close();
+        }
+    });
+
     test("a read answered 503 with Retry-After is tried again after the time the server named", async () => {
         pve.server.addVm({ vmid: 311 });
         pve.server.injectedFailures.push({

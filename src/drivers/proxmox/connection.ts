@@ -52,6 +52,8 @@ export class ProxmoxConnection {
     private closed = false;
     private readonly maxInFlight: number;
     private inFlight = 0;
+    /** Sockets that carried a request already (kept alive). */
+    private readonly usedSockets = new WeakSet<object>();
     /** Requests waiting for one in flight to end. */
     private readonly waiting: Array<() => void> = [];
 
@@ -133,6 +135,9 @@ export class ProxmoxConnection {
         }
         const shownPath = path.split("?")[0];
         return new Promise<T>((resolve, reject) => {
+            // The agent flags `reusedSocket` only for a socket it had free at once, not for one a
+            // request waited for: remember which sockets carried a request before.
+            let reused = false;
             const req = https.request(url, { method, headers, agent: this.agent, signal }, (res) => {
                 collectBody(
                     res,
@@ -152,9 +157,13 @@ export class ProxmoxConnection {
                         }
                     },
                 );
-                res.on("error", (e) => reject(this.translateNetworkError(e, method, shownPath, req.reusedSocket)));
+                res.on("error", (e) => reject(this.translateNetworkError(e, method, shownPath, reused)));
             });
-            req.on("error", (e) => reject(this.translateNetworkError(e, method, shownPath, req.reusedSocket)));
+            req.on("socket", (socket) => {
+                reused = req.reusedSocket || this.usedSockets.has(socket);
+                this.usedSockets.add(socket);
+            });
+            req.on("error", (e) => reject(this.translateNetworkError(e, method, shownPath, reused)));
             req.end(body);
         });
     }
