@@ -34,7 +34,7 @@ async function reach(client: Client, server: TlsTestServer, trust: { caCert?: st
         }
     }
     if (client === "proxmox") {
-        const pve = new ProxmoxClient({ endpoint: server.url, apiToken: "root@pam!t=s3cret", ...trust });
+        const pve = ProxmoxClient.connect({ endpoint: server.url, apiToken: "root@pam!t=s3cret", ...trust });
         try {
             await pve.get("/version");
             return "reached";
@@ -63,7 +63,7 @@ function reachFromChild(client: Client, url: string, env: Record<string, string>
         const url = ${JSON.stringify(url)};
         const attempts = {
             azure: () => { const c = new (require(lib + "/azure/http").HttpClient)(); return c.send({ method: "GET", url: new URL(url + "/probe") }).finally(() => c.close()); },
-            proxmox: () => { const c = new (require(lib + "/proxmox/client").ProxmoxClient)({ endpoint: url, apiToken: "root@pam!t=s3cret" }); return c.get("/version").finally(() => c.close()); },
+            proxmox: () => { const c = require(lib + "/proxmox/client").ProxmoxClient.connect({ endpoint: url, apiToken: "root@pam!t=s3cret" }); return c.get("/version").finally(() => c.close()); },
             vsphere: () => { const c = new (require(lib + "/vsphere/soap").SoapTransport)({ url: new URL(url + "/sdk") }); return c.call("RetrieveServiceContent", { type: "ServiceInstance", value: "ServiceInstance" }, "").finally(() => c.destroy()); },
         };
         attempts[${JSON.stringify(client)}]().then(

@@ -1,59 +1,72 @@
-import * as https from "https";
-import { AuthenticationError } from "../../power/errors";
-import { collectBody } from "../responseBody";
-import { ProxmoxApiError, ProxmoxPermissionError, ProxmoxTlsError, ProxmoxUnreachableError, parsePermissionMessage } from "./errors";
-import { httpsAgentFor, isTlsVerificationCode } from "../common/tls";
+import { Clock, systemClock } from "../../power/clock";
+import { CallTimeoutError } from "../../power/errors";
+import { CallAttempt, boundedCall } from "../common/boundedCall";
+import { ProxmoxConnection, ProxmoxConnectionOptions } from "./connection";
+import { ProxmoxApiError, ProxmoxUnreachableError } from "./errors";
 
-/** How to reach one PVE API endpoint. */
-export interface ProxmoxClientOptions {
-    /** `https://host:8006` (normalised by the spec: no trailing slash, no `/api2/json`). */
-    readonly endpoint: string;
-    /** `USER@REALM!TOKENID=SECRET`. Sent only in the Authorization header, never logged. */
-    readonly apiToken: string;
-    readonly insecure?: boolean;
-    readonly caCert?: string;
-    /** Upper-case `AA:BB:...` SHA-256 fingerprint of the server's leaf certificate. */
-    readonly fingerprint?: string;
+/** A client of its own: one VM's connection, opened and closed with it. */
+export interface ProxmoxClientOptions extends ProxmoxConnectionOptions, ProxmoxCallOptions {}
+
+/** How one VM's calls are made, whether over its own connection or a shared one. */
+export interface ProxmoxCallOptions {
     /**
-     * How long one request may take. PVE delays a refused login by 3 s on purpose, so keep
-     * this well above that. @default 30000
+     * The wall-clock bound of one try, connecting and the TLS handshake included. PVE delays a
+     * refused token by 3 s on purpose, so keep this well above that. @default 30000
      */
     readonly requestTimeoutMs?: number;
+    /** Tries after the first for a failure that is worth another (see {@link retryable}). @default 2 */
+    readonly retries?: number;
+    /** Waits between tries. @default systemClock */
+    readonly clock?: Clock;
+    /** Where tries that failed before one succeeded (or all failed) are told. */
+    readonly log?: (message: string) => void;
 }
 
 /** Parameters of a POST: form-encoded, with booleans as `1`/`0` (PVE rejects `true`). */
 export type FormParameters = Readonly<Record<string, string | number | boolean | undefined>>;
 
 const defaultRequestTimeoutMs = 30_000;
-const maxResponseBytes = 8 * 1024 * 1024;
 
 /**
- * A typed, minimal client for the PVE JSON API (`/api2/json`) with API-token auth. It unwraps
- * the `{"data": ...}` envelope and turns error statuses into typed errors: 401/403 become
- * AuthenticationError (never retried), others ProxmoxApiError with the server's message.
+ * A typed, minimal client for the PVE JSON API (`/api2/json`) with API-token auth, for one VM.
+ * Every call goes through `boundedCall`: each try is bounded in wall-clock time (the TLS
+ * handshake and waiting for a free socket included), and a failure that left the request
+ * unprocessed (a refused connection, a 429/503 answer, a reset on a kept-alive socket; for
+ * reads also a reset or a 502/504) is tried again, after `Retry-After` when the server sent one.
+ * A try that timed out is not repeated here: the sequence's own bound and polling decide.
+ *
+ * Over a shared connection (a fleet's session), close() ends only this VM's requests.
  */
 export class ProxmoxClient {
-    /** Requests sent so far, for reports and benchmarks. */
+    /** Requests this VM sent, retries included, for reports and benchmarks. */
     requestCount = 0;
-    private readonly agent: https.Agent;
-    private readonly authorization: string;
     private readonly timeoutMs: number;
+    private readonly retries: number;
+    private readonly clock: Clock;
+    private readonly log: (message: string) => void;
+    /** Aborts this client's requests in flight when it closes. */
+    private readonly closing = new AbortController();
 
-    constructor(private readonly options: ProxmoxClientOptions) {
-        this.authorization = `PVEAPIToken=${options.apiToken}`;
+    constructor(
+        readonly connection: ProxmoxConnection,
+        options: ProxmoxCallOptions = {},
+        /** Whether close() closes the connection too (it is this VM's own). */
+        private readonly ownsConnection = false,
+    ) {
         this.timeoutMs = options.requestTimeoutMs ?? defaultRequestTimeoutMs;
-        this.agent = httpsAgentFor(options, {
-            handshakeTimeoutMs: this.timeoutMs,
-            pinMismatch: (presented, pinned) =>
-                new ProxmoxTlsError(
-                    options.endpoint,
-                    `its SHA-256 fingerprint ${presented ?? "(none)"} does not match the pinned ${pinned}`,
-                ),
-        });
+        this.retries = options.retries ?? 2;
+        this.clock = options.clock ?? systemClock;
+        this.log = options.log ?? (() => undefined);
+    }
+
+    /** A client with a connection of its own, which its close() closes. */
+    static connect(options: ProxmoxClientOptions): ProxmoxClient {
+        const timeoutMs = options.requestTimeoutMs ?? defaultRequestTimeoutMs;
+        return new ProxmoxClient(new ProxmoxConnection({ handshakeTimeoutMs: timeoutMs, ...options }), options, true);
     }
 
     get endpoint(): string {
-        return this.options.endpoint;
+        return this.connection.endpoint;
     }
 
     get<T>(path: string, query: FormParameters = {}): Promise<T> {
@@ -69,86 +82,79 @@ export class ProxmoxClient {
         return this.request<T>("DELETE", path);
     }
 
-    /** Closes kept-alive connections. Safe to call twice. */
+    /** Ends this client's requests in flight; closes the connection only if it is its own. Safe to call twice. */
     close(): void {
-        this.agent.destroy();
+        this.closing.abort(new ProxmoxUnreachableError(this.connection.endpoint, "the driver closed before the answer came"));
+        if (this.ownsConnection) this.connection.close();
     }
 
-    private request<T>(method: string, path: string, body?: string): Promise<T> {
-        this.requestCount++;
-        const url = new URL(`${this.options.endpoint}/api2/json${path}`);
-        const headers: Record<string, string | number> = { Authorization: this.authorization, Accept: "application/json" };
-        if (body !== undefined) {
-            headers["Content-Type"] = "application/x-www-form-urlencoded";
-            headers["Content-Length"] = Buffer.byteLength(body);
-        }
-        const shownPath = path.split("?")[0];
-        return new Promise<T>((resolve, reject) => {
-            const req = https.request(url, { method, headers, agent: this.agent }, (res) => {
-                collectBody(
-                    res,
-                    maxResponseBytes,
-                    () =>
-                        req.destroy(
-                            new ProxmoxUnreachableError(
-                                this.options.endpoint,
-                                `the answer to ${method} ${shownPath} exceeded ${maxResponseBytes} bytes`,
-                            ),
-                        ),
-                    (text) => {
-                        try {
-                            resolve(this.unwrap<T>(method, shownPath, res.statusCode ?? 0, res.statusMessage ?? "", text));
-                        } catch (e) {
-                            reject(e);
-                        }
-                    },
-                );
-                res.on("error", (e) => reject(this.translateNetworkError(e, method, shownPath)));
-            });
-            req.setTimeout(this.timeoutMs, () => {
-                req.destroy(
-                    new ProxmoxUnreachableError(this.options.endpoint, `no answer to ${method} ${shownPath} within ${this.timeoutMs} ms`),
-                );
-            });
-            req.on("error", (e) => reject(this.translateNetworkError(e, method, shownPath)));
-            req.end(body);
-        });
-    }
-
-    private unwrap<T>(method: string, path: string, status: number, reason: string, text: string): T {
-        const body = parseJson(text);
-        if (status >= 200 && status < 300) {
-            if (!body || !("data" in body)) {
-                throw new ProxmoxApiError(method, path, status, `the answer is not a {"data": ...} envelope: ${text.slice(0, 200)}`);
+    private async request<T>(method: string, path: string, body?: string): Promise<T> {
+        const op = `${method} ${path.split("?")[0]}`;
+        const attempts: CallAttempt[] = [];
+        try {
+            return await boundedCall(
+                {
+                    op,
+                    clock: this.clock,
+                    timeoutMs: this.timeoutMs,
+                    retries: this.retries,
+                    transient: method === "GET" ? retryableRead : retryableWrite,
+                    attempts,
+                    signal: this.closing.signal,
+                },
+                (signal) => {
+                    this.requestCount++;
+                    return this.connection.send<T>(method, path, body, signal);
+                },
+            );
+        } catch (e) {
+            if (e instanceof CallTimeoutError) {
+                throw new ProxmoxUnreachableError(this.connection.endpoint, `no answer to ${op} within ${this.timeoutMs} ms`);
             }
-            return body.data as T;
+            if (this.closing.signal.aborted) throw this.closing.signal.reason;
+            throw e;
+        } finally {
+            if (attempts.length > 1) this.log(describeAttempts(this.connection.endpoint, attempts));
         }
-        const message = typeof body?.message === "string" && body.message.trim() !== "" ? body.message.trim() : reason || `HTTP ${status}`;
-        if (status === 401) {
-            throw new AuthenticationError(
-                `Proxmox VE at ${this.options.endpoint} refused the API token (HTTP 401: ${message}). ` +
-                    `Check apiToken: USER@REALM!TOKENID=SECRET of a token that exists, is not expired, and whose user is enabled`,
-            );
-        }
-        if (status === 403) {
-            const checked = parsePermissionMessage(message);
-            throw new ProxmoxPermissionError(
-                `Proxmox VE at ${this.options.endpoint} refused ${method} ${path} for this API token (HTTP 403: ${message})` +
-                    (checked ? `: the token lacks ${checked.privilege} on ${checked.aclPath}` : ""),
-                checked?.privilege,
-                checked?.aclPath,
-            );
-        }
-        const errors = body?.errors && typeof body.errors === "object" ? (body.errors as Record<string, string>) : undefined;
-        throw new ProxmoxApiError(method, path, status, message, errors);
     }
+}
 
-    private translateNetworkError(error: Error, method: string, path: string): Error {
-        if (error instanceof ProxmoxUnreachableError || error instanceof ProxmoxTlsError) return error;
-        const code = (error as NodeJS.ErrnoException).code ?? "";
-        if (isTlsVerificationCode(code)) return new ProxmoxTlsError(this.options.endpoint, `${code}: ${error.message}`);
-        return new ProxmoxUnreachableError(this.options.endpoint, `${method} ${path}: ${code ? `${code} ` : ""}${error.message}`);
+/** Statuses that mean "not now" without anything done: busy (429), unavailable (503). */
+const refusedStatuses = [429, 503];
+/** Gateways in front of pveproxy may also have lost the answer of a read: 502, 504. */
+const readRetryStatuses = [429, 502, 503, 504];
+
+/**
+ * A read is sent again after any network failure but a timeout, and after a 429/502/503/504.
+ * Not after a 500 (PVE's handler errors last: "does not exist", "hostname lookup failed") or
+ * a 595/596 (a node down: the driver looks for the VM elsewhere).
+ */
+function retryableRead(error: unknown): boolean {
+    if (error instanceof CallTimeoutError) return false;
+    if (error instanceof ProxmoxUnreachableError) return error.code !== undefined && error.code !== "";
+    return error instanceof ProxmoxApiError && readRetryStatuses.includes(error.status);
+}
+
+/**
+ * A POST or DELETE only when it cannot have been carried out: the connection was refused, a
+ * kept-alive socket turned out closed before the request reached the server, or the server
+ * answered 429/503 (no task was forked). A reset after the request was sent may have started
+ * a task: the driver reads the state again rather than asking twice.
+ */
+function retryableWrite(error: unknown): boolean {
+    if (error instanceof CallTimeoutError) return false;
+    if (error instanceof ProxmoxUnreachableError) {
+        return error.code === "ECONNREFUSED" || (error.reusedSocket && (error.code === "ECONNRESET" || error.code === "EPIPE"));
     }
+    return error instanceof ProxmoxApiError && refusedStatuses.includes(error.status);
+}
+
+function describeAttempts(endpoint: string, attempts: readonly CallAttempt[]): string {
+    const last = attempts[attempts.length - 1];
+    const failed = attempts
+        .filter((a) => !a.ok)
+        .map((a) => `try ${a.attempt}: ${a.error ?? "failed"}${a.retryAfterMs !== undefined ? ` (Retry-After ${a.retryAfterMs} ms)` : ""}`);
+    return `Proxmox VE ${endpoint} ${last.op}: ${last.ok ? `answered on try ${last.attempt}` : `failed ${attempts.length} tries`} (${failed.join("; ")})`;
 }
 
 function encodeForm(parameters: FormParameters): string {
@@ -158,13 +164,4 @@ function encodeForm(parameters: FormParameters): string {
         form.append(key, typeof value === "boolean" ? (value ? "1" : "0") : String(value));
     }
     return form.toString();
-}
-
-function parseJson(text: string): Record<string, unknown> | undefined {
-    try {
-        const parsed: unknown = JSON.parse(text);
-        return parsed && typeof parsed === "object" && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : undefined;
-    } catch {
-        return undefined;
-    }
 }

@@ -3,7 +3,7 @@ import { Driver, GuestShutdownRequest, GuestToolsStatus, ObservedState } from ".
 import { AuthenticationError, GracefulShutdownUnavailableError, TransientError, VmNotFoundError, isTransient } from "../../power/errors";
 import { pollUntil } from "../common/pollUntil";
 import { ObservedPowerState } from "../../power/states";
-import { DriverContext, DriverFactory } from "../platform";
+import { DriverContext, DriverFactory, SessionSupport } from "../platform";
 import { ProxmoxClient } from "./client";
 import {
     ProxmoxApiError,
@@ -18,6 +18,7 @@ import {
     lockFromMessage,
 } from "./errors";
 import { describePrivileges } from "./privileges";
+import { ClusterResource, NodeVmEntry, ProxmoxSession, findVm, proxmoxSessions } from "./session";
 import { ProxmoxCredentials, ProxmoxTarget, proxmoxSpec } from "./spec";
 import { TaskStatus, Upid, parseUpid, readTaskStatus, taskLogTail, taskSucceeded, waitForTask } from "./tasks";
 
@@ -35,15 +36,6 @@ export interface VmStatus {
     readonly name?: string;
 }
 
-/** One `GET /cluster/resources?type=vm` entry, the fields the lookup by VM id reads. */
-interface ClusterResource {
-    readonly type: string;
-    readonly vmid?: number;
-    readonly node?: string;
-    readonly status?: string;
-    readonly hastate?: string;
-}
-
 /** Knobs for tests and benchmarks; the defaults suit a real cluster. */
 export interface ProxmoxDriverOptions {
     /** How often `waitForState` reads `status/current`. @default 1000 */
@@ -57,7 +49,7 @@ export interface ProxmoxDriverOptions {
     readonly earlyFailureWindowMs?: number;
     /** How long a stop/start/resume task may run before the sequence's own verification takes over. @default 90000 */
     readonly taskTimeoutMs?: number;
-    /** Per HTTP request. @default 30000 */
+    /** The wall-clock bound of one try of an HTTP request, TLS handshake included. @default 30000 */
     readonly requestTimeoutMs?: number;
     /**
      * How long the HA stack may take beyond a request's own shutdown timeout to carry it out:
@@ -67,11 +59,17 @@ export interface ProxmoxDriverOptions {
     readonly haGraceMs?: number;
 }
 
+/** What `observe` makes of a VM whose QEMU process runs (status `running`). */
+const processRunningStates: readonly ObservedPowerState[] = ["running", "paused", "suspended", "stopping"];
+
 /** A status read this recently is as good as a new one. */
 const freshReadingMs = 250;
 
 export const createDriver: DriverFactory<ProxmoxTarget, ProxmoxCredentials> = (target, credentials, context) =>
     new ProxmoxDriver(target, credentials, context);
+
+/** A fleet run shares one connection per endpoint and API token (see ProxmoxSession). */
+export const sessions: SessionSupport<ProxmoxTarget, ProxmoxCredentials> = proxmoxSessions;
 
 /**
  * A Proxmox VE QEMU VM over the REST API. Proxmox has no event stream for VM state, so waiting
@@ -82,6 +80,8 @@ export class ProxmoxDriver implements Driver {
     readonly platform = "proxmox";
     readonly vmDescription: string;
     readonly client: ProxmoxClient;
+    /** The fleet run's shared session for this endpoint, if any. */
+    private readonly session?: ProxmoxSession;
     private readonly clock: Clock;
     private readonly log: (message: string) => void;
     private readonly vmId: number;
@@ -97,8 +97,12 @@ export class ProxmoxDriver implements Driver {
     private readonly earlyFailureWindowMs: number;
     private readonly taskTimeoutMs: number;
     private lastStatus?: { readonly at: number; readonly value: VmStatus };
+    /** When this VM's own `status/current` was last asked for, answered or not. */
+    private lastAskedAt = Number.NEGATIVE_INFINITY;
     /** Our own qmshutdown task: how it ended tells the guest's shutdown from someone's hard stop. */
     private shutdownTask?: Upid;
+    /** How our latest shutdown task ended, once it had. */
+    private shutdownTaskEnd?: { readonly upid: string; readonly status: TaskStatus };
 
     constructor(target: ProxmoxTarget, credentials: ProxmoxCredentials, context: DriverContext, options: ProxmoxDriverOptions = {}) {
         this.vmDescription = proxmoxSpec.describe(target);
@@ -114,14 +118,21 @@ export class ProxmoxDriver implements Driver {
         this.taskTimeoutMs = options.taskTimeoutMs ?? 90_000;
         // Servers echo the secret half alone too (`...=SECRET`): scrub it on its own.
         context.registerSecret?.(credentials.apiToken.slice(credentials.apiToken.indexOf("=") + 1));
-        this.client = new ProxmoxClient({
-            endpoint: target.endpoint,
-            apiToken: credentials.apiToken,
-            insecure: target.insecure,
-            caCert: target.caCert,
-            fingerprint: target.fingerprint,
-            requestTimeoutMs: options.requestTimeoutMs,
-        });
+        const calls = { clock: context.clock, log: context.log, requestTimeoutMs: options.requestTimeoutMs };
+        if (context.session instanceof ProxmoxSession) {
+            // A fleet: this VM's requests ride the endpoint's shared agent; close() ends only them.
+            this.session = context.session;
+            this.client = new ProxmoxClient(context.session.connection, calls);
+        } else {
+            this.client = ProxmoxClient.connect({
+                endpoint: target.endpoint,
+                apiToken: credentials.apiToken,
+                insecure: target.insecure,
+                caCert: target.caCert,
+                fingerprint: target.fingerprint,
+                ...calls,
+            });
+        }
     }
 
     async readState(): Promise<ObservedState> {
@@ -304,8 +315,8 @@ export class ProxmoxDriver implements Driver {
             result = await pollUntil({
                 clock: this.clock,
                 deadline,
-                intervalMs: this.pollIntervalMs,
-                read: () => this.readState(),
+                intervalMs: this.session ? Math.min(this.pollIntervalMs, this.session.nodePollMs) : this.pollIntervalMs,
+                read: () => (this.session ? this.readStateShared(this.session, targets) : this.readState()),
                 done: (state) => targets.includes(state.state),
                 transient: (e) => isPollTransient(e),
             });
@@ -319,18 +330,60 @@ export class ProxmoxDriver implements Driver {
     }
 
     /**
+     * A fleet's poll: the node's VM list, shared by every VM waiting on that node, says whether
+     * the process is running or stopped. While that is not what this VM waits for, nothing is
+     * asked about it alone. A stop it waits for is taken from the list; a running process it
+     * may wait for (or a list that does not show the VM: migrated, deleted, a node down) is
+     * confirmed by its own `status/current`, with the details (QMP status, lock, HA).
+     */
+    private async readStateShared(session: ProxmoxSession, targets: readonly ObservedPowerState[]): Promise<ObservedState> {
+        const last = this.lastStatus;
+        if (!last) return this.readState();
+        let entry: NodeVmEntry | undefined;
+        try {
+            entry = (await session.nodeVms(this.node, this.clock.now() - session.nodePollMs)).get(this.vmId);
+        } catch (e) {
+            // A node down or an endpoint restarting: each VM goes on with its own reads, but at
+            // its own pace (pollIntervalMs), not at the shared list's.
+            if (isPollTransient(e) && this.clock.now() - this.lastAskedAt < this.pollIntervalMs) return observe(last.value);
+            return this.readState();
+        }
+        if (!entry || (entry.status !== "running" && entry.status !== "stopped")) return this.readState();
+        if (entry.status === "stopped" && targets.includes("stopped") && !isHaManaged(last.value)) {
+            // The list's status comes from where status/current's does (qemu-server's vmstatus:
+            // the QEMU process is gone), so a stop needs no confirmation of its own; an HA
+            // resource's does, for its HA state.
+            const stopped: VmStatus = { ...last.value, status: "stopped", qmpstatus: "stopped", lock: entry.lock };
+            this.lastStatus = { at: this.clock.now(), value: stopped };
+            return observe(stopped);
+        }
+        // A running process may be paused, suspended or stopping too: only status/current tells.
+        const mayBeTarget =
+            entry.status === "stopped" ? targets.includes("stopped") : targets.some((t) => processRunningStates.includes(t));
+        const changed = entry.status !== last.value.status || entry.lock !== last.value.lock;
+        if (changed || mayBeTarget) return this.readState();
+        return observe(last.value);
+    }
+
+    /**
      * A VM that stopped while our qmshutdown task ran: the task ends OK when the guest powered
      * off, and "received interrupt" (or another error) when someone's stop overruled it.
      */
     private async withStopCause(state: ObservedState): Promise<ObservedState> {
         if (!this.shutdownTask) return state;
         let task: TaskStatus;
-        try {
-            task = await readTaskStatus(this.client, this.shutdownTask);
-        } catch {
-            return state;
+        if (this.shutdownTaskEnd?.upid === this.shutdownTask.text) {
+            task = this.shutdownTaskEnd.status;
+        } else {
+            try {
+                task = await readTaskStatus(this.client, this.shutdownTask);
+            } catch {
+                return state;
+            }
         }
         if (task.status !== "stopped") return state;
+        // How a task ended does not change: the next look (the verification) need not ask again.
+        this.shutdownTaskEnd = { upid: this.shutdownTask.text, status: task };
         const guest = taskSucceeded(task.exitstatus);
         return {
             ...state,
@@ -354,33 +407,52 @@ export class ProxmoxDriver implements Driver {
 
     /** Pings the agent through PVE (`agent/ping`) until it answers. */
     async waitForGuestAgent(deadline: number): Promise<boolean> {
-        for (;;) {
+        type Ping = "answered" | "silent" | "notConfigured";
+        const ping = async (): Promise<Ping> => {
             try {
                 await this.client.post<unknown>(`${this.vmPath}/agent/ping`);
-                return true;
+                return "answered";
             } catch (e) {
+                if (isPollTransient(e)) throw e;
                 if (!(e instanceof ProxmoxApiError)) throw await this.explain(e);
-                if (/No QEMU guest agent configured/i.test(e.pveMessage)) {
-                    this.log(`${this.vmDescription} has no guest agent enabled in its config; it will never answer`);
-                    return false;
-                }
+                return /No QEMU guest agent configured/i.test(e.pveMessage) ? "notConfigured" : "silent";
             }
-            const left = deadline - this.clock.now();
-            if (left <= 0) return false;
-            await this.clock.sleep(Math.min(this.pollIntervalMs, left));
+        };
+        let result;
+        try {
+            result = await pollUntil({
+                clock: this.clock,
+                deadline,
+                intervalMs: this.pollIntervalMs,
+                read: ping,
+                done: (p) => p !== "silent",
+                transient: isPollTransient,
+            });
+        } catch (e) {
+            // Only an endpoint that never answered until the deadline gets here: the agent did not answer either.
+            if (isPollTransient(e) && this.clock.now() >= deadline) return false;
+            throw e;
         }
+        for (const failure of result.failures) this.log(`pinging the agent of ${this.vmDescription} failed, retrying: ${failure}`);
+        if (result.value === "notConfigured") {
+            this.log(`${this.vmDescription} has no guest agent enabled in its config; it will never answer`);
+        }
+        return result.value === "answered";
     }
 
+    /** Ends this VM's requests; a fleet's shared connection stays open for the other VMs. */
     async close(): Promise<void> {
         this.client.close();
     }
 
     private async readStatus(): Promise<VmStatus> {
         let status: VmStatus;
+        const askedAt = this.clock.now();
+        this.lastAskedAt = askedAt;
         try {
             status = await this.client.get<VmStatus>(`${this.vmPath}/status/current`);
         } catch (e) {
-            if (!(await this.followMigration(e))) throw await this.vmError(e);
+            if (!(await this.followMigration(e, askedAt))) throw await this.vmError(e);
             try {
                 status = await this.client.get<VmStatus>(`${this.vmPath}/status/current`);
             } catch (again) {
@@ -396,16 +468,15 @@ export class ProxmoxDriver implements Driver {
      * migrated, or been recovered by HA elsewhere: the cluster-wide listing says where it is
      * now. Returns true when it is on another node, which the driver then uses.
      */
-    private async followMigration(error: unknown): Promise<boolean> {
+    private async followMigration(error: unknown, missedAt: number): Promise<boolean> {
         if (!(error instanceof ProxmoxApiError)) return false;
         if (!isMissingVmMessage(error.pveMessage) && !isNodeUnreachableStatus(error.status)) return false;
-        let resources: ClusterResource[];
+        let entry: ClusterResource | undefined;
         try {
-            resources = (await this.client.get<ClusterResource[] | null>("/cluster/resources", { type: "vm" })) ?? [];
+            entry = await this.locate(missedAt);
         } catch {
             return false;
         }
-        const entry = resources.find((r) => r.type === "qemu" && r.vmid === this.vmId);
         if (!entry?.node || entry.node === this.node) return false;
         this.log(`${this.vmDescription}: the VM is on node ${entry.node} now (cluster resources); using that node`);
         this.node = entry.node;
@@ -413,15 +484,30 @@ export class ProxmoxDriver implements Driver {
         return true;
     }
 
-    /** The PVE major version (`/version`, which every token may read), asked once. */
+    /**
+     * Where the cluster listing says this VM is. A fleet's session reads the listing once for
+     * every VM that asks at about the same time (a node down, VMs moved by HA).
+     */
+    private async locate(missedAt: number): Promise<ClusterResource | undefined> {
+        if (this.session) return this.session.locate(this.vmId, this.node, missedAt);
+        const resources = (await this.client.get<ClusterResource[] | null>("/cluster/resources", { type: "vm" })) ?? [];
+        return findVm(resources, this.vmId);
+    }
+
+    /** The PVE major version (`/version`, which every token may read), asked once (once per fleet session). */
     private version(): Promise<number | undefined> {
-        this.pveMajor ??= this.client
-            .get<{ release?: string; version?: string } | null>("/version")
-            .then((v) => {
-                const major = parseInt(v?.release ?? v?.version ?? "", 10);
-                return Number.isInteger(major) ? major : undefined;
-            })
-            .catch(() => undefined);
+        this.pveMajor ??= this.session
+            ? this.session
+                  .version()
+                  .then((v) => v.major)
+                  .catch(() => undefined)
+            : this.client
+                  .get<{ release?: string; version?: string } | null>("/version")
+                  .then((v) => {
+                      const major = parseInt(v?.release ?? v?.version ?? "", 10);
+                      return Number.isInteger(major) ? major : undefined;
+                  })
+                  .catch(() => undefined);
         return this.pveMajor;
     }
 
@@ -496,7 +582,7 @@ export class ProxmoxDriver implements Driver {
             // pveproxy restarting or overloaded: worth another try within the deadline.
             // (PVE answers 500 for lasting errors too, "hostname lookup failed": those stay as they are.)
             if (error.status === 429 || error.status === 502 || error.status === 503 || error.status === 504) {
-                return new TransientError(error.message, { cause: error });
+                return new TransientError(error.message, { cause: error, retryAfterMs: error.retryAfterMs });
             }
         }
         return this.explain(error);

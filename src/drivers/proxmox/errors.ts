@@ -15,6 +15,8 @@ export class ProxmoxApiError extends Error {
         public readonly pveMessage: string,
         /** Per-parameter messages of a 400 `Parameter verification failed.` */
         public readonly parameterErrors?: Readonly<Record<string, string>>,
+        /** How long the server asked us to wait (`Retry-After` on a 429 or 503), in ms. */
+        public readonly retryAfterMs?: number,
     ) {
         super(`Proxmox VE ${method} ${path} failed with HTTP ${status}: ${pveMessage}${formatParameterErrors(parameterErrors)}`);
         this.name = "ProxmoxApiError";
@@ -23,9 +25,19 @@ export class ProxmoxApiError extends Error {
 
 /** No answer: refused, unknown host, timed out, reset. Transient: the sequence waits it out within its deadline. */
 export class ProxmoxUnreachableError extends TransientError {
-    constructor(endpoint: string, reason: string) {
+    /** The network error code (`ECONNRESET`, `ECONNREFUSED`, ...), when there was one. */
+    readonly code?: string;
+    /**
+     * The error hit a kept-alive socket the server had already closed: the request never
+     * reached it, so even a POST may be sent again.
+     */
+    readonly reusedSocket: boolean;
+
+    constructor(endpoint: string, reason: string, network: { readonly code?: string; readonly reusedSocket?: boolean } = {}) {
         super(`cannot reach Proxmox VE at ${endpoint}: ${reason}`);
         this.name = "ProxmoxUnreachableError";
+        if (network.code) this.code = network.code;
+        this.reusedSocket = network.reusedSocket ?? false;
     }
 }
 

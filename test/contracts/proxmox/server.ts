@@ -1,6 +1,7 @@
 import * as https from "https";
 import type { IncomingMessage, ServerResponse } from "http";
 import type { AddressInfo } from "net";
+import type { TLSSocket } from "tls";
 import { TestCertificate, makeSelfSignedCertificate } from "./cert";
 import { SimulatedTask, SimulatedVm, VmOptions } from "./model";
 import { EndpointSchema, checkParameters, findEndpoint, loadSchema, privilegesFor } from "./schema";
@@ -92,12 +93,18 @@ export class ProxmoxContractServer {
     readonly vms = new Map<number, SimulatedVm>();
     readonly tasks = new Map<string, SimulatedTask>();
     readonly requests: RequestRecord[] = [];
-    /** Answers the next matching request with this error instead (status, message), once. */
-    readonly injectedFailures: Array<{ method: string; pathSuffix: string; status: number; message: string }> = [];
+    /** Answers the next matching request with this error instead (status, message, optionally `Retry-After`), once. */
+    readonly injectedFailures: Array<{ method: string; pathSuffix: string; status: number; message: string; retryAfter?: string }> = [];
     /** Requests to the HA manager, oldest first. */
     readonly haRequests: HaRequest[] = [];
     /** Nodes that do not answer; requests proxied to them fail with 595/596. */
     readonly downNodes = new Map<string, Required<NodeFailure>>();
+    /**
+     * TLS handshakes completed, and how many of them resumed an earlier session: what a
+     * client's connections cost the server (an API token needs no login, so this is the
+     * "login" count of a Proxmox client).
+     */
+    readonly tls = { handshakes: 0, resumed: 0 };
     private readonly haQueue: HaRequest[] = [];
     private haTimer?: NodeJS.Timeout;
     readonly certificate: TestCertificate;
@@ -128,6 +135,10 @@ export class ProxmoxContractServer {
             this.handle(req, res).catch((e: unknown) =>
                 this.send(res, req, 500, { data: null, message: `internal contract-server error: ${String(e)}` }, {}),
             );
+        });
+        this.server.on("secureConnection", (socket: TLSSocket) => {
+            this.tls.handshakes++;
+            if (socket.isSessionReused()) this.tls.resumed++;
         });
     }
 
@@ -236,7 +247,8 @@ export class ProxmoxContractServer {
         const injected = this.injectedFailures.findIndex((f) => f.method === method && apiPath.endsWith(f.pathSuffix));
         if (injected >= 0) {
             const [failure] = this.injectedFailures.splice(injected, 1);
-            return this.send(res, req, failure.status, { data: null, message: failure.message }, input);
+            const headers: Record<string, string> = failure.retryAfter !== undefined ? { "Retry-After": failure.retryAfter } : {};
+            return this.send(res, req, failure.status, { data: null, message: failure.message }, input, headers);
         }
         const node = String(values.node);
         if (values.node !== undefined && !this.options.nodes.includes(node)) {
@@ -643,13 +655,14 @@ export class ProxmoxContractServer {
         status: number,
         body: Record<string, unknown>,
         parameters: Record<string, unknown>,
+        headers: Record<string, string> = {},
     ): void {
         this.requests.push({ at: Date.now(), method: req.method ?? "GET", path: (req.url ?? "").split("?")[0], status, parameters });
         const text = JSON.stringify(body);
         const message = typeof body.message === "string" ? body.message : undefined;
         // PVE puts the error message in the reason phrase; it must stay one line.
         res.statusMessage = message ? message.replace(/[\r\n]+/g, " ").trim() : "OK";
-        res.writeHead(status, { "Content-Type": "application/json;charset=UTF-8", "Content-Length": Buffer.byteLength(text) });
+        res.writeHead(status, { ...headers, "Content-Type": "application/json;charset=UTF-8", "Content-Length": Buffer.byteLength(text) });
         res.end(text);
     }
 
