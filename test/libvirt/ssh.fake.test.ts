@@ -6,7 +6,7 @@ import { parseLibvirtTarget } from "../../src/drivers/libvirt/spec";
 import { SshConnectionShare } from "../../src/drivers/libvirt/sshShare";
 import { Virsh, VirshError, classifyVirshError } from "../../src/drivers/libvirt/virsh";
 import { systemClock } from "../../src/power/clock";
-import { AuthenticationError } from "../../src/power/errors";
+import { AuthenticationError, TransientError } from "../../src/power/errors";
 
 /**
  * The SSH leg of `qemu+ssh://` misbehaving (issue 18), with a fake virsh (fixtures/
@@ -157,6 +157,38 @@ describe("libvirt over SSH: timeouts, process groups and ssh's errors (fake virs
         const error = classifyVirshError(new VirshError("domstate", stderr, false, 1), uri, "web");
         expect(error).toBeInstanceOf(AuthenticationError);
         expect(error.message).toMatch(/SSH server refused the login; use a key \(keyfile=PATH in the URI, or ssh-agent\)/);
+    });
+
+    // Found by the contract suite (test/contract, libvirt+ssh): outages were final, and a
+    // restarting remote daemon read as a missing nc.
+    const outages: ReadonlyArray<readonly [string, string, RegExp]> = [
+        [
+            "the remote daemon's socket gone (libvirtd restarting)",
+            "error: failed to connect to the hypervisor\nerror: End of file while reading data: nc: /var/run/libvirt/libvirt-sock: No such file or directory: Input/output error\n",
+            /daemon on the SSH host does not answer on its socket/,
+        ],
+        [
+            "the remote daemon refusing (stopped)",
+            "error: failed to connect to the hypervisor\nerror: End of file while reading data: nc: unix connect failed: Connection refused: Input/output error\n",
+            /daemon on the SSH host does not answer on its socket/,
+        ],
+        [
+            "a link reset before the SSH banner",
+            "error: failed to connect to the hypervisor\nerror: Cannot recv data: kex_exchange_identification: read: Connection reset by peer: Connection reset by peer\n",
+            /SSH server closed the connection/,
+        ],
+        [
+            "sshd refusing (restarting)",
+            "error: failed to connect to the hypervisor\nerror: Cannot recv data: ssh: connect to host kvm-1.example port 2222: Connection refused: Connection reset by peer\n",
+            /no SSH server answered there/,
+        ],
+    ];
+
+    test.each(outages)("%s is transient (waited out within the deadline), with its cause", (_what, stderr, cause) => {
+        const error = classifyVirshError(new VirshError("domstate", stderr, false, 1), uri, "web");
+        expect(error).toBeInstanceOf(TransientError);
+        expect(error.message).toMatch(cause);
+        expect(error.message).not.toMatch(/lacks the tool/);
     });
 
     test("a hang over SSH names the link and prompts, not only the daemon", () => {

@@ -1,7 +1,7 @@
 import { ChildProcess } from "child_process";
 import { Clock } from "../../power/clock";
 import { Driver, GuestShutdownRequest, GuestToolsStatus, ObservedState } from "../../power/driver";
-import { GracefulShutdownUnavailableError, VmNotFoundError, isTransient } from "../../power/errors";
+import { GracefulShutdownUnavailableError, TransientError, VmNotFoundError, isTransient } from "../../power/errors";
 import { ObservedPowerState } from "../../power/states";
 import { DriverContext, DriverFactory } from "../platform";
 import { pollUntil } from "../common/pollUntil";
@@ -280,8 +280,12 @@ export class LibvirtDriver implements Driver {
     }
 }
 
-/** A call cut at the caller's deadline: waits return the last state they saw instead. */
-class StateReadTimeout extends Error {
+/**
+ * A call cut at the caller's deadline: waits return the last state they saw instead. Transient:
+ * a wait with no answer at all before its deadline (a frozen daemon) and a graceful request cut
+ * at it are waited out or retried by the sequence, never a reason to give up or to force.
+ */
+class StateReadTimeout extends TransientError {
     constructor(message: string, options?: ErrorOptions) {
         super(message, options);
         this.name = "StateReadTimeout";

@@ -170,9 +170,16 @@ const hostKeyChangedWarning =
 /**
  * What went wrong on the SSH leg of a `qemu+ssh://` URI, read from ssh's own words (libvirt
  * passes them on), with the fix. Checked before the libvirt patterns, which match the same
- * "cannot recv data" and would only say "is libvirtd running?".
+ * "cannot recv data" and would only say "is libvirtd running?". `transient`: an outage that may
+ * end within the deadline (sshd or the remote daemon restarting, a reset link), waited out by
+ * the sequence; the others (keys, logins, missing tools) will not change by waiting.
  */
-const sshProblems: ReadonlyArray<{ readonly pattern: RegExp; readonly auth?: boolean; readonly explain: string }> = [
+const sshProblems: ReadonlyArray<{
+    readonly pattern: RegExp;
+    readonly auth?: boolean;
+    readonly transient?: boolean;
+    readonly explain: string;
+}> = [
     {
         pattern: hostKeyChanged,
         explain:
@@ -193,6 +200,13 @@ const sshProblems: ReadonlyArray<{ readonly pattern: RegExp; readonly auth?: boo
             "since no password can be typed here (no terminal, no askpass)",
     },
     {
+        // nc ran, but the daemon's socket is gone or refuses (libvirtd stopped or restarting);
+        // before the missing-tool pattern, which the same "No such file" would match.
+        pattern: /\bnc: (?:unix connect failed|[^\n:]*sock[^\n:]*): (?:no such file or directory|connection refused)/i,
+        transient: true,
+        explain: "the libvirt daemon on the SSH host does not answer on its socket (stopped or restarting); check that it runs there",
+    },
+    {
         pattern:
             /\b(nc|netcat|virt-ssh-helper)\b[^\n]*(not found|no such file)|(not found|no such file)[^\n]*\b(nc|netcat|virt-ssh-helper)\b/i,
         explain:
@@ -201,6 +215,7 @@ const sshProblems: ReadonlyArray<{ readonly pattern: RegExp; readonly auth?: boo
     },
     {
         pattern: /ssh: connect to host .*: (connection refused|no route to host|connection timed out|network is unreachable)/i,
+        transient: true,
         explain: "no SSH server answered there; check the host, the port in the URI and that sshd runs",
     },
     {
@@ -209,6 +224,7 @@ const sshProblems: ReadonlyArray<{ readonly pattern: RegExp; readonly auth?: boo
     },
     {
         pattern: /connection to .* closed by remote host|kex_exchange_identification|connection closed by .* port/i,
+        transient: true,
         explain: "the SSH server closed the connection (MaxStartups, a firewall, or sshd refusing the client)",
     },
 ];
@@ -237,7 +253,8 @@ export function classifyVirshError(error: unknown, uri: string, domain: string):
     const ssh = sshProblems.find((p) => p.pattern.test(error.stderr));
     if (ssh) {
         const text = `cannot reach libvirt at ${uri} over SSH: ${ssh.explain} (${message})`;
-        return ssh.auth ? new AuthenticationError(text) : new Error(text, { cause: error });
+        if (ssh.auth) return new AuthenticationError(text);
+        return ssh.transient ? new TransientError(text, { cause: error }) : new Error(text, { cause: error });
     }
     if (authPattern.test(message) && connectPattern.test(message)) {
         return new AuthenticationError(`libvirt at ${uri} refused the connection: ${message}`);
