@@ -377,7 +377,9 @@ class Transition {
                 if (reached) {
                     const first = await this.waitFor(targets, this.clock.now());
                     if (targets.includes(first.state)) return first;
-                    if (!isTransitional(first.state)) {
+                    // Settled elsewhere, or starting (someone powers it on): either way not
+                    // coming back to a target by itself.
+                    if (!isTransitional(first.state) || (first.state === "starting" && !targets.includes("running"))) {
                         throw this.fail(
                             `${this.driver.vmDescription} reached ${targets.join(" or ")} and then became ${first.state} again (someone else changed it); not waiting for it`,
                             first,

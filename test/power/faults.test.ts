@@ -108,6 +108,17 @@ describe("verify fails fast when a reached state is lost", () => {
         const report = error.report as TransitionReport;
         expect(report.durationMs).toBeLessThan(10_000);
     });
+
+    test("seen starting (someone powers it on) after it stopped: fails at once too, no wait for the verify timeout", async () => {
+        // libvirt: a `virsh start` right after someone's `virsh destroy` reads "paused (starting up)".
+        const clock = new FakeClock();
+        const driver = new LosesStateDriver(clock, { ...running }, "starting");
+        const error = await rejection(
+            runTransition(driver, clock, { desired: "OffGraceful", gracefulTimeoutMs: 60_000, verifyTimeoutMs: 120_000 }),
+        );
+        expect(error.message).toMatch(/became starting again/);
+        expect((error.report as TransitionReport).durationMs).toBeLessThan(10_000);
+    });
 });
 
 describe("time stays bounded with a frozen endpoint", () => {
@@ -162,10 +173,17 @@ describe("time stays bounded with a frozen endpoint", () => {
 /** Goes off gracefully, then someone powers it on again before the sequence verifies. */
 class LosesStateDriver extends FakeDriver {
     private reached = false;
+    constructor(
+        clock: FakeClock,
+        vm: FakeVmBehaviour,
+        private readonly then: ObservedPowerState = "running",
+    ) {
+        super(clock, vm);
+    }
     override async waitForState(targets: readonly ObservedPowerState[], deadline: number): Promise<ObservedState> {
         if (this.reached) {
-            this.vm.state = "running";
-            return { state: "running" };
+            this.vm.state = this.then;
+            return { state: this.then };
         }
         const state = await super.waitForState(targets, deadline);
         if (state.state === "stopped") this.reached = true;
