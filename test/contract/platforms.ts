@@ -10,28 +10,65 @@ import { FaultProxy } from "./faultProxy";
 /** How the guest answers a shutdown request. */
 export type GuestKind = "quick" | "slow" | "hung" | "lostFirstPress" | "alreadyOff";
 
-/** Milliseconds: small, so one case runs in seconds. */
-export const timing = { quickMs: 300, slowMs: 1_200, gracefulTimeoutMs: 2_500, verifyTimeoutMs: 4_000, callTimeoutMs: 1_500 };
+/** The times one case runs with (ms). */
+export interface Timing {
+    readonly quickMs: number;
+    readonly slowMs: number;
+    readonly gracefulTimeoutMs: number;
+    readonly verifyTimeoutMs: number;
+    readonly callTimeoutMs: number;
+    /** How often the graceful request is repeated while the guest shows no sign of shutting down. @default 700 */
+    readonly gracefulRepeatMs?: number;
+    /**
+     * What a fault's time past 0 counts from: the run's start, or the graceful request (where
+     * reaching the endpoint takes a while, e.g. an SSH login). Faults at 0 always hit the start.
+     * @default "start"
+     */
+    readonly faultsFrom?: "start" | "request";
+}
 
-/** One VM on one platform's peer or contract server, reached through our fault proxy. */
+/** Milliseconds: small, so one case runs in seconds. */
+export const timing: Timing = { quickMs: 300, slowMs: 1_200, gracefulTimeoutMs: 2_500, verifyTimeoutMs: 4_000, callTimeoutMs: 1_500 };
+
+/** What the platform says the VM is, read past the driver. */
+export type PeerState = "running" | "stopped";
+
+/**
+ * One VM on one platform's peer or contract server, reached through our fault proxy. Optional
+ * switches are those a platform has no equivalent for (no HTTP on a local libvirt socket): a case
+ * using one applies only where it exists (`needs`).
+ */
 export interface PlatformEnv {
-    readonly proxy: FaultProxy;
+    /** Between the driver and the endpoint (TCP); absent on a local socket. */
+    readonly proxy?: FaultProxy;
+    /** This platform's times when the defaults do not fit (real guests take seconds). @default timing */
+    readonly timing?: Timing;
     driver(): Driver;
     /** Someone else powers the VM off hard (not through our driver). */
     externalHardOff(): Promise<void>;
     /** Someone else powers the VM on. */
     externalPowerOn(): Promise<void>;
-    deleteVm(): void;
+    deleteVm(): void | Promise<void>;
     /** The next `count` state reads (vSphere: calls) fail with a 5xx, with or without Retry-After. */
-    burst5xx(count: number, retryAfter: boolean): void;
+    burst5xx?(count: number, retryAfter: boolean): void;
     /** The next graceful request fails once with a 5xx. */
-    failNextRequest5xx(): void;
+    failNextRequest5xx?(): void;
     /** Credentials stop working (expiry, rotation, vSphere: session terminated); a platform with refreshable tokens recovers. */
-    expireCredentials(): void;
+    expireCredentials?(): void;
     /** Whether expired credentials are renewed by the driver (Azure tokens) or fatal (Proxmox API tokens). */
-    readonly credentialsRenew: boolean;
+    readonly credentialsRenew?: boolean;
     /** The graceful request is accepted and then ends failed (Proxmox agent error, Azure operation Failed). */
     failGracefulLater?(): void;
+    /**
+     * The platform's own daemon (libvirtd) stops and starts again `downMs` after it has stopped;
+     * meanwhile connections are refused. `Infinity`: it stays down until the case ends.
+     */
+    restartDaemon?(downMs: number): Promise<void>;
+    /**
+     * The daemon is stopped with SIGSTOP: connections are accepted and never answered, calls in
+     * flight hang. Thawed after `ms`, or only when the case ends when `ms` is undefined.
+     */
+    freezeDaemon?(ms?: number): void;
     /** Proxmox: the VM moves to another node of the cluster. */
     migrate?(): void;
     /** The guest agent comes and goes. */
@@ -44,7 +81,7 @@ export interface PlatformEnv {
     freezeApi?(ms: number): Promise<void>;
     /** The guest shuts itself down (from inside, not our request): its own, not someone else's. */
     guestShutsDownItself?(): Promise<void>;
-    peerState(): "running" | "stopped" | Promise<"running" | "stopped">;
+    peerState(): PeerState | Promise<PeerState>;
     close(): Promise<void>;
 }
 
@@ -54,6 +91,12 @@ export interface Platform {
     readonly peer?: { readonly name: string; readonly variables: readonly string[] };
     /** Only these cases of the table (by name): a variant that differs from its main platform in a few. */
     readonly onlyCases?: readonly string[];
+    /**
+     * The optional switches its environments have, when known up front: a case needing another
+     * is not applicable without starting a guest (a real one costs seconds). Unset: checked on
+     * the started environment.
+     */
+    readonly switches?: readonly (keyof PlatformEnv)[];
     start(guest: GuestKind): Promise<PlatformEnv>;
 }
 
