@@ -125,6 +125,12 @@ describe("virsh output parsing", () => {
         ["shut off (shutdown)", "guest"],
         ["shut off (destroyed)", "external"],
         ["shut off (crashed)", "external"],
+        // libvirtd killed it while reconnecting after its own restart (the contract suite's
+        // "daemon restarting at the deadline" case): a hung guest, never its own shutdown.
+        ["shut off (daemon)", "external"],
+        ["shut off (saved)", "external"],
+        ["shut off (migrated)", "external"],
+        ["shut off (from snapshot)", "external"],
         ["shut off (unknown)", undefined],
         ["running (booted)", undefined],
     ])("domstate %j: stopped by %s", (output, stoppedBy) => {

@@ -22,11 +22,15 @@ export function parseDomstate(output: string): ObservedState {
 
 /**
  * libvirt's shut-off reasons (virDomainShutoffReason): `shutdown` is the guest's own, while
- * `destroyed` (virsh destroy, by us or anyone), `crashed` and `failed` are not a clean stop.
+ * `destroyed` (virsh destroy, by us or anyone), `crashed`, `failed`, `daemon` (libvirtd killed
+ * it while reconnecting after a restart), `saved`, `migrated` and `from snapshot` are not a
+ * clean stop of the guest. Only `unknown` says nothing.
  */
+const notTheGuests = ["destroyed", "crashed", "failed", "daemon", "saved", "migrated", "from snapshot"];
+
 function stopCause(reason: string | undefined): "guest" | "external" | undefined {
     if (reason === "shutdown") return "guest";
-    if (reason === "destroyed" || reason === "crashed" || reason === "failed") return "external";
+    if (reason !== undefined && notTheGuests.includes(reason)) return "external";
     return undefined;
 }
 

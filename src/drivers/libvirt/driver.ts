@@ -184,7 +184,10 @@ export class LibvirtDriver implements Driver {
         try {
             await this.virsh.run(
                 ["qemu-agent-command", "--domain", this.target.domain, "--timeout", String(seconds), "--cmd", '{"execute":"guest-ping"}'],
-                this.agentPingTimeoutMs + 3000,
+                // Never longer than one call may take: an agent job still queued in libvirt (an
+                // interrupted run's agent shutdown) makes the ping wait, and a ping cut short
+                // means "use ACPI", not a failed tools check.
+                Math.min(this.agentPingTimeoutMs + 3000, this.target.commandTimeoutMs),
             );
             return { ok: true, detail: "answered guest-ping" };
         } catch (e) {

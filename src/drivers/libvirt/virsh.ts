@@ -159,7 +159,7 @@ function endWithThisProcess(child: ChildProcess): void {
 
 const notFoundPattern = /failed to get domain|domain not found|no domain with matching/i;
 const connectPattern =
-    /failed to connect to the hypervisor|failed to connect socket|no connection driver available|cannot recv data|end of file while reading data|connection reset/i;
+    /failed to connect to the hypervisor|failed to connect socket|no connection driver available|cannot recv data|end of file while reading data|connection reset|no valid connection/i;
 const authPattern = /authentication failed|authentication unavailable|access denied|permission denied|not authorized/i;
 const hostKeyChanged = /REMOTE HOST IDENTIFICATION HAS CHANGED|host key for .* has changed/i;
 
