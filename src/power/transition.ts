@@ -95,6 +95,8 @@ class Transition {
     /** The latest state any call observed, for the report of an interrupted or failed run. */
     private last: ObservedState = { state: "unknown" };
     private gracefulAttempts = 0;
+    /** A hard power-off call of ours was cut or lost its answer: it may have landed anyway. */
+    private hardOffCut = false;
 
     constructor(
         private readonly driver: Driver,
@@ -322,12 +324,25 @@ class Transition {
         } catch (e) {
             // The guest may have finished its own shutdown right at the deadline: that is success.
             await this.unlessAlready(e, offStates);
-            if (fallback?.reason === "timeout") {
+            if (this.hardOffCut && this.last.stoppedBy === "external") {
+                // A call was cut (a stall, a lost answer) but the VM is off by a hard power-off, as
+                // ours would leave it: ours landed, so the report says forced, not graceful.
+                this.recorder.notes.push(
+                    `the hard power-off call failed (${e instanceof Error ? e.message : String(e)}), but the VM is off by a hard power-off (${this.last.detail ?? "external"}): counted as ours`,
+                );
+            } else if (fallback?.reason === "timeout") {
                 this.outcome = { ...this.outcome, method: "graceful", fallbackReason: undefined, fallbackDetail: undefined };
                 this.recorder.notes.push("the guest finished shutting down at the deadline; no hard power-off was needed");
                 const state = await this.verify(offStates, verifyDeadline, true);
                 this.noteExternalOff(state);
                 return state;
+            } else if (fallback && this.gracefulAttempts > 0 && this.last.stoppedBy === "guest") {
+                // Our request's call failed (a link cut while it was sent), yet the guest shut
+                // itself down: it got the request. Graceful, with the failure in the calls.
+                this.outcome = { ...this.outcome, method: "graceful", fallbackReason: undefined, fallbackDetail: undefined };
+                this.recorder.notes.push(
+                    `the graceful request's call failed (${fallback.reason}), but the guest shut itself down (${this.last.detail ?? "guest"}); nothing was forced`,
+                );
             } else if (fallback) {
                 // No request of ours was delivered and the hard power-off did nothing: the VM
                 // stopped by itself or by someone else, so the report must not say "forced".
@@ -439,6 +454,7 @@ class Transition {
                 return await this.call(op, action, boundMs?.() ?? Math.min(this.callTimeoutMs, Math.max(1, deadline - this.clock.now())));
             } catch (e) {
                 if (!isTransient(e)) throw e;
+                if (op === "powerOffHard") this.hardOffCut = true;
                 const delay = e.retryAfterMs ?? delaysMs[Math.min(attempt, delaysMs.length - 1)];
                 if (this.clock.now() + delay >= deadline) throw e;
                 this.recorder.notes.push(`${op} failed (${e.message}); trying again in ${delay} ms`);

@@ -1,5 +1,5 @@
-import { Driver, ObservedState } from "../../src/power/driver";
-import { PowerTransitionError } from "../../src/power/errors";
+import { Driver, GuestShutdownRequest, ObservedState } from "../../src/power/driver";
+import { PowerTransitionError, TransientError } from "../../src/power/errors";
 import { TransitionReport } from "../../src/power/report";
 import { ObservedPowerState } from "../../src/power/states";
 import { TransitionRequest, runTransition } from "../../src/power/transition";
@@ -121,6 +121,31 @@ describe("verify fails fast when a reached state is lost", () => {
     });
 });
 
+describe("a hard power-off whose call failed but landed", () => {
+    test("is reported forced (ours), not graceful or someone else's", async () => {
+        // libvirt through a stalled link: `virsh destroy` took effect, its answer never came.
+        const clock = new FakeClock();
+        const driver = new AnswerLostDriver(clock, { ...running, guest: "hung" });
+        const report = await runTransition(driver, clock, { desired: "OffGraceful", gracefulTimeoutMs: 60_000, verifyTimeoutMs: 120_000 });
+        expect(report.method).toBe("forced");
+        expect(report.fallbackReason).toBe("timeout");
+        expect(report.notes.join("\n")).toMatch(/counted as ours/);
+    });
+});
+
+describe("a graceful request whose call failed but landed", () => {
+    test("the guest's own shutdown after it is reported graceful, not 'nothing to do'", async () => {
+        // libvirt over SSH: the link reset while `virsh shutdown` was on its way; the guest got it.
+        const clock = new FakeClock();
+        const driver = new RequestAnswerLostDriver(clock, { ...running });
+        const report = await runTransition(driver, clock, { desired: "OffGraceful", gracefulTimeoutMs: 60_000 });
+        expect(report.method).toBe("graceful");
+        expect(report.stateDetail).toBe("fake:stopped");
+        expect(report.notes.join("\n")).toMatch(/the guest shut itself down/);
+        expect(driver.mutations.map((m) => m.op)).not.toContain("powerOffHard");
+    });
+});
+
 describe("time stays bounded with a frozen endpoint", () => {
     test("every call has a wall-clock bound; the run ends with the first error in the report", async () => {
         const frozen = new FrozenDriver();
@@ -188,6 +213,22 @@ class LosesStateDriver extends FakeDriver {
         const state = await super.waitForState(targets, deadline);
         if (state.state === "stopped") this.reached = true;
         return state;
+    }
+}
+
+/** Powers off hard, then loses the answer (a reset or stalled link after the request went through). */
+class AnswerLostDriver extends FakeDriver {
+    override async powerOffHard(): Promise<void> {
+        await super.powerOffHard();
+        throw new TransientError("read ECONNRESET: the answer was lost");
+    }
+}
+
+/** Delivers every graceful request, then loses its answer. */
+class RequestAnswerLostDriver extends FakeDriver {
+    override async requestGuestShutdown(): Promise<GuestShutdownRequest> {
+        await super.requestGuestShutdown();
+        throw new TransientError("read ECONNRESET: the answer was lost");
     }
 }
 
