@@ -69,7 +69,7 @@ export const contractCases: readonly ContractCase[] = [
         guest: "lostFirstPress",
         faults: [],
         expect: ["graceful"],
-        only: ["proxmox", "libvirt", "libvirt+ssh"],
+        only: ["proxmox", "libvirt"],
     },
     // Connection faults from our proxy.
     { name: "connections reset at the first read: retried", guest: "quick", faults: [at(0, proxyFor("reset", 300))], expect: ["graceful"] },

@@ -53,7 +53,7 @@ function timingFor(guest: GuestKind): Timing {
     };
     switch (guest) {
         case "hung":
-            return { ...base, gracefulTimeoutMs: 4_000 };
+            return { ...base, gracefulTimeoutMs: 3_000 };
         case "lostFirstPress":
             return { ...base, gracefulTimeoutMs: 20_000 };
         default:
@@ -89,10 +89,10 @@ function run(file: string, args: readonly string[], env: NodeJS.ProcessEnv, time
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** A live process, not a zombie (a killed libvirtd is reaped by whoever adopted it, maybe never). */
 function isAlive(pid: number): boolean {
     try {
-        process.kill(pid, 0);
-        return true;
+        return !/^\d+ \(.*\) Z/.test(fs.readFileSync(`/proc/${pid}/stat`, "utf8"));
     } catch {
         return false;
     }
@@ -108,8 +108,11 @@ class PrivateDaemon {
     private thawTimer: NodeJS.Timeout | undefined;
     private pending: Promise<void> = Promise.resolve();
 
-    constructor(private readonly peer: PeerEnv) {
-        this.state = `${peer.LVPEER_STATE}-contract`;
+    constructor(
+        private readonly peer: PeerEnv,
+        name: string,
+    ) {
+        this.state = `${peer.LVPEER_STATE}-contract-${name}`;
         this.socket = path.join(this.state, "run", "libvirt-sock");
         this.uri = `qemu:///system?socket=${this.socket}`;
     }
@@ -148,14 +151,19 @@ class PrivateDaemon {
         process.kill(this.pid(), "SIGCONT");
     }
 
-    /** SIGTERM (libvirtd leaves its guests running), then a start `downMs` after it exited. */
+    /**
+     * SIGTERM (libvirtd leaves its guests running), then a start `downMs` after it exited.
+     * libvirtd's stop waits for jobs in flight (an agent shutdown of a hung guest holds one up
+     * to a minute): after a second it is killed, as an impatient admin or a stop timeout would.
+     */
     restart(downMs: number): Promise<void> {
         this.pending = this.pending.then(async () => {
             const pid = this.pid();
             process.kill(pid, "SIGTERM");
-            const until = Date.now() + 15_000;
+            const until = Date.now() + 1_000;
             while (isAlive(pid) && Date.now() < until) await sleep(50);
             if (isAlive(pid)) process.kill(pid, "SIGKILL");
+            for (let i = 0; i < 100 && isAlive(pid); i++) await sleep(20);
             this.down = true;
             if (!Number.isFinite(downMs)) return;
             await sleep(downMs);
@@ -198,8 +206,12 @@ export class LibvirtContractHost {
     /** The guest's qemu-ga port (from its boot log), for the agent-flapping switch. */
     private agentPort = "/dev/vport0p1";
 
-    constructor(readonly peer: PeerEnv) {
-        this.daemon = new PrivateDaemon(peer);
+    /** `name`: one host per jest file, each with its own libvirtd (the files run side by side). */
+    constructor(
+        readonly peer: PeerEnv,
+        name: string,
+    ) {
+        this.daemon = new PrivateDaemon(peer, name);
     }
 
     get logDir(): string {
@@ -241,10 +253,13 @@ export class LibvirtContractHost {
         await this.daemon.remove();
         await this.daemon.start();
         fs.mkdirSync(path.dirname(this.imageFile("quick")), { recursive: true });
-        for (const kind of Object.keys(images) as ImageKind[]) {
-            await this.define(kind);
-            await this.bootAndSave(kind);
-        }
+        // Booted side by side: a boot is mostly the guest's own waits, and three in a row cost ~15 s.
+        await Promise.all(
+            (Object.keys(images) as ImageKind[]).map(async (kind) => {
+                await this.define(kind);
+                await this.bootAndSave(kind);
+            }),
+        );
     }
 
     async teardown(): Promise<void> {
@@ -362,7 +377,9 @@ export function libvirtPlatform(host: LibvirtContractHost, options: { readonly s
     const ssh = options.ssh;
     return {
         name: ssh ? "libvirt+ssh" : "libvirt",
-        switches: [...(ssh ? (["proxy"] as const) : []), "restartDaemon", "freezeDaemon", "flapAgent"],
+        // Over SSH a frozen daemon looks like the proxy's stall, which that family has: its
+        // freeze cases are left to the local socket, to keep the family within its time.
+        switches: ssh ? ["proxy", "restartDaemon", "flapAgent"] : ["restartDaemon", "freezeDaemon", "flapAgent"],
         async start(guest) {
             if (ssh && !process.env.GRACEFUL_VM_SSH?.startsWith(host.daemon.state)) {
                 const dir = path.join(host.daemon.state, "ssh-client");
@@ -389,7 +406,7 @@ export function libvirtPlatform(host: LibvirtContractHost, options: { readonly s
                     const driver = new LibvirtDriver(
                         target,
                         { clock: systemClock, log: (m) => process.env.CONTRACT_DEBUG && process.stderr.write(`${m}\n`) },
-                        { pollIntervalMs: 500, agentPingTimeoutMs: 1_000, agentRequestSettleMs: 300 },
+                        { pollIntervalMs: 500, agentPingTimeoutMs: 1_000, agentRequestSettleMs: 150 },
                     );
                     drivers.push(driver);
                     return driver;
@@ -410,7 +427,7 @@ export function libvirtPlatform(host: LibvirtContractHost, options: { readonly s
                     await host.virsh(["destroy", "--domain", host.domainOf(kind)]);
                 },
                 restartDaemon: (downMs) => host.daemon.restart(downMs),
-                freezeDaemon: (ms) => host.daemon.freeze(ms),
+                ...(ssh ? {} : { freezeDaemon: (ms?: number) => host.daemon.freeze(ms) }),
                 ...(guest === "quick" ? { flapAgent: () => void host.flapAgent(kind).catch(() => undefined) } : {}),
                 peerState: () => host.peerState(kind),
                 async close() {

@@ -163,6 +163,12 @@ function contractTests(name: string, platform: Platform): void {
                 } else {
                     outcome = await runOnce(env, c.faults);
                     const report = reportOf(outcome);
+                    if (process.env.CONTRACT_DEBUG) {
+                        const phases = report?.phases.map((p) => `${p.phase} ${p.startMs}+${p.durationMs}`).join(", ");
+                        process.stderr.write(
+                            `${name} / ${c.name}: ${outcome.elapsedMs} ms, ${report?.method ?? outcome.error?.message}: ${phases}\n`,
+                        );
+                    }
                     const got = outcome.error ? "fails" : (outcome.report?.method ?? "none");
                     if (!c.expect.includes(got)) {
                         throw new Error(
