@@ -48,8 +48,9 @@ function timingFor(guest: GuestKind): Timing {
         verifyTimeoutMs: 6_000,
         callTimeoutMs: 3_000,
         gracefulRepeatMs: 2_000,
-        // An SSH login through the proxy takes ~0.5-1 s: "mid-wait" means after the request.
-        faultsFrom: "request" as const,
+        // An SSH login through the proxy takes ~0.5-1 s, and an agent request is carried over it
+        // for a while: "mid-wait" means once the request is delivered.
+        faultsFrom: "wait" as const,
     };
     switch (guest) {
         case "hung":

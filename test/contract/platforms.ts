@@ -20,11 +20,12 @@ export interface Timing {
     /** How often the graceful request is repeated while the guest shows no sign of shutting down. @default 700 */
     readonly gracefulRepeatMs?: number;
     /**
-     * What a fault's time past 0 counts from: the run's start, or the graceful request (where
-     * reaching the endpoint takes a while, e.g. an SSH login). Faults at 0 always hit the start.
+     * What a fault's time past 0 counts from: the run's start, or the start of the graceful wait
+     * (the request delivered), where reaching the endpoint takes a while (an SSH login, a
+     * request carried over it). Faults at 0 always hit the start.
      * @default "start"
      */
-    readonly faultsFrom?: "start" | "request";
+    readonly faultsFrom?: "start" | "wait";
 }
 
 /** Milliseconds: small, so one case runs in seconds. */
