@@ -5,6 +5,7 @@ import { systemClock } from "../../src/power/clock";
 import { Driver } from "../../src/power/driver";
 import { AzureContractServer } from "../contracts/azure/server";
 import { ProxmoxContractServer } from "../contracts/proxmox";
+import type { ContractCase } from "./cases";
 import { FaultProxy } from "./faultProxy";
 
 /** How the guest answers a shutdown request. */
@@ -98,6 +99,11 @@ export interface Platform {
      * the started environment.
      */
     readonly switches?: readonly (keyof PlatformEnv)[];
+    /**
+     * Cases this family leaves to another family of the same platform (the same guest behaviour
+     * over another transport), to keep its time: not applicable here. Unset: none.
+     */
+    readonly leaves?: (c: ContractCase) => boolean;
     start(guest: GuestKind): Promise<PlatformEnv>;
 }
 
