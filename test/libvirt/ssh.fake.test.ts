@@ -191,6 +191,13 @@ describe("libvirt over SSH: timeouts, process groups and ssh's errors (fake virs
         expect(error.message).not.toMatch(/lacks the tool/);
     });
 
+    test("virsh ended by a signal that was not ours (a broken pipe to ssh) is transient, and says so", () => {
+        // Seen by the contract suite (libvirt+ssh, an outage mid-wait): "virsh domstate failed: exit code null", thrown raw.
+        const error = classifyVirshError(new VirshError("domstate", "", false, null, "SIGPIPE"), uri, "web");
+        expect(error).toBeInstanceOf(TransientError);
+        expect(error.message).toMatch(/ended by SIGPIPE before libvirt at .* answered/);
+    });
+
     test("a hang over SSH names the link and prompts, not only the daemon", () => {
         const error = classifyVirshError(new VirshError("domstate", "", true, null), uri, "web");
         expect(error.message).toMatch(/SSH link or the remote daemon hung.*no_tty=1/);

@@ -33,11 +33,13 @@ export class VirshError extends Error {
         public readonly stderr: string,
         public readonly timedOut: boolean,
         public readonly exitCode: number | null,
+        /** The signal that ended virsh when it was not our timeout (a broken pipe to ssh). */
+        public readonly signal?: NodeJS.Signals | null,
     ) {
         super(
             timedOut
                 ? `virsh ${command} did not finish in time`
-                : `virsh ${command} failed: ${cleanMessage(stderr) || `exit code ${exitCode}`}`,
+                : `virsh ${command} failed: ${cleanMessage(stderr) || (exitCode === null ? `ended by ${signal ?? "a signal"}` : `exit code ${exitCode}`)}`,
         );
         this.name = "VirshError";
     }
@@ -100,7 +102,7 @@ export class Virsh {
                     );
                 } else reject(error);
             });
-            child.once("close", (code) => {
+            child.once("close", (code, signal) => {
                 clearTimeout(timer);
                 // Whatever virsh left in its group (an ssh still closing) goes with it.
                 if (timedOut) killGroup(child, "SIGKILL");
@@ -108,7 +110,7 @@ export class Virsh {
                     if (hostKeyChanged.test(stderr)) this.warn(hostKeyChangedWarning);
                     return resolve({ stdout, stderr });
                 }
-                reject(new VirshError(command, stderr, timedOut, code));
+                reject(new VirshError(command, stderr, timedOut, code, signal));
             });
         });
     }
@@ -250,6 +252,14 @@ export function classifyVirshError(error: unknown, uri: string, domain: string):
         });
     }
     if (notFoundPattern.test(message)) return new VmNotFoundError(`${domain} (libvirt ${uri})`, message);
+    if (error.exitCode === null && message === "") {
+        // Ended by a signal that was not our timeout, without a word: its connection broke under
+        // it (SIGPIPE on a dead ssh). Worth another try within the deadline.
+        return new TransientError(
+            `virsh ${error.command} for domain ${domain} was ended by ${error.signal ?? "a signal"} before libvirt at ${uri} answered (the connection broke?)`,
+            { cause: error },
+        );
+    }
     const ssh = sshProblems.find((p) => p.pattern.test(error.stderr));
     if (ssh) {
         const text = `cannot reach libvirt at ${uri} over SSH: ${ssh.explain} (${message})`;
