@@ -46,7 +46,7 @@ function timingFor(guest: GuestKind): Timing {
     const base = {
         quickMs: 3_500,
         slowMs: 5_500,
-        verifyTimeoutMs: 5_000,
+        verifyTimeoutMs: 6_000,
         callTimeoutMs: 3_000,
         gracefulRepeatMs: 2_000,
         // An SSH login through the proxy takes ~0.5-1 s, and an agent request is carried over it
