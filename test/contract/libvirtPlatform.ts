@@ -399,6 +399,13 @@ export function libvirtPlatform(host: LibvirtContractHost, options: { readonly s
             const t = timingFor(guest);
             const drivers: LibvirtDriver[] = [];
             let hardOff: Promise<unknown> = Promise.resolve();
+            // Someone else's actions still under way when the run ends: awaited by close(), so
+            // that a late `virsh start` never lands in the next case.
+            const others = new Set<Promise<unknown>>();
+            const track = <T>(action: Promise<T>): Promise<T> => {
+                others.add(action);
+                return action.finally(() => others.delete(action));
+            };
             const env: PlatformEnv = {
                 ...(proxy ? { proxy } : {}),
                 timing: t,
@@ -418,25 +425,28 @@ export function libvirtPlatform(host: LibvirtContractHost, options: { readonly s
                     return driver;
                 },
                 async externalHardOff() {
-                    hardOff = host.virsh(["destroy", "--domain", host.domainOf(kind)]);
+                    hardOff = track(host.virsh(["destroy", "--domain", host.domainOf(kind)]));
                     await hardOff;
                 },
                 async externalPowerOn() {
                     // libvirt refuses a start while the destroy is still under way.
-                    await hardOff;
-                    await host.virsh(["start", "--domain", host.domainOf(kind)]);
+                    await track(hardOff.then(() => host.virsh(["start", "--domain", host.domainOf(kind)])));
                 },
                 async deleteVm() {
                     // Undefined first, so the domain is transient and vanishes when destroyed,
                     // never seen as a plain "shut off (destroyed)".
-                    await host.virsh(["undefine", "--domain", host.domainOf(kind)]);
-                    await host.virsh(["destroy", "--domain", host.domainOf(kind)]);
+                    await track(
+                        host
+                            .virsh(["undefine", "--domain", host.domainOf(kind)])
+                            .then(() => host.virsh(["destroy", "--domain", host.domainOf(kind)])),
+                    );
                 },
                 restartDaemon: (downMs) => host.daemon.restart(downMs),
                 ...(ssh ? {} : { freezeDaemon: (ms?: number) => host.daemon.freeze(ms) }),
                 ...(guest === "quick" && !ssh ? { flapAgent: () => void host.flapAgent(kind).catch(() => undefined) } : {}),
                 peerState: () => host.peerState(kind),
                 async close() {
+                    await Promise.allSettled([...others]);
                     for (const d of drivers) await d.close().catch(() => undefined);
                     await proxy?.stop();
                     await host.daemon.settle();
