@@ -1,7 +1,6 @@
+import { runOffGraceful } from "./helpers/offGracefulScenario";
 import { execFile } from "child_process";
-import { runFleetOperation } from "../src/operations/fleet";
 import { parseInputs } from "../src/operations/inputs";
-import { transition } from "../src/operations/run";
 import { AzureContractServer } from "../test/contracts/azure/server";
 
 /**
@@ -69,32 +68,10 @@ async function child(kind: Kind, count: number): Promise<ChildResult> {
     );
     const started = Date.now();
     const cpuBefore = process.cpuUsage();
-    let graceful = 0;
-    let forced = 0;
-    let failed = 0;
-    let firstError: string | undefined;
-    if (kind === "fleet") {
-        const report = await runFleetOperation(
-            inputs.map((vm, i) => ({ name: vmName(i), tier: 0, inputs: vm })),
-            { action: "OffGraceful", concurrency: Number(process.env.FLEET_BENCH_CONCURRENCY) || count },
-        );
-        for (const m of report.members) {
-            if (m.outcome.status !== "done") {
-                failed++;
-                if (m.outcome.status === "failed") firstError ??= m.outcome.error.message;
-            } else if (m.outcome.result.reports[0].method === "forced") forced++;
-            else graceful++;
-        }
-    } else {
-        const outcomes = await Promise.allSettled(inputs.map((vm) => transition(vm, "OffGraceful")));
-        for (const o of outcomes) {
-            if (o.status === "rejected") {
-                failed++;
-                firstError ??= o.reason instanceof Error ? o.reason.message : String(o.reason);
-            } else if (o.value.method === "forced") forced++;
-            else graceful++;
-        }
-    }
+    const { graceful, forced, failed, firstError } = await runOffGraceful(
+        kind,
+        inputs.map((vm, i) => ({ name: vmName(i), inputs: vm })),
+    );
     const cpu = process.cpuUsage(cpuBefore);
     return {
         wallMs: Date.now() - started,

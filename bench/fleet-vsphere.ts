@@ -1,9 +1,6 @@
+import { runOffGraceful } from "./helpers/offGracefulScenario";
 import { execFileSync } from "child_process";
-import { loadDriverModule } from "../src/drivers/registry";
-import { runFleetOperation } from "../src/operations/fleet";
 import { parseInputs } from "../src/operations/inputs";
-import { transition } from "../src/operations/run";
-import { SessionPool } from "../src/operations/sessions";
 import { Vcsim, callCounts, control, rawTarget, vcsimFrom } from "../test/vsphere/vcsim";
 import { peerEnvironment } from "./helpers/vsphereEnvironment";
 
@@ -59,33 +56,10 @@ async function scenario(kind: Kind, count: number): Promise<Result> {
     );
     await control(sim, "calls/reset");
     const started = Date.now();
-    let graceful = 0;
-    let forced = 0;
-    let failed = 0;
-    let tierMs: number | undefined;
-    if (kind !== "independent") {
-        // fleet-own: a pool that knows no platform's sessions, so every VM connects on its own.
-        const sessions =
-            kind === "fleet-own" ? new SessionPool({ loadModule: (p) => ({ createDriver: loadDriverModule(p).createDriver }) }) : undefined;
-        const report = await runFleetOperation(
-            names.map((name, i) => ({ name, tier: 0, inputs: inputs[i] })),
-            { action: "OffGraceful", concurrency: Number(process.env.FLEET_BENCH_CONCURRENCY) || count, sessions },
-        );
-        await sessions?.close();
-        tierMs = Math.max(...report.tiers.map((t) => t.durationMs));
-        for (const m of report.members) {
-            if (m.outcome.status !== "done") failed++;
-            else if (m.outcome.result.reports[0].method === "forced") forced++;
-            else graceful++;
-        }
-    } else {
-        const outcomes = await Promise.allSettled(inputs.map((i) => transition(i, "OffGraceful")));
-        for (const o of outcomes) {
-            if (o.status === "rejected") failed++;
-            else if (o.value.method === "forced") forced++;
-            else graceful++;
-        }
-    }
+    const { graceful, forced, failed, tierMs } = await runOffGraceful(
+        kind,
+        names.map((name, i) => ({ name, inputs: inputs[i] })),
+    );
     const wallMs = Date.now() - started;
     const counts = await callCounts(sim);
     return {
