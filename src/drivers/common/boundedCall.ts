@@ -105,7 +105,8 @@ function tryOnce<T>(op: string, timeoutMs: number, action: (signal: AbortSignal)
     });
 }
 
-const transientCodes = new Set([
+/** Network errors after which the same request may well work. */
+export const transientNetworkCodes: ReadonlySet<string> = new Set([
     "ECONNRESET",
     "ECONNREFUSED",
     "ECONNABORTED",
@@ -127,7 +128,7 @@ export function isTransientFailure(error: unknown): boolean {
     if (isTransient(error)) return true;
     if (!(error instanceof Error)) return false;
     const code = (error as { code?: unknown }).code;
-    if (typeof code === "string" && transientCodes.has(code)) return true;
+    if (typeof code === "string" && transientNetworkCodes.has(code)) return true;
     const status = (error as { status?: unknown }).status ?? (error as { statusCode?: unknown }).statusCode;
     if (typeof status === "number" && transientStatuses.has(status)) return true;
     if (/socket hang up|ECONNRESET|ECONNREFUSED|EPIPE/.test(error.message)) return true;

@@ -1,7 +1,7 @@
 import * as https from "https";
 import { Clock, systemClock } from "../../power/clock";
 import { CallTimeoutError } from "../../power/errors";
-import { CallAttempt, boundedCall, parseRetryAfter } from "../common/boundedCall";
+import { CallAttempt, boundedCall, parseRetryAfter, transientNetworkCodes } from "../common/boundedCall";
 import { collectBody } from "../responseBody";
 import { httpsAgentFor, isTlsVerificationCode } from "../common/tls";
 import { VimFault, faultFromSoap } from "./faults";
@@ -78,17 +78,6 @@ export class SoapCallAborted extends Error {
 
 const sessionCookieName = "vmware_soap_session";
 const maxResponseBytes = 64 * 1024 * 1024;
-/** Network errors after which the same request may well work. */
-const transientCodes = new Set([
-    "ECONNRESET",
-    "ECONNREFUSED",
-    "ECONNABORTED",
-    "EPIPE",
-    "ETIMEDOUT",
-    "EHOSTUNREACH",
-    "ENETUNREACH",
-    "EAI_AGAIN",
-]);
 /** The newest tries kept in `attempts`. */
 const maxAttemptsKept = 200;
 /** What the reverse proxy in front of vpxd/hostd answers while the service restarts or is busy. */
@@ -321,7 +310,7 @@ export class SoapTransport {
                 `the TLS certificate of ${host} is not valid for that name (${error.message}); use the host name the certificate names in target.vsphere.url`,
             );
         }
-        const transient = transientCodes.has(code) || /socket hang up/.test(error.message);
+        const transient = transientNetworkCodes.has(code) || /socket hang up/.test(error.message);
         return new VsphereConnectionError(`cannot reach vSphere at ${host} (${method}): ${code ? `${code} ` : ""}${error.message}`, {
             transient,
         });
