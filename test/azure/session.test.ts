@@ -6,7 +6,7 @@ import { parseInputs } from "../../src/operations/inputs";
 import { SessionPool } from "../../src/operations/sessions";
 import { systemClock } from "../../src/power/clock";
 import { AzureContractServer, ContractServerOptions } from "../contracts/azure/server";
-import { clientId, clientSecret, resourceGroupName, subscriptionId, tenantId } from "./setup";
+import { clientId, clientSecret, rawAzureTarget, resourceGroupName, subscriptionId, tenantId } from "./setup";
 
 /**
  * A fleet's Azure VMs of one subscription, endpoint and identity share one session: one HTTPS
@@ -29,19 +29,7 @@ async function serverWith(count: number, guestMs: number, options: ContractServe
 
 const vmName = (i: number): string => `fleet-${String(i).padStart(2, "0")}`;
 
-function rawTarget(server: AzureContractServer, name: string): Record<string, unknown> {
-    return {
-        subscriptionId,
-        resourceGroupName,
-        vmName: name,
-        tenantId,
-        clientId,
-        credential: "clientSecret",
-        resourceManagerEndpoint: server.url,
-        authorityHost: server.url,
-        caCert: server.caCert,
-    };
-}
+const rawTarget = rawAzureTarget;
 
 function fleet(server: AzureContractServer, count: number, secret = clientSecret): FleetVm[] {
     return Array.from({ length: count }, (_, i) => ({

@@ -20,6 +20,21 @@ export interface Rig {
 
 const open: Array<{ close(): Promise<void> }> = [];
 
+/** The user's raw target for VM `vmName` on `server`, signing in with the test principal's secret. */
+export function rawAzureTarget(server: Pick<AzureContractServer, "url" | "caCert">, vmName: string): Record<string, unknown> {
+    return {
+        subscriptionId,
+        resourceGroupName,
+        vmName,
+        tenantId,
+        clientId,
+        credential: "clientSecret",
+        resourceManagerEndpoint: server.url,
+        authorityHost: server.url,
+        caCert: server.caCert,
+    };
+}
+
 /** A contract server with one VM, and drivers pointed at it with the test CA. */
 export async function startRig(options: ContractServerOptions = {}, vm: Partial<FakeVmSpec> = {}): Promise<Rig> {
     const server = await AzureContractServer.start({ principals: [{ tenantId, clientId, clientSecret }], ...options });
@@ -27,21 +42,7 @@ export async function startRig(options: ContractServerOptions = {}, vm: Partial<
     const fakeVm = server.addVm({ subscriptionId, resourceGroupName, vmName: "web-1", ...vm });
     const logs: string[] = [];
     const target = (overrides: Record<string, unknown> = {}): AzureTarget =>
-        azureSpec.parseTarget(
-            {
-                subscriptionId,
-                resourceGroupName,
-                vmName: fakeVm.spec.vmName,
-                tenantId,
-                clientId,
-                credential: "clientSecret",
-                resourceManagerEndpoint: server.url,
-                authorityHost: server.url,
-                caCert: server.caCert,
-                ...overrides,
-            },
-            "target.azure",
-        );
+        azureSpec.parseTarget({ ...rawAzureTarget(server, fakeVm.spec.vmName), ...overrides }, "target.azure");
     return {
         server,
         vm: fakeVm,
