@@ -48,7 +48,7 @@ start_one() {
   shift 2
   local pidf="$state/$port.pid" envf="$state/$port.env" logf="$state/$port.log"
   local argv=("$bin" -l "127.0.0.1:$port" -cert-file "$state/$port.pem" -env-file "$envf" -password "$password" "$@")
-  if [[ -f $pidf && -s $envf ]] && ours "$(cat "$pidf")" "$port"; then
+  if [[ -f $pidf && -s $envf && -s $state/$port.pem ]] && ours "$(cat "$pidf")" "$port"; then
     # The binary's path names the build (a hash of the sources), so this compares both.
     if [[ "$(tr '\0' ' ' <"/proc/$(cat "$pidf")/cmdline")" == "${argv[*]} " ]]; then
       log "reusing pid $(cat "$pidf") on port $port"
