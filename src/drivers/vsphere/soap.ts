@@ -1,3 +1,4 @@
+import { setMaxListeners } from "events";
 import * as https from "https";
 import { Clock, systemClock } from "../../power/clock";
 import { CallTimeoutError } from "../../power/errors";
@@ -100,7 +101,11 @@ export class SoapTransport {
     readonly attempts: CallAttempt[] = [];
     private readonly agent: https.Agent;
     /** Aborted by destroy(): calls still running or waiting to retry end at once. */
-    private readonly closing = new AbortController();
+    /**
+     * Every call in flight listens on it: a fleet's shared session carries hundreds at once,
+     * which is by design, not the leak Node's 10-listener warning looks for.
+     */
+    private readonly closing = unlimitedListeners(new AbortController());
     /** Wall-clock time by which the clean-up calls of windDown() must be done. */
     private windDownBy: number | undefined;
     private readonly soapAction: string;
@@ -344,4 +349,9 @@ export function xmlElement(name: string, inner: string, xsiType?: string): strin
 export function moRefOf(element: XmlElement | undefined): MoRef | undefined {
     const type = element?.attributes.type;
     return element && type ? { type, value: element.text.trim() } : undefined;
+}
+
+function unlimitedListeners(controller: AbortController): AbortController {
+    setMaxListeners(0, controller.signal);
+    return controller;
 }
